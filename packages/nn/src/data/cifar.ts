@@ -1,0 +1,60 @@
+/**
+ * CIFAR-10 "binary version" (https://www.cs.toronto.edu/~kriz/cifar.html): each
+ * `data_batch_*.bin` / `test_batch.bin` is a plain run of 3073-byte records, one label
+ * byte (0..9) then 3072 pixel bytes: the 1024 red, then 1024 green, then 1024 blue values
+ * of a 32x32 image, i.e. CHW, which is the NCHW layout conv2d takes.
+ */
+import { DataFormatError } from './errors';
+import { readMaybeGzipped } from './fs';
+
+export const CIFAR10_IMAGE_BYTES = 3 * 32 * 32;
+export const CIFAR10_RECORD_BYTES = 1 + CIFAR10_IMAGE_BYTES;
+export const CIFAR10_CLASSES = [
+  'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
+] as const;
+
+export interface Cifar10Batch {
+  /** count*3*32*32 raw pixel bytes, NCHW. */
+  images: Uint8Array;
+  /** count labels, each 0..9 (index into {@link CIFAR10_CLASSES}). */
+  labels: Uint8Array;
+  count: number;
+}
+
+/**
+ * Decodes CIFAR-10 binary records. Refuses an empty input, a size that is not a whole
+ * number of records, and a label above 9 (naming the record), which is what a CIFAR-100
+ * file (2 label bytes per record) or a wrong file usually produces.
+ *
+ * @example
+ * const { images, labels, count } = parseCifar10(bytes, 'data_batch_1.bin');
+ */
+export function parseCifar10(bytes: Uint8Array, name = 'cifar10'): Cifar10Batch {
+  if (bytes.length === 0) throw new DataFormatError(`${name}: empty, expected ${CIFAR10_RECORD_BYTES}-byte records`);
+  if (bytes.length % CIFAR10_RECORD_BYTES !== 0) {
+    const whole = Math.floor(bytes.length / CIFAR10_RECORD_BYTES);
+    throw new DataFormatError(
+      `${name}: size ${bytes.length} bytes is not a multiple of the ${CIFAR10_RECORD_BYTES}-byte record ` +
+        `(1 label + ${CIFAR10_IMAGE_BYTES} pixels): ${whole} whole records and ` +
+        `${bytes.length - whole * CIFAR10_RECORD_BYTES} bytes left over`,
+    );
+  }
+  const count = bytes.length / CIFAR10_RECORD_BYTES;
+  const images = new Uint8Array(count * CIFAR10_IMAGE_BYTES);
+  const labels = new Uint8Array(count);
+  for (let r = 0; r < count; r++) {
+    const at = r * CIFAR10_RECORD_BYTES;
+    const label = bytes[at]!;
+    if (label > 9) {
+      throw new DataFormatError(`${name}: record ${r} (byte offset ${at}): label ${label} is out of range 0..9`);
+    }
+    labels[r] = label;
+    images.set(bytes.subarray(at + 1, at + CIFAR10_RECORD_BYTES), r * CIFAR10_IMAGE_BYTES);
+  }
+  return { images, labels, count };
+}
+
+/** Reads one CIFAR-10 `.bin` file (gunzipping it if needed) with {@link parseCifar10}. */
+export async function readCifar10File(path: string): Promise<Cifar10Batch> {
+  return parseCifar10(await readMaybeGzipped(path), path);
+}

@@ -1,0 +1,18 @@
+/**
+ * Data for training, all host-side typed arrays, no backend needed.
+ *
+ *   const { train, test } = await loadMnist({ dir: resolveMnistDir(import.meta.url) });
+ *   const ds = createDataset({ x: train.images, y: train.labels, xShape: [784] });
+ *   const { train: tr, validation } = trainValidationSplit(ds, { validationFraction: 0.1, seed: 1 });
+ *   for (const { x, y, size } of batches(tr, { batchSize: 128, shuffle: true, seed: 1, epoch })) ...
+ *
+ * Readers: `parseIdx`/`readIdxFile` (MNIST's IDX), `parseCifar10`/`readCifar10File`.
+ * Transforms: `scale`, `normalize`, `fitStandardizer`, `oneHot`.
+ * A malformed file raises `DataFormatError`; a bad argument raises `RangeError`.
+ */
+export * from './errors';
+export * from './idx';
+export * from './cifar';
+export * from './mnist';
+export * from './transforms';
+export * from './dataset';

