@@ -1,4 +1,3 @@
-import { describe, it, expect } from '@jest/globals';
 import { CIFAR10_RECORD_BYTES, DataFormatError, parseCifar10 } from '../../packages/nn/src/data';
 
 /** A record whose pixel p has value (seed + p) % 256, label first. */
