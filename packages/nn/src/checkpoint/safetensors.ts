@@ -38,7 +38,15 @@ const DTYPES = {
 } as const;
 
 export type SafetensorsDtype = keyof typeof DTYPES;
-type ArrayOf<D extends SafetensorsDtype> = InstanceType<(typeof DTYPES)[D]['array']>;
+
+/** The typed array holding each dtype (any backing buffer, so views and subarrays fit). */
+export interface SafetensorsArrays {
+  BOOL: Uint8Array; U8: Uint8Array; I8: Int8Array; F8_E5M2: Uint8Array; F8_E4M3: Uint8Array;
+  I16: Int16Array; U16: Uint16Array; F16: Uint16Array; BF16: Uint16Array;
+  I32: Int32Array; U32: Uint32Array; F32: Float32Array; F64: Float64Array;
+  I64: BigInt64Array; U64: BigUint64Array;
+}
+type ArrayOf<D extends SafetensorsDtype> = SafetensorsArrays[D];
 
 /** One tensor: a dtype, its shape, and `prod(shape)` elements in the matching typed array. */
 export type SafetensorsTensor = {
