@@ -1,0 +1,317 @@
+/**
+ * The bench harness: picks engines, plans workloads, times each (workload, engine) pair and
+ * writes the report. `bench/main.ts` is the command line around {@link runBench}.
+ *
+ * Order: for each workload, each engine builds its case, warms it up, runs the timed iterations
+ * back to back and disposes it. Engines are interleaved per workload so that slow drift (thermal,
+ * other load) spreads over all of them rather than landing on one.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TFJS_BACKENDS, TfjsEngine, type TfjsBackend } from './engines/tfjs';
+import type { Engine } from './engines/types';
+import { dawnVersion, describeAdapter } from './gpu';
+import { type BenchRecord, type EngineSummary, type Report, type SkippedRecord, engineId, renderReport } from './report';
+import { measure } from './timing';
+import { type Suite, planWorkloads } from './workloads';
+
+export const ALL_ENGINES = ['kiln-webgpu', 'kiln-cpu', 'tfjs-webgpu', 'tfjs-wasm', 'tfjs-cpu'] as const;
+
+export interface BenchOptions {
+  suite: Suite | 'all';
+  /** Engine ids, `<engine>-<backend>`: kiln-webgpu, kiln-cpu, tfjs-webgpu, tfjs-wasm, tfjs-cpu. */
+  backends: string[];
+  sizes?: number[];
+  batches?: number[];
+  trainBatch?: number;
+  reps: number;
+  warmup: number;
+  /** Cap on timed milliseconds per case; at least one timed iteration always runs. */
+  maxCaseMs: number;
+  quick: boolean;
+  /** JSON output path; null writes no file. */
+  out: string | null;
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
+  /** Engines to use instead of building them from `backends` (tests, custom engines). */
+  engines?: Engine[];
+}
+
+export const DEFAULT_OPTIONS: BenchOptions = {
+  suite: 'all',
+  backends: [...ALL_ENGINES],
+  reps: 10,
+  warmup: 2,
+  maxCaseMs: 20_000,
+  quick: false,
+  out: '',
+};
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+
+export function defaultOutPath(date = new Date()): string {
+  const stamp = date.toISOString().replace(/:/g, '-').replace(/\..*$/, '');
+  return path.join(benchDir, 'results', `${stamp}.json`);
+}
+
+const USAGE = `usage: pnpm bench [options]
+  --suite kernels|models|all   what to run (default all)
+  --backend <list>             engines, comma-separated (default ${ALL_ENGINES.join(',')})
+  --sizes 256,512              sizes for size-parameterised kernels (matmul s^3, elementwise s^2, reduce/softmax s x s)
+  --batches 1,32               inference batch sizes (default 1,32,256)
+  --train-batch N              train-step batch for both models (default MLP 128, CNN 32)
+  --reps N                     timed iterations per case (default 10)
+  --warmup N                   untimed iterations first (default 2)
+  --max-case-ms N              stop timing a case after N ms of timed runs (default 20000)
+  --out FILE                   JSON output (default bench/results/<date>.json); --no-out for none
+  --quick                      one size, one rep, one warm-up`;
+
+function intList(flag: string, value: string | undefined): number[] {
+  if (!value) throw new Error(`${flag} needs a value`);
+  const list = value.split(',').map((s) => Number(s.trim()));
+  if (list.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`${flag} takes positive integers, got '${value}'`);
+  return list;
+}
+
+function positiveInt(flag: string, value: string | undefined, allowZero = false): number {
+  const n = Number(value);
+  if (value === undefined || !Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new Error(`${flag} takes a ${allowZero ? 'non-negative' : 'positive'} integer, got '${value}'`);
+  return n;
+}
+
+/** Parses command-line flags; throws with a usage message on bad input. */
+export function parseArgs(argv: readonly string[]): BenchOptions & { help?: boolean } {
+  const o: BenchOptions & { help?: boolean } = { ...DEFAULT_OPTIONS, backends: [...DEFAULT_OPTIONS.backends] };
+  let reps: number | undefined;
+  let warmup: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string | undefined => inline ?? argv[++i];
+    switch (flag) {
+      case '--suite': {
+        const v = value();
+        if (v !== 'kernels' && v !== 'models' && v !== 'all') throw new Error(`--suite takes kernels, models or all, got '${v}'\n${USAGE}`);
+        o.suite = v;
+        break;
+      }
+      case '--backend':
+      case '--backends': {
+        const v = value();
+        if (!v) throw new Error(`--backend needs a value\n${USAGE}`);
+        o.backends = v.split(',').map((s) => s.trim()).filter(Boolean);
+        for (const b of o.backends) {
+          if (!(ALL_ENGINES as readonly string[]).includes(b)) throw new Error(`unknown backend '${b}'; known: ${ALL_ENGINES.join(', ')}`);
+        }
+        break;
+      }
+      case '--sizes':
+        o.sizes = intList(flag, value());
+        break;
+      case '--batches':
+        o.batches = intList(flag, value());
+        break;
+      case '--train-batch':
+        o.trainBatch = positiveInt(flag, value());
+        break;
+      case '--reps':
+        reps = positiveInt(flag, value());
+        break;
+      case '--warmup':
+        warmup = positiveInt(flag, value(), true);
+        break;
+      case '--max-case-ms':
+        o.maxCaseMs = positiveInt(flag, value());
+        break;
+      case '--out': {
+        const v = value();
+        if (!v) throw new Error('--out needs a file name');
+        o.out = v;
+        break;
+      }
+      case '--no-out':
+        o.out = null;
+        break;
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--help':
+      case '-h':
+        o.help = true;
+        break;
+      default:
+        throw new Error(`unknown argument '${arg}'\n${USAGE}`);
+    }
+  }
+  o.reps = reps ?? (o.quick ? 1 : DEFAULT_OPTIONS.reps);
+  o.warmup = warmup ?? (o.quick ? 1 : DEFAULT_OPTIONS.warmup);
+  return o;
+}
+
+export { USAGE };
+
+/**
+ * Builds the engine for an id. Kiln engines come from `bench/engines/kiln.ts` (exporting
+ * `createKilnEngine(backend)`) once it exists; until then they report themselves unavailable.
+ */
+export async function createEngine(id: string): Promise<Engine | string> {
+  const dash = id.indexOf('-');
+  const name = id.slice(0, dash);
+  const backend = id.slice(dash + 1);
+  if (name === 'tfjs' && (TFJS_BACKENDS as readonly string[]).includes(backend)) return new TfjsEngine(backend as TfjsBackend);
+  if (name === 'kiln') {
+    const specifier = './engines/kiln';
+    try {
+      const mod = (await import(specifier)) as { createKilnEngine?: (backend: string) => Engine | Promise<Engine> };
+      if (!mod.createKilnEngine) return 'bench/engines/kiln.ts does not export createKilnEngine';
+      return await mod.createKilnEngine(backend);
+    } catch (error) {
+      return `kiln engine not loadable: ${(error as Error).message.split('\n')[0]}`;
+    }
+  }
+  return `unknown engine '${id}'`;
+}
+
+function packageVersions(): Record<string, string | null> {
+  const req = createRequire(path.join(benchDir, 'package.json'));
+  const version = (load: () => unknown): string | null => {
+    try {
+      return (load() as { version?: string }).version ?? null;
+    } catch {
+      return null;
+    }
+  };
+  const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as unknown;
+  const out: Record<string, string | null> = {};
+  for (const pkg of ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu']) {
+    out[pkg] = version(() => req(`${pkg}/package.json`));
+  }
+  out.webgpu = dawnVersion();
+  out.kiln = version(() => readJson(path.join(benchDir, '..', 'packages', 'kiln', 'package.json')));
+  out['gpu.js'] = version(() => createRequire(path.join(benchDir, '..', 'packages', 'cpu', 'package.json'))('gpu.js/package.json'));
+  return out;
+}
+
+export interface BenchResult {
+  report: Report;
+  markdown: string;
+  outPath: string | null;
+}
+
+export async function runBench(options: Partial<BenchOptions> = {}): Promise<BenchResult> {
+  const o: BenchOptions = { ...DEFAULT_OPTIONS, ...options };
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const date = new Date();
+
+  const engines: Engine[] = [];
+  const summaries: EngineSummary[] = [];
+  const candidates: Array<Engine | { id: string; reason: string }> = [];
+  if (o.engines) candidates.push(...o.engines);
+  else {
+    for (const id of o.backends) {
+      const e = await createEngine(id);
+      candidates.push(typeof e === 'string' ? { id, reason: e } : e);
+    }
+  }
+  for (const c of candidates) {
+    if ('reason' in c) {
+      const dash = c.id.indexOf('-');
+      summaries.push({ id: c.id, engine: c.id.slice(0, dash), backend: c.id.slice(dash + 1), available: c.reason });
+      log(`${c.id}: unavailable (${c.reason})`);
+      continue;
+    }
+    const id = `${c.name}-${c.backend}`;
+    const ok = await c.available();
+    if (ok !== true) {
+      const reason = typeof ok === 'string' ? ok : 'not available';
+      summaries.push({ id, engine: c.name, backend: c.backend, available: reason });
+      log(`${id}: unavailable (${reason})`);
+      continue;
+    }
+    const info = await c.info();
+    summaries.push({ id, engine: c.name, backend: c.backend, available: true, info });
+    engines.push(c);
+  }
+
+  const wantsGpu = summaries.some((s) => s.backend === 'webgpu');
+  const header: Report['header'] = {
+    date: date.toISOString(),
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length },
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    adapter: wantsGpu ? await describeAdapter() : null,
+    packages: packageVersions(),
+    options: {
+      suite: o.suite,
+      backends: o.backends,
+      sizes: o.sizes ?? null,
+      batches: o.batches ?? null,
+      trainBatch: o.trainBatch ?? null,
+      reps: o.reps,
+      warmup: o.warmup,
+      maxCaseMs: o.maxCaseMs,
+      quick: o.quick,
+    },
+    engines: summaries,
+  };
+
+  const suites: Suite[] = o.suite === 'all' ? ['kernels', 'models'] : [o.suite];
+  const workloads = planWorkloads({ suites, sizes: o.sizes, batches: o.batches, trainBatch: o.trainBatch, quick: o.quick });
+  const records: BenchRecord[] = [];
+  const skipped: SkippedRecord[] = [];
+  for (const w of workloads) {
+    for (const engine of engines) {
+      const base = { engine: engine.name, backend: engine.backend, bench: w.bench, params: w.params };
+      const label = `${engine.name}-${engine.backend} ${w.bench} ${JSON.stringify(w.params)}`;
+      let c;
+      try {
+        c = await w.make(engine);
+      } catch (error) {
+        const reason = (error as Error).message ?? String(error);
+        skipped.push({ ...base, reason });
+        log(`${label}: skipped (${reason})`);
+        continue;
+      }
+      try {
+        const stats = await measure(() => c.run(), { warmup: o.warmup, reps: o.reps, maxTimeMs: o.maxCaseMs });
+        const record: BenchRecord = {
+          ...base,
+          medianMs: stats.medianMs,
+          minMs: stats.minMs,
+          maxMs: stats.maxMs,
+          meanMs: stats.meanMs,
+          spread: stats.spread,
+          reps: stats.reps,
+          warmup: o.warmup,
+          samplesMs: stats.samplesMs,
+        };
+        if (c.flops !== undefined) record.gflops = c.flops / (stats.medianMs * 1e6);
+        if (c.bytes !== undefined) record.gbps = c.bytes / (stats.medianMs * 1e6);
+        records.push(record);
+        log(`${label}: ${stats.medianMs.toFixed(3)} ms median of ${stats.reps}`);
+      } catch (error) {
+        const reason = `failed: ${(error as Error).message ?? String(error)}`;
+        skipped.push({ ...base, reason });
+        log(`${label}: ${reason}`);
+      } finally {
+        c.dispose();
+      }
+    }
+  }
+  for (const engine of engines) await engine.dispose();
+
+  const report: Report = { header, records, skipped };
+  let outPath: string | null = null;
+  if (o.out !== null) {
+    outPath = o.out === '' ? defaultOutPath(date) : path.resolve(o.out);
+    mkdirSync(path.dirname(outPath), { recursive: true });
+    writeFileSync(outPath, `${JSON.stringify(report, null, 2)}\n`);
+    log(`wrote ${outPath}`);
+  }
+  return { report, markdown: renderReport(report), outPath };
+}
