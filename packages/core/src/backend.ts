@@ -1,0 +1,120 @@
+/**
+ * The contract between core and a backend. Core turns a graph into a Plan (concrete shapes,
+ * fused elementwise expressions, buffers with a memory plan); a backend lowers the Plan into
+ * a Program of kernels and runs it. Backends never re-infer shapes.
+ */
+import type { Expr } from './expr';
+import type { TypedArray } from './host';
+import type { StridedView } from './ops/movement';
+import type { PrimitiveName } from './ops/names';
+import type { DType } from './shape';
+
+export type BufferKind = 'feed' | 'param' | 'const' | 'temp';
+
+export interface PlanBuffer {
+  readonly id: number;
+  readonly dtype: DType;
+  /** Element count (bool and i32 take 4 bytes per element on the device). */
+  readonly size: number;
+  readonly kind: BufferKind;
+  /** Input name (feed) or parameter name (param). */
+  readonly name?: string;
+  /** Initial contents of a constant. */
+  readonly data?: TypedArray;
+  /** Temps share memory: buffers with the same slot are never live at once. */
+  readonly slot?: number;
+}
+
+export interface PlanOperand {
+  readonly buf: number;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+}
+
+/** One fused elementwise kernel: out[i] = expr(inputs broadcast to `shape`). */
+export interface ElementwiseStep {
+  readonly kind: 'elementwise';
+  readonly expr: Expr;
+  readonly inputs: readonly PlanOperand[];
+  readonly out: PlanOperand;
+  /** Graph ops fused into this kernel (for names and profiles). */
+  readonly ops: readonly string[];
+}
+
+/** One non-elementwise primitive (matmul, reduce, movement, conv, ...). */
+export interface OpStep {
+  readonly kind: 'op';
+  readonly op: PrimitiveName;
+  readonly attrs: Readonly<Record<string, unknown>>;
+  readonly inputs: readonly PlanOperand[];
+  readonly out: PlanOperand;
+  /** For strided movement ops (transpose, broadcastTo, slice, pad): the index map. */
+  readonly view?: StridedView;
+  readonly ops: readonly string[];
+}
+
+/** Copy a computed value into a parameter at the end of a training run (`assign`). */
+export interface AssignStep {
+  readonly kind: 'assign';
+  readonly src: PlanOperand;
+  readonly dst: PlanOperand;
+  readonly ops: readonly string[];
+}
+
+export type PlanStep = ElementwiseStep | OpStep | AssignStep;
+
+export interface Plan {
+  readonly buffers: ReadonlyMap<number, PlanBuffer>;
+  readonly steps: readonly PlanStep[];
+  /** Byte size of each temp slot. */
+  readonly slots: readonly number[];
+  readonly feeds: readonly { readonly buf: number; readonly name: string }[];
+  readonly fetches: readonly { readonly key: string; readonly operand: PlanOperand }[];
+  /** Whether any kernel draws random numbers (reads the run counter). */
+  readonly usesStep: boolean;
+}
+
+export interface ProfileEntry {
+  readonly kernel: string;
+  readonly ops: readonly string[];
+  readonly shapes: string;
+  readonly ms: number;
+  readonly bytes: number;
+  readonly flops: number;
+}
+
+export interface ProgramRunResult {
+  readonly outputs: Map<number, TypedArray>;
+  readonly profile?: readonly ProfileEntry[];
+  /** 'kernel' when each dispatch was timed; 'submission' when only whole runs could be. */
+  readonly profileGranularity?: 'kernel' | 'submission';
+}
+
+export interface Program {
+  /** Upload feeds, run every step (one submission on a GPU), read back `fetch` buffers. */
+  run(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult>;
+  dispose(): void;
+}
+
+export interface BackendStats {
+  /** Queue submissions (one per run on WebGPU). */
+  submissions: number;
+  /** Device bytes currently allocated by this backend. */
+  allocatedBytes: number;
+}
+
+export interface Backend {
+  readonly name: 'webgpu' | 'cpu' | 'reference';
+  /** Human-readable device description (adapter info, gpu.js mode). */
+  readonly description: string;
+  readonly stats: BackendStats;
+  /** Largest single buffer the backend can bind, in bytes. */
+  readonly maxBufferBytes: number;
+  /** Compile a plan; throws UnsupportedError / KernelCompileError before anything runs. */
+  lower(plan: Plan): Promise<Program>;
+  /** Parameters are resident: created once, shared by every Program of this backend. */
+  createParam(name: string, dtype: DType, init: TypedArray): void;
+  readParam(name: string): Promise<TypedArray>;
+  writeParam(name: string, data: TypedArray): void;
+  dispose(): Promise<void> | void;
+}

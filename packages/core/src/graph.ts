@@ -1,0 +1,262 @@
+/**
+ * The graph IR and its builder. A node has an op, input node ids, validated attributes
+ * and a static output type, inferred when the node is created; a bad shape or dtype fails
+ * here, at build time, naming the op, the node and the shapes involved.
+ */
+import { z } from 'zod';
+import { DTypeError, GraphError, KilnError, OptionsError, ShapeError } from './errors';
+import { gradients } from './autodiff';
+import { type ParamInit } from './init';
+import { spec as specOf } from './ops/primitives';
+import type { PrimitiveName } from './ops/names';
+import type { Attrs } from './spec';
+import { type DType, DTYPES, type Dim, type Shape, shapeIsConcrete, shapeToString, type TensorType } from './shape';
+import { Tensor, type TensorLike } from './tensor';
+
+export interface Node {
+  readonly id: number;
+  readonly op: PrimitiveName;
+  readonly inputs: readonly number[];
+  readonly attrs: Attrs;
+  readonly shape: Shape;
+  readonly dtype: DType;
+  readonly name: string;
+}
+
+export interface ParamEntry {
+  readonly id: number;
+  readonly init: ParamInit;
+  /** Optimizer slots and running statistics are params that minimize() leaves alone. */
+  readonly trainable: boolean;
+}
+
+export interface GraphOptions {
+  /** Seeds parameter initialisers and on-device random ops. */
+  seed?: number;
+}
+
+const graphOptions = z.object({ seed: z.number().int().optional() }).strict();
+const shapeSchema = z.array(z.union([z.number().int().nonnegative(), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)]));
+export const TRAINING_INPUT = '__training__';
+
+/** Validate an options object with zod; a failure names the function and the field. */
+export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const r = schema.safeParse(value ?? {});
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(options)'}: ${i.message}`);
+  throw new OptionsError(`${what}: invalid options — ${issues.join('; ')}`);
+}
+
+export class Graph {
+  readonly nodes: Node[] = [];
+  readonly seed: number;
+  readonly inputs = new Map<string, number>();
+  readonly params = new Map<string, ParamEntry>();
+  /** `assign` nodes that run when `run(..., { train: true })`: optimizer and BN updates. */
+  readonly updates: number[] = [];
+  /** Per-graph counter that gives each random op its own stream. */
+  private randomOps = 0;
+
+  constructor(options: GraphOptions = {}) {
+    this.seed = parseOptions(graphOptions, options, 'new Graph').seed ?? 0;
+  }
+
+  tensor(id: number): Tensor {
+    if (!this.nodes[id]) throw new GraphError(`no node #${id} in this graph`);
+    return new Tensor(this, id);
+  }
+
+  /** A value fed at run time, by name: `g.input('x', ['batch', 784])`. */
+  input(name: string, shape: Shape, dtype: DType = 'f32'): Tensor {
+    if (this.inputs.has(name)) throw new GraphError(`input '${name}' is already defined`);
+    if (this.params.has(name)) throw new GraphError(`input '${name}' clashes with a param of that name`);
+    checkShape(shape, `input '${name}'`);
+    checkDType(dtype, `input '${name}'`);
+    const t = this.addNode('input', [], { name, shape: [...shape], dtype }, name);
+    this.inputs.set(name, t.id);
+    return t;
+  }
+
+  /** A trainable parameter that lives on the device across runs. */
+  param(name: string, shape: readonly number[], options: { init?: ParamInit; dtype?: DType; trainable?: boolean } = {}): Tensor {
+    if (this.params.has(name) || this.inputs.has(name)) throw new GraphError(`param '${name}' is already defined`);
+    checkShape(shape, `param '${name}'`);
+    if (!shapeIsConcrete(shape)) throw new ShapeError(`param '${name}': shape ${shapeToString(shape)} must be concrete`);
+    const dtype = options.dtype ?? 'f32';
+    checkDType(dtype, `param '${name}'`);
+    const init = options.init ?? 'zeros';
+    const n = shape.reduce((a, b) => a * b, 1);
+    if ((ArrayBuffer.isView(init) || Array.isArray(init)) && (init as ArrayLike<number>).length !== n) {
+      throw new ShapeError(`param '${name}': initial values have ${(init as ArrayLike<number>).length} elements, shape ${shapeToString(shape)} needs ${n}`);
+    }
+    const t = this.addNode('param', [], { name, shape: [...shape], dtype }, name);
+    this.params.set(name, { id: t.id, init, trainable: options.trainable ?? true });
+    return t;
+  }
+
+  /** A constant from a number, nested array or typed array. */
+  constant(values: number | boolean | ArrayLike<number> | NestedArray, shape?: readonly number[], dtype?: DType): Tensor {
+    const { flat, inferred } = flatten(values);
+    const s = shape ?? inferred;
+    checkShape(s, 'constant');
+    const n = s.reduce((a, b) => a * (b as number), 1);
+    if (flat.length !== n) throw new ShapeError(`constant: ${flat.length} values do not fill shape ${shapeToString(s)} (${n} elements)`);
+    const dt = dtype ?? (values instanceof Int32Array ? 'i32' : typeof values === 'boolean' ? 'bool' : 'f32');
+    return this.addNode('constant', [], { value: flat, shape: [...s], dtype: dt });
+  }
+
+  fill(shape: Shape, value: number, dtype: DType = 'f32'): Tensor {
+    checkShape(shape, 'fill');
+    return this.addNode('fill', [], { shape: [...shape], value, dtype });
+  }
+  zeros(shape: Shape, dtype: DType = 'f32'): Tensor { return this.fill(shape, 0, dtype); }
+  ones(shape: Shape, dtype: DType = 'f32'): Tensor { return this.fill(shape, 1, dtype); }
+
+  /** [start, stop) by step, as a constant (its size is static). */
+  range(start: number, stop?: number, step = 1, dtype: DType = 'i32'): Tensor {
+    if (stop === undefined) [start, stop] = [0, start];
+    if (step === 0) throw new OptionsError('range: step must not be 0');
+    const n = Math.max(0, Math.ceil((stop - start) / step));
+    return this.constant(Array.from({ length: n }, (_, i) => start + i * step), [n], dtype);
+  }
+
+  /** Counter-based uniform numbers in [low, high), drawn on the device, fresh each run. */
+  randomUniform(shape: Shape, options: { low?: number; high?: number; seed?: number } = {}): Tensor {
+    const o = parseOptions(z.object({ low: z.number().default(0), high: z.number().default(1), seed: z.number().int().optional() }).strict(), options, 'randomUniform');
+    checkShape(shape, 'randomUniform');
+    return this.addNode('random', [], { shape: [...shape], dist: 'uniform', a: o.low, b: o.high, seed: this.nextSeed(o.seed) });
+  }
+
+  /** Counter-based normal numbers (Box-Muller), drawn on the device, fresh each run. */
+  randomNormal(shape: Shape, options: { mean?: number; std?: number; seed?: number } = {}): Tensor {
+    const o = parseOptions(z.object({ mean: z.number().default(0), std: z.number().nonnegative().default(1), seed: z.number().int().optional() }).strict(), options, 'randomNormal');
+    checkShape(shape, 'randomNormal');
+    return this.addNode('random', [], { shape: [...shape], dist: 'normal', a: o.mean, b: o.std, seed: this.nextSeed(o.seed) });
+  }
+
+  /** A scalar bool that is true during `run(..., { train: true })` (dropout, batchNorm). */
+  isTraining(): Tensor {
+    const id = this.inputs.get(TRAINING_INPUT);
+    return id !== undefined ? this.tensor(id) : this.input(TRAINING_INPUT, [], 'bool');
+  }
+
+  /** Write `value` into `target` (a param) at the end of a training run. */
+  assign(target: Tensor, value: TensorLike): Tensor {
+    const v = typeof value === 'number' || typeof value === 'boolean' ? this.fill(target.shape, Number(value), target.dtype) : value;
+    const t = this.addNode('assign', [target, v], {});
+    this.updates.push(t.id);
+    return t;
+  }
+
+  /**
+   * Reverse-mode gradients of `y` (a scalar, or any shape with a `seed` of that shape)
+   * with respect to `xs`, added to this graph as ordinary nodes.
+   */
+  grad(y: Tensor, xs: readonly Tensor[], seed?: Tensor): Tensor[] {
+    return gradients(this, y, xs, seed);
+  }
+
+  /** Trainable params, in creation order. */
+  trainableParams(): Tensor[] {
+    return [...this.params.values()].filter((p) => p.trainable).map((p) => this.tensor(p.id));
+  }
+
+  /**
+   * Add gradients of `loss` and the optimizer's update nodes (which run on
+   * `run(..., { train: true })`). Returns the gradients, one per parameter.
+   */
+  minimize(loss: Tensor, optimizer: Optimizer, options: { params?: readonly Tensor[] } = {}): Tensor[] {
+    if (!(loss instanceof Tensor) || loss.graph !== this) throw new GraphError('minimize: loss must be a Tensor of this graph');
+    const params = options.params ?? this.trainableParams();
+    for (const p of params) if (p.op !== 'param') throw new GraphError(`minimize: ${p} is not a param`);
+    if (!params.length) throw new GraphError('minimize: the graph has no trainable params');
+    const grads = this.grad(loss, params);
+    optimizer.apply(this, params.map((param, i) => ({ param, grad: grads[i]! })));
+    return grads;
+  }
+
+  private nextSeed(explicit?: number): number {
+    const k = this.randomOps++;
+    return ((explicit ?? this.seed) * 0x9e3779b1 + k * 0x85ebca6b) >>> 0;
+  }
+
+  /** Create a node: validate attrs (zod), infer the output type, or fail naming everything. */
+  addNode(op: PrimitiveName, inputs: readonly Tensor[], attrs: Attrs, name?: string): Tensor {
+    const spec = specOf(op);
+    if (!spec) throw new GraphError(`unknown op '${op}'`);
+    const id = this.nodes.length;
+    const label = `${op} (node #${id})`;
+    for (const t of inputs) {
+      if (!(t instanceof Tensor)) throw new GraphError(`${label}: input is not a Tensor (${String(t)})`);
+      if (t.graph !== this) throw new GraphError(`${label}: input ${t.name} belongs to another graph`);
+    }
+    if (spec.arity !== 'variadic' && inputs.length !== spec.arity) {
+      throw new GraphError(`${label}: expects ${spec.arity} inputs, got ${inputs.length}`);
+    }
+    const parsed = spec.attrs.safeParse(attrs);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'attrs'}: ${i.message}`).join('; ');
+      throw new OptionsError(`${label}: invalid attributes — ${issues}`);
+    }
+    const types: TensorType[] = inputs.map((t) => ({ shape: t.shape, dtype: t.dtype }));
+    let out: TensorType;
+    try {
+      out = spec.infer(types, parsed.data as Attrs);
+    } catch (e) {
+      if (e instanceof KilnError) {
+        const ins = inputs.map((t) => `${t.name}: ${t.dtype}${shapeToString(t.shape)}`).join(', ');
+        const Ctor = e.constructor as new (m: string) => KilnError;
+        throw new Ctor(`${label}: ${e.message}${ins ? ` (inputs ${ins})` : ''}`);
+      }
+      throw e;
+    }
+    this.nodes.push({ id, op, inputs: inputs.map((t) => t.id), attrs: parsed.data as Attrs, shape: out.shape, dtype: out.dtype, name: name ?? `${op}_${id}` });
+    return new Tensor(this, id);
+  }
+
+  /** Wrap a number as a scalar constant matching `like`'s dtype. */
+  lift(x: TensorLike, like?: Tensor): Tensor {
+    if (x instanceof Tensor) return x;
+    if (typeof x === 'boolean') return this.constant(x ? 1 : 0, [], 'bool');
+    const dtype = like && like.dtype !== 'bool' ? like.dtype : 'f32';
+    return this.constant(x, [], dtype);
+  }
+}
+
+/** An optimizer adds update nodes (`g.assign`) for each param from its gradient. */
+export interface Optimizer {
+  readonly name: string;
+  apply(g: Graph, pairs: readonly { param: Tensor; grad: Tensor }[]): void;
+}
+
+export type NestedArray = number | boolean | readonly NestedArray[];
+
+function flatten(values: number | boolean | ArrayLike<number> | NestedArray): { flat: number[]; inferred: number[] } {
+  if (typeof values === 'number' || typeof values === 'boolean') return { flat: [Number(values)], inferred: [] };
+  if (ArrayBuffer.isView(values)) return { flat: Array.from(values as ArrayLike<number>), inferred: [(values as ArrayLike<number>).length] };
+  const flat: number[] = [];
+  const shape: number[] = [];
+  const walk = (v: NestedArray, depth: number) => {
+    if (Array.isArray(v)) {
+      if (shape.length <= depth) shape.push(v.length);
+      else if (shape[depth] !== v.length) throw new ShapeError(`constant: ragged nested array at depth ${depth} (${v.length} vs ${shape[depth]})`);
+      v.forEach((e) => walk(e, depth + 1));
+    } else {
+      if (depth !== shape.length) throw new ShapeError('constant: ragged nested array');
+      flat.push(Number(v));
+    }
+  };
+  walk(values as NestedArray, 0);
+  return { flat, inferred: shape };
+}
+
+function checkShape(shape: Shape, what: string): void {
+  const r = shapeSchema.safeParse(shape);
+  if (!r.success) throw new ShapeError(`${what}: invalid shape ${JSON.stringify(shape)} (dims are non-negative integers or symbol names)`);
+}
+
+function checkDType(dtype: DType, what: string): void {
+  if (!DTYPES.includes(dtype)) throw new DTypeError(`${what}: unknown dtype '${dtype}' (expected ${DTYPES.join(', ')})`);
+}
+
+export type { Dim };

@@ -1,0 +1,36 @@
+/**
+ * @kiln/core — graph IR, op registry, autodiff, compiler passes, Backend contract.
+ *
+ * A short tour:
+ *   const g = new Graph({ seed: 1 });
+ *   const x = g.input('x', ['batch', 3]);              // f32 unless a dtype is given
+ *   const w = g.param('w', [3, 2], { init: 'glorotUniform' });
+ *   const y = x.matmul(w).relu().sum();                // fluent ops, shapes inferred now
+ *   const [dw] = g.grad(y, [w]);                       // gradient nodes in the same graph
+ *   evaluate(g, { x: new Float32Array(6) }, { y, dw }); // float64 reference evaluator
+ *
+ * Backends (@kiln/webgpu, @kiln/cpu) implement `Backend`; `compileWith` builds an Executable.
+ */
+import { installTensorMethods } from './ops';
+
+installTensorMethods();
+
+export * from './errors';
+export * from './shape';
+export * from './expr';
+export * from './spec';
+export * from './host';
+export * from './backend';
+export * from './init';
+export { Graph, type Node, type ParamEntry, type GraphOptions, type Optimizer, parseOptions, TRAINING_INPUT } from './graph';
+export { Tensor, type TensorLike } from './tensor';
+export { ops, concat, apply, type FluentOps, type ConvOptions, type PoolOptions, type Padding, type ReduceOptions } from './ops';
+export { PRIMITIVES, PRIMITIVE_NAMES, ELEMENTWISE_NAMES, spec, type PrimitiveName } from './ops/primitives';
+export { applyView, type StridedView } from './ops/movement';
+export { convOutSize } from './ops/conv';
+export { matmulDims } from './ops/linalg';
+export { toDType, erf } from './ops/elementwise';
+export { pcgHash, randomValue, randomBits } from './rng';
+export { gradients, sumToShape } from './autodiff';
+export { ReferenceSession, evaluate, initialParam, type RefResult } from './reference';
+export { checkFeeds, bindAttrs } from './feeds';

@@ -1,0 +1,271 @@
+/**
+ * Elementwise primitives. Each is one entry: dtype rule, scalar expression (emitted as
+ * WGSL and JavaScript by the backends), float64 scalar reference, and gradient rule.
+ */
+import { z } from 'zod';
+import { DTypeError } from '../errors';
+import { E, type Expr, type EType } from '../expr';
+import { randomExpr, randomValue } from '../rng';
+import { type DType, DTYPES, shapeBroadcast, type TensorType } from '../shape';
+import { type Attrs, defineOp, type GradRule, type PrimitiveSpec, type RefValue } from '../spec';
+import type { Tensor } from '../tensor';
+import { broadcastIndex, expectDType, sameDType } from './util';
+
+type DTypeRule = 'float' | 'numeric' | 'any' | 'compare' | 'bool';
+const noAttrs = z.object({}).strict();
+type Scalar = (xs: number[], attrs: Attrs) => number;
+
+/** Apply a scalar function over broadcast inputs, rounding to the output dtype. */
+function refElementwise(scalar: Scalar, inputs: readonly RefValue[], attrs: Attrs, out: { shape: readonly number[]; dtype: DType }): Float64Array {
+  const n = out.shape.reduce((a, b) => a * b, 1);
+  const maps = inputs.map((x) => broadcastIndex(x.shape, out.shape));
+  const r = new Float64Array(n);
+  const args = new Array<number>(inputs.length);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < inputs.length; k++) args[k] = inputs[k]!.data[maps[k]![i]!]!;
+    r[i] = toDType(scalar(args, attrs), out.dtype);
+  }
+  return r;
+}
+
+/** Round a float64 result the way the dtype stores it (i32 wraps, bool is 0/1). */
+export function toDType(v: number, dtype: DType): number {
+  if (dtype === 'i32') return Number.isFinite(v) ? Math.trunc(v) | 0 : 0;
+  if (dtype === 'bool') return v ? 1 : 0;
+  return v;
+}
+
+function inferElementwise(name: string, rule: DTypeRule, inputs: readonly TensorType[]): TensorType {
+  const shape = shapeBroadcast(inputs.map((t) => t.shape), name);
+  switch (rule) {
+    case 'float': inputs.forEach((t) => expectDType(t, ['f32'], `${name} input`)); return { shape, dtype: 'f32' };
+    case 'numeric': inputs.forEach((t) => expectDType(t, ['f32', 'i32'], `${name} input`)); return { shape, dtype: sameDType(inputs, name) };
+    case 'any': return { shape, dtype: sameDType(inputs, name) };
+    case 'compare': sameDType(inputs, name); return { shape, dtype: 'bool' };
+    case 'bool': inputs.forEach((t) => expectDType(t, ['bool'], `${name} input`)); return { shape, dtype: 'bool' };
+  }
+}
+
+interface EwDef<A extends Attrs> {
+  arity: number;
+  rule: DTypeRule;
+  attrs?: z.ZodType<A>;
+  expr: (a: readonly Expr[], attrs: A, out: EType) => Expr;
+  scalar: (xs: number[], attrs: A) => number;
+  grad?: GradRule<A>;
+  /** Overrides the shared dtype rule (ops whose output dtype is not the rule's). */
+  infer?: (inputs: readonly TensorType[], attrs: A) => TensorType;
+}
+
+function ew<A extends Attrs = Record<string, never>>(name: string, d: EwDef<A>): PrimitiveSpec<A> {
+  return defineOp<A>({
+    name,
+    kind: 'elementwise',
+    arity: d.arity,
+    attrs: (d.attrs ?? noAttrs) as z.ZodType<A>,
+    infer: d.infer ?? ((inputs) => inferElementwise(name, d.rule, inputs)),
+    expr: d.expr,
+    ref: (inputs, attrs, ctx) => refElementwise(d.scalar as Scalar, inputs, attrs, ctx.out),
+    ...(d.grad ? { grad: d.grad } : {}),
+  });
+}
+
+const f = (v: number) => E.lit(v, 'f32');
+const lit = (v: number, t: EType) => E.lit(v, t);
+const isFloat = (t: EType) => t === 'f32';
+const alphaAttrs = z.object({ alpha: z.number() }).strict();
+
+/** tanh that stays finite for large |x| on every WGSL implementation. */
+function tanhExpr(x: Expr): Expr {
+  const ax = E.call('abs', x);
+  const big = E.sub(f(1), E.div(f(2), E.add(E.exp(E.mul(f(2), ax)), f(1))));
+  const signed = E.select(E.lt(x, f(0)), E.neg(big), big);
+  return E.select(E.lt(ax, f(0.5)), E.tanh(x), signed);
+}
+
+/** erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, below f32 resolution near 1). */
+function erfExpr(x: Expr): Expr {
+  const ax = E.call('abs', x);
+  const t = E.div(f(1), E.add(f(1), E.mul(f(0.3275911), ax)));
+  const coef = [1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592];
+  let poly = f(coef[0]!);
+  for (const c of coef.slice(1)) poly = E.add(E.mul(poly, t), f(c));
+  const y = E.sub(f(1), E.mul(E.mul(poly, t), E.exp(E.neg(E.mul(ax, ax)))));
+  return E.select(E.lt(x, f(0)), E.neg(y), y);
+}
+
+/** float64 erf for the reference: Taylor series near 0, continued fraction in the tails. */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  const ax = Math.abs(x);
+  if (ax < 3) {
+    let term = ax, sum = ax;
+    for (let n = 1; n < 100 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= (-ax * ax) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  let t = ax;
+  for (let k = 60; k >= 1; k--) t = ax + k / 2 / t;
+  return Math.sign(x) * (1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / t);
+}
+
+const SQRT1_2 = Math.SQRT1_2;
+const INV_SQRT_2PI = 0.3989422804014327;
+const gt0 = (x: Tensor) => x.greater(0).cast('f32');
+
+export const ELEMENTWISE = {
+  neg: ew('neg', { arity: 1, rule: 'numeric', expr: ([a]) => E.neg(a!), scalar: ([a]) => -a!, grad: ({ dy }) => [dy.neg()] }),
+  abs: ew('abs', { arity: 1, rule: 'numeric', expr: ([a]) => E.call('abs', a!), scalar: ([a]) => Math.abs(a!), grad: ({ inputs: [x], dy }) => [dy.mul(x!.sign())] }),
+  sign: ew('sign', {
+    arity: 1, rule: 'numeric',
+    expr: ([a], _, t) => E.select(E.gt(a!, lit(0, t)), lit(1, t), E.select(E.lt(a!, lit(0, t)), lit(-1, t), a!)),
+    scalar: ([a]) => Math.sign(a!), grad: ({ dy }) => [dy.mul(0)],
+  }),
+  exp: ew('exp', { arity: 1, rule: 'float', expr: ([a]) => E.exp(a!), scalar: ([a]) => Math.exp(a!), grad: ({ output, dy }) => [dy.mul(output)] }),
+  log: ew('log', { arity: 1, rule: 'float', expr: ([a]) => E.log(a!), scalar: ([a]) => Math.log(a!), grad: ({ inputs: [x], dy }) => [dy.div(x!)] }),
+  sqrt: ew('sqrt', { arity: 1, rule: 'float', expr: ([a]) => E.sqrt(a!), scalar: ([a]) => Math.sqrt(a!), grad: ({ output, dy }) => [dy.mul(0.5).div(output)] }),
+  rsqrt: ew('rsqrt', { arity: 1, rule: 'float', expr: ([a]) => E.div(f(1), E.sqrt(a!)), scalar: ([a]) => 1 / Math.sqrt(a!), grad: ({ inputs: [x], output, dy }) => [dy.mul(output).mul(-0.5).div(x!)] }),
+  square: ew('square', { arity: 1, rule: 'numeric', expr: ([a]) => E.mul(a!, a!), scalar: ([a]) => a! * a!, grad: ({ inputs: [x], dy }) => [dy.mul(x!).mul(2)] }),
+  reciprocal: ew('reciprocal', { arity: 1, rule: 'float', expr: ([a]) => E.div(f(1), a!), scalar: ([a]) => 1 / a!, grad: ({ output, dy }) => [dy.mul(output.square()).neg()] }),
+  sin: ew('sin', { arity: 1, rule: 'float', expr: ([a]) => E.call('sin', a!), scalar: ([a]) => Math.sin(a!), grad: ({ inputs: [x], dy }) => [dy.mul(x!.cos())] }),
+  cos: ew('cos', { arity: 1, rule: 'float', expr: ([a]) => E.call('cos', a!), scalar: ([a]) => Math.cos(a!), grad: ({ inputs: [x], dy }) => [dy.mul(x!.sin()).neg()] }),
+  relu: ew('relu', {
+    arity: 1, rule: 'numeric',
+    expr: ([a], _, t) => E.select(E.lt(a!, lit(0, t)), lit(0, t), a!),
+    scalar: ([a]) => (a! < 0 ? 0 : a!), grad: ({ inputs: [x], dy }) => [dy.mul(gt0(x!))],
+  }),
+  leakyRelu: ew('leakyRelu', {
+    arity: 1, rule: 'float', attrs: alphaAttrs,
+    expr: ([a], { alpha }) => E.select(E.gt(a!, f(0)), a!, E.mul(a!, f(alpha))),
+    scalar: ([a], { alpha }) => (a! > 0 ? a! : a! * alpha),
+    grad: ({ inputs: [x], dy, attrs }) => [dy.mul(x!.greater(0).where(1, attrs.alpha))],
+  }),
+  elu: ew('elu', {
+    arity: 1, rule: 'float', attrs: alphaAttrs,
+    expr: ([a], { alpha }) => E.select(E.gt(a!, f(0)), a!, E.mul(f(alpha), E.sub(E.exp(a!), f(1)))),
+    scalar: ([a], { alpha }) => (a! > 0 ? a! : alpha * (Math.exp(a!) - 1)),
+    grad: ({ inputs: [x], output, dy, attrs }) => [x!.greater(0).where(dy, dy.mul(output.add(attrs.alpha)))],
+  }),
+  sigmoid: ew('sigmoid', {
+    arity: 1, rule: 'float',
+    expr: ([a]) => E.div(f(1), E.add(f(1), E.exp(E.neg(a!)))),
+    scalar: ([a]) => 1 / (1 + Math.exp(-a!)),
+    grad: ({ output, dy }) => [dy.mul(output).mul(output.neg().add(1))],
+  }),
+  tanh: ew('tanh', { arity: 1, rule: 'float', expr: ([a]) => tanhExpr(a!), scalar: ([a]) => Math.tanh(a!), grad: ({ output, dy }) => [dy.mul(output.square().neg().add(1))] }),
+  gelu: ew('gelu', {
+    arity: 1, rule: 'float',
+    expr: ([a]) => E.mul(E.mul(f(0.5), a!), E.add(f(1), erfExpr(E.mul(a!, f(SQRT1_2))))),
+    scalar: ([a]) => 0.5 * a! * (1 + erf(a! * SQRT1_2)),
+    grad: ({ inputs: [x], dy }) => {
+      const cdf = x!.mul(SQRT1_2).erf().add(1).mul(0.5);
+      const pdf = x!.square().mul(-0.5).exp().mul(INV_SQRT_2PI);
+      return [dy.mul(cdf.add(x!.mul(pdf)))];
+    },
+  }),
+  erf: ew('erf', {
+    arity: 1, rule: 'float', expr: ([a]) => erfExpr(a!), scalar: ([a]) => erf(a!),
+    grad: ({ inputs: [x], dy }) => [dy.mul(x!.square().neg().exp().mul(2 / Math.sqrt(Math.PI)))],
+  }),
+  softplus: ew('softplus', {
+    arity: 1, rule: 'float',
+    expr: ([a]) => E.add(E.select(E.gt(a!, f(0)), a!, f(0)), E.log(E.add(f(1), E.exp(E.neg(E.call('abs', a!)))))),
+    scalar: ([a]) => Math.max(a!, 0) + Math.log1p(Math.exp(-Math.abs(a!))),
+    grad: ({ inputs: [x], dy }) => [dy.mul(x!.sigmoid())],
+  }),
+  add: ew('add', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.add(a!, b!), scalar: ([a, b]) => a! + b!, grad: ({ dy }) => [dy, dy] }),
+  sub: ew('sub', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.sub(a!, b!), scalar: ([a, b]) => a! - b!, grad: ({ dy }) => [dy, dy.neg()] }),
+  mul: ew('mul', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.mul(a!, b!), scalar: ([a, b]) => a! * b!, grad: ({ inputs: [a, b], dy }) => [dy.mul(b!), dy.mul(a!)] }),
+  div: ew('div', {
+    arity: 2, rule: 'numeric', expr: ([a, b]) => E.div(a!, b!),
+    scalar: ([a, b]) => a! / b!,
+    grad: ({ inputs: [, b], output, dy }) => [dy.div(b!), dy.mul(output).div(b!).neg()],
+  }),
+  pow: ew('pow', {
+    arity: 2, rule: 'float',
+    // WGSL pow is undefined for a negative base: use |a| and restore the sign for odd integer exponents.
+    expr: ([a, b]) => {
+      const p = E.call('pow', E.call('abs', a!), b!);
+      const isInt = E.eq(E.call('floor', b!), b!);
+      const odd = E.ne(E.sub(b!, E.mul(f(2), E.call('floor', E.mul(b!, f(0.5))))), f(0));
+      const neg = E.select(isInt, E.select(odd, E.neg(p), p), E.lit(NaN, 'f32'));
+      return E.select(E.lt(a!, f(0)), neg, E.select(E.eq(b!, f(0)), f(1), p));
+    },
+    scalar: ([a, b]) => Math.pow(a!, b!),
+    grad: ({ inputs: [a, b], output, dy }) => [
+      dy.mul(b!).mul(a!.pow(b!.sub(1))),
+      dy.mul(output).mul(a!.greater(0).where(a!.maximum(1e-30).log(), 0)),
+    ],
+  }),
+  maximum: ew('maximum', {
+    arity: 2, rule: 'numeric',
+    expr: ([a, b], _, t) => (isFloat(t) ? E.maxNaN(a!, b!) : E.call('max', a!, b!)),
+    scalar: ([a, b]) => (Number.isNaN(a!) || Number.isNaN(b!) ? NaN : Math.max(a!, b!)),
+    grad: ({ inputs: [a, b], dy }) => [dy.mul(a!.greaterEqual(b!).cast('f32')), dy.mul(a!.less(b!).cast('f32'))],
+  }),
+  minimum: ew('minimum', {
+    arity: 2, rule: 'numeric',
+    expr: ([a, b], _, t) => (isFloat(t) ? E.minNaN(a!, b!) : E.call('min', a!, b!)),
+    scalar: ([a, b]) => (Number.isNaN(a!) || Number.isNaN(b!) ? NaN : Math.min(a!, b!)),
+    grad: ({ inputs: [a, b], dy }) => [dy.mul(a!.lessEqual(b!).cast('f32')), dy.mul(a!.greater(b!).cast('f32'))],
+  }),
+  equal: ew('equal', { arity: 2, rule: 'compare', expr: ([a, b]) => E.eq(a!, b!), scalar: ([a, b]) => +(a === b) }),
+  notEqual: ew('notEqual', { arity: 2, rule: 'compare', expr: ([a, b]) => E.call('ne', a!, b!), scalar: ([a, b]) => +(a !== b) }),
+  less: ew('less', { arity: 2, rule: 'compare', expr: ([a, b]) => E.lt(a!, b!), scalar: ([a, b]) => +(a! < b!) }),
+  lessEqual: ew('lessEqual', { arity: 2, rule: 'compare', expr: ([a, b]) => E.le(a!, b!), scalar: ([a, b]) => +(a! <= b!) }),
+  greater: ew('greater', { arity: 2, rule: 'compare', expr: ([a, b]) => E.gt(a!, b!), scalar: ([a, b]) => +(a! > b!) }),
+  greaterEqual: ew('greaterEqual', { arity: 2, rule: 'compare', expr: ([a, b]) => E.ge(a!, b!), scalar: ([a, b]) => +(a! >= b!) }),
+  logicalAnd: ew('logicalAnd', { arity: 2, rule: 'bool', expr: ([a, b]) => E.and(a!, b!), scalar: ([a, b]) => +(!!a && !!b) }),
+  logicalOr: ew('logicalOr', { arity: 2, rule: 'bool', expr: ([a, b]) => E.or(a!, b!), scalar: ([a, b]) => +(!!a || !!b) }),
+  logicalNot: ew('logicalNot', { arity: 1, rule: 'bool', expr: ([a]) => E.call('not', a!), scalar: ([a]) => +!a }),
+  isNaN: ew('isNaN', {
+    arity: 1, rule: 'float', expr: ([a]) => E.isnan(a!), scalar: ([a]) => +Number.isNaN(a!),
+    infer: ([x]) => { expectDType(x!, ['f32'], 'isNaN input'); return { shape: x!.shape, dtype: 'bool' }; },
+  }),
+  /** Identity whose gradient is zero: the building block of stable composites. */
+  stopGradient: ew('stopGradient', { arity: 1, rule: 'any', expr: ([a]) => a!, scalar: ([a]) => a! }),
+  cast: ew('cast', {
+    arity: 1, rule: 'any', attrs: z.object({ dtype: z.enum(DTYPES as [DType, ...DType[]]) }).strict(),
+    expr: ([a], { dtype }) => (dtype === 'bool' ? E.call('ne', a!, lit(0, a!.t)) : E.cast(a!, dtype)),
+    scalar: ([a]) => a!,
+    infer: ([x], { dtype }) => ({ shape: x!.shape, dtype }),
+    grad: ({ inputs: [x], dy, attrs }) => [x!.dtype === 'f32' && attrs.dtype === 'f32' ? dy : null],
+  }),
+};
+
+/** where(cond, a, b): a where cond is true, else b; all three broadcast. */
+export const WHERE = ew('where', {
+  arity: 3, rule: 'any',
+  expr: ([c, a, b]) => E.select(c!, a!, b!),
+  scalar: ([c, a, b]) => (c ? a! : b!),
+  grad: ({ inputs: [c], dy }) => [null, c!.where(dy, 0), c!.where(0, dy)],
+  infer: ([c, a, b]) => {
+    if (c!.dtype !== 'bool') throw new DTypeError(`where: condition must be bool, got ${c!.dtype}`);
+    return { shape: shapeBroadcast([c!.shape, a!.shape, b!.shape], 'where'), dtype: sameDType([a!, b!], 'where') };
+  },
+});
+
+const shapeAttr = z.array(z.union([z.number().int().nonnegative(), z.string()]));
+
+/** A tensor of one value: an elementwise op with no inputs, so it fuses into its consumers. */
+export const FILL = defineOp({
+  name: 'fill', kind: 'elementwise', arity: 0,
+  attrs: z.object({ shape: shapeAttr, value: z.number(), dtype: z.enum(DTYPES as [DType, ...DType[]]) }).strict(),
+  infer: (_, a) => ({ shape: a.shape, dtype: a.dtype }),
+  expr: (_, a) => E.lit(toDType(a.value, a.dtype), a.dtype),
+  ref: (_, a, ctx) => new Float64Array(ctx.out.shape.reduce((x, y) => x * y, 1)).fill(toDType(a.value, a.dtype)),
+});
+
+/** Counter-based random numbers: hash(seed, run counter, index), computed where used. */
+export const RANDOM = defineOp({
+  name: 'random', kind: 'elementwise', arity: 0,
+  attrs: z.object({ shape: shapeAttr, dist: z.enum(['uniform', 'normal']), a: z.number(), b: z.number(), seed: z.number().int() }).strict(),
+  infer: (_, a) => ({ shape: a.shape, dtype: 'f32' }),
+  expr: (_, a) => randomExpr(a.dist, a.a, a.b, a.seed),
+  ref: (_, a, ctx) => {
+    const n = ctx.out.shape.reduce((x, y) => x * y, 1);
+    return Float64Array.from({ length: n }, (_, i) => randomValue(a.dist, a.a, a.b, a.seed, ctx.step, i));
+  },
+});

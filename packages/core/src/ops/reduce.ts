@@ -1,0 +1,99 @@
+/**
+ * Reductions over axes. sum/max/min/prod carry their identity and combiner as expressions,
+ * so a backend's reduce kernel is one template for all of them.
+ */
+import { z } from 'zod';
+import { E, type Expr } from '../expr';
+import { normAxis, type TensorType } from '../shape';
+import { defineOp, type GradRule, type PrimitiveSpec } from '../spec';
+import type { Tensor } from '../tensor';
+import { expectDType, forEachReduction, reduceAxes, reducedShape } from './util';
+
+const reduceAttrs = z.object({ axes: z.array(z.number().int()).optional(), keepDims: z.boolean().default(false) }).strict();
+export type ReduceAttrs = z.infer<typeof reduceAttrs>;
+
+const inferReduce = (name: string) => (inputs: readonly TensorType[], a: ReduceAttrs): TensorType => {
+  const x = inputs[0]!;
+  expectDType(x, ['f32', 'i32'], `${name} input`);
+  const axes = reduceAxes(x.shape.length, a.axes, name);
+  return { shape: reducedShape(x.shape, axes, a.keepDims), dtype: x.dtype };
+};
+
+/** Reshape a reduced tensor back to rank with 1s, then broadcast to the input's shape. */
+export function unreduce(t: Tensor, x: Tensor, axes: readonly number[] | undefined): Tensor {
+  const ax = reduceAxes(x.rank, axes, 'unreduce');
+  const kept = x.shape.map((d, i) => (ax.includes(i) ? 1 : d));
+  return t.reshape(kept).broadcastTo(x.shape);
+}
+
+function reduceOp(name: string, init: (t: 'f32' | 'i32') => number, combine: (a: number, b: number) => number,
+  exprCombine: (acc: Expr, x: Expr) => Expr,
+  grad?: GradRule<ReduceAttrs>): PrimitiveSpec<ReduceAttrs> {
+  return defineOp<ReduceAttrs>({
+    name, kind: 'reduce', arity: 1, attrs: reduceAttrs as z.ZodType<ReduceAttrs>,
+    infer: inferReduce(name),
+    reduce: { init: (t) => init(t as 'f32' | 'i32'), combine: exprCombine },
+    ref: ([x], a, ctx) => {
+      const axes = reduceAxes(x!.shape.length, a.axes, name);
+      const out = new Float64Array(ctx.out.shape.reduce((p, q) => p * q, 1)).fill(init(x!.dtype as 'f32' | 'i32'));
+      forEachReduction(x!.shape, axes, (o, i) => (out[o] = combine(out[o]!, x!.data[i]!)));
+      return out;
+    },
+    ...(grad ? { grad } : {}),
+  });
+}
+
+const nanMax = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b));
+const nanMin = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b));
+const I32_MAX = 2147483647, I32_MIN = -2147483648;
+
+/** max/min gradient: split dy evenly among the elements equal to the extremum. */
+const extremumGrad: GradRule<ReduceAttrs> = ({ inputs: [x], output, dy, attrs }) => {
+  const mask = x!.equal(unreduce(output, x!, attrs.axes)).cast('f32');
+  const count = mask.sum({ axes: attrs.axes, keepDims: true });
+  return [mask.div(count).mul(unreduce(dy, x!, attrs.axes))];
+};
+
+export const REDUCE = {
+  sum: reduceOp('sum', () => 0, (a, b) => a + b, (acc, x) => E.add(acc, x),
+    ({ inputs: [x], dy, attrs }) => [unreduce(dy, x!, attrs.axes)]),
+  prod: reduceOp('prod', () => 1, (a, b) => a * b, (acc, x) => E.mul(acc, x),
+    ({ inputs: [x], output, dy, attrs }) => [unreduce(dy.mul(output), x!, attrs.axes).div(x!)]),
+  max: reduceOp('max', (t) => (t === 'i32' ? I32_MIN : -Infinity), nanMax, (acc, x) => (x.t === 'f32' ? E.maxNaN(x, acc) : E.call('max', acc, x)), extremumGrad),
+  min: reduceOp('min', (t) => (t === 'i32' ? I32_MAX : Infinity), nanMin, (acc, x) => (x.t === 'f32' ? E.minNaN(x, acc) : E.call('min', acc, x)), extremumGrad),
+};
+
+const argAttrs = z.object({ axis: z.number().int().default(-1), keepDims: z.boolean().default(false) }).strict();
+export type ArgAttrs = z.infer<typeof argAttrs>;
+
+/** Index of the first max/min along one axis (NaN counts as the extremum, like NumPy). */
+function argOp(name: 'argMax' | 'argMin'): PrimitiveSpec<ArgAttrs> {
+  const better = name === 'argMax' ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
+  return defineOp<ArgAttrs>({
+    name, kind: 'reduce', arity: 1, attrs: argAttrs as z.ZodType<ArgAttrs>,
+    infer: ([x], a) => {
+      expectDType(x!, ['f32', 'i32'], `${name} input`);
+      const axis = normAxis(a.axis, x!.shape.length, name);
+      return { shape: reducedShape(x!.shape, [axis], a.keepDims), dtype: 'i32' };
+    },
+    ref: ([x], a, ctx) => {
+      const axis = normAxis(a.axis, x!.shape.length, name);
+      const n = ctx.out.shape.reduce((p, q) => p * q, 1);
+      const best = new Float64Array(n).fill(NaN);
+      const out = new Float64Array(n).fill(-1);
+      const inner = x!.shape.slice(axis + 1).reduce((p, q) => p * q, 1);
+      const len = x!.shape[axis]!;
+      forEachReduction(x!.shape, [axis], (o, i) => {
+        const k = Math.floor(i / inner) % len;
+        const v = x!.data[i]!;
+        if (out[o] === -1 || (!Number.isNaN(best[o]!) && (Number.isNaN(v) || better(v, best[o]!)))) {
+          best[o] = v;
+          out[o] = k;
+        }
+      });
+      return out;
+    },
+  });
+}
+
+export const ARG_REDUCE = { argMax: argOp('argMax'), argMin: argOp('argMin') };

@@ -1,0 +1,60 @@
+/**
+ * What one primitive is: a single spec object holding its attribute schema, shape and
+ * dtype inference, gradient rule, float64 reference and (for elementwise ops) its scalar
+ * expression. Backends key their kernel tables by `PrimitiveName`.
+ */
+import type { z } from 'zod';
+import type { Expr, EType } from './expr';
+import type { DType, Shape, TensorType } from './shape';
+import type { Tensor } from './tensor';
+
+export type Attrs = Record<string, unknown>;
+
+/** Host-side float64 values of one tensor, as the reference evaluator sees them. */
+export interface RefValue {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly data: Float64Array;
+}
+
+export interface RefContext {
+  /** Output type with every symbolic dim bound. */
+  readonly out: { shape: readonly number[]; dtype: DType };
+  /** The run counter that random ops mix into their hash. */
+  readonly step: number;
+}
+
+export interface GradContext<A> {
+  readonly inputs: readonly Tensor[];
+  readonly output: Tensor;
+  readonly dy: Tensor;
+  readonly attrs: A;
+}
+/** One entry per input: a gradient (any broadcastable shape; core reduces it), or null. */
+export type GradRule<A> = (ctx: GradContext<A>) => (Tensor | null)[];
+
+export type OpKind =
+  | 'source' | 'elementwise' | 'reduce' | 'matmul' | 'movement' | 'concat'
+  | 'gather' | 'conv' | 'pool' | 'state';
+
+export interface PrimitiveSpec<A extends Attrs = Attrs> {
+  readonly name: string;
+  readonly kind: OpKind;
+  /** Number of tensor inputs; 'variadic' for concat. */
+  readonly arity: number | 'variadic';
+  readonly attrs: z.ZodType<A>;
+  /** Shape and dtype of the output; throws ShapeError/DTypeError naming the problem. */
+  readonly infer: (inputs: readonly TensorType[], attrs: A) => TensorType;
+  /** Gradient rule written with graph ops; absent = not differentiable. */
+  readonly grad?: GradRule<A>;
+  /** Float64 reference implementation: the executable spec the tests trust. */
+  readonly ref: (inputs: readonly RefValue[], attrs: A, ctx: RefContext) => Float64Array;
+  /** Elementwise only: the scalar expression both backends emit code from. */
+  readonly expr?: (args: readonly Expr[], attrs: A, out: EType) => Expr;
+  /** Reduce only: identity element and combiner, from which backends build kernels. */
+  readonly reduce?: { readonly init: (t: DType) => number; readonly combine: (acc: Expr, x: Expr) => Expr };
+}
+
+export const defineOp = <A extends Attrs>(spec: PrimitiveSpec<A>): PrimitiveSpec<A> => spec;
+
+export type { DType, Shape, TensorType };
