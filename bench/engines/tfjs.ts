@@ -51,6 +51,9 @@ import {
   randomLabels,
 } from './types';
 
+/** The tfjs-core namespace these engines use (test/ cannot resolve @tensorflow/* itself). */
+export { tf };
+
 export type TfjsBackend = 'cpu' | 'wasm' | 'webgpu';
 export const TFJS_BACKENDS: readonly TfjsBackend[] = ['cpu', 'wasm', 'webgpu'];
 
