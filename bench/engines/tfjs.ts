@@ -100,7 +100,7 @@ function zerosVar(shape: number[]): tf.Variable {
 
 export interface TfjsModel {
   vars: tf.Variable[];
-  forward(x: tf.Tensor): tf.Tensor2D;
+  forward(x: tf.Tensor): tf.Tensor;
   inputShape(batch: number): number[];
 }
 
