@@ -16,7 +16,7 @@ import type { Engine } from './engines/types';
 import { dawnVersion, describeAdapter } from './gpu';
 import { type BenchRecord, type EngineSummary, type Report, type SkippedRecord, engineId, renderReport } from './report';
 import { measure } from './timing';
-import { type Suite, planWorkloads } from './workloads';
+import { BENCHES, type Suite, planWorkloads } from './workloads';
 
 export const ALL_ENGINES = ['kiln-webgpu', 'kiln-cpu', 'tfjs-webgpu', 'tfjs-wasm', 'tfjs-cpu'] as const;
 
@@ -25,6 +25,8 @@ export interface BenchOptions {
   /** Engine ids, `<engine>-<backend>`: kiln-webgpu, kiln-cpu, tfjs-webgpu, tfjs-wasm, tfjs-cpu. */
   backends: string[];
   sizes?: number[];
+  /** Only these benchmarks (matmul, elementwiseChain, reduceSum, softmax, conv2d, mlpTrainStep, ...). */
+  benches?: string[];
   batches?: number[];
   trainBatch?: number;
   reps: number;
@@ -61,6 +63,8 @@ const USAGE = `usage: pnpm bench [options]
   --suite kernels|models|all   what to run (default all)
   --backend <list>             engines, comma-separated (default ${ALL_ENGINES.join(',')})
   --sizes 256,512              sizes for size-parameterised kernels (matmul s^3, elementwise s^2, reduce/softmax s x s)
+  --bench <list>               only these benchmarks (matmul,elementwiseChain,reduceSum,softmax,conv2d,
+                               mlpTrainStep,cnnTrainStep,mlpInference,cnnInference)
   --batches 1,32               inference batch sizes (default 1,32,256)
   --train-batch N              train-step batch for both models (default MLP 128, CNN 32)
   --reps N                     timed iterations per case (default 10)
@@ -111,6 +115,15 @@ export function parseArgs(argv: readonly string[]): BenchOptions & { help?: bool
       case '--sizes':
         o.sizes = intList(flag, value());
         break;
+      case '--bench': {
+        const v = value();
+        if (!v) throw new Error(`--bench needs a value\n${USAGE}`);
+        o.benches = v.split(',').map((x) => x.trim()).filter(Boolean);
+        for (const b of o.benches) {
+          if (!(BENCHES as readonly string[]).includes(b)) throw new Error(`unknown bench '${b}'; known: ${BENCHES.join(', ')}`);
+        }
+        break;
+      }
       case '--batches':
         o.batches = intList(flag, value());
         break;
@@ -250,6 +263,7 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
       suite: o.suite,
       backends: o.backends,
       sizes: o.sizes ?? null,
+      benches: o.benches ?? null,
       batches: o.batches ?? null,
       trainBatch: o.trainBatch ?? null,
       reps: o.reps,
@@ -261,7 +275,9 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
   };
 
   const suites: Suite[] = o.suite === 'all' ? ['kernels', 'models'] : [o.suite];
-  const workloads = planWorkloads({ suites, sizes: o.sizes, batches: o.batches, trainBatch: o.trainBatch, quick: o.quick });
+  const workloads = planWorkloads({ suites, sizes: o.sizes, batches: o.batches, trainBatch: o.trainBatch, quick: o.quick }).filter(
+    (w) => !o.benches || o.benches.includes(w.bench),
+  );
   const records: BenchRecord[] = [];
   const skipped: SkippedRecord[] = [];
   for (const w of workloads) {

@@ -7,6 +7,18 @@ import type { Case, Conv2dParams, Engine } from './engines/types';
 
 export type Suite = 'kernels' | 'models';
 
+export const BENCHES = [
+  'matmul',
+  'elementwiseChain',
+  'reduceSum',
+  'softmax',
+  'conv2d',
+  'mlpTrainStep',
+  'cnnTrainStep',
+  'mlpInference',
+  'cnnInference',
+] as const;
+
 export interface Workload {
   suite: Suite;
   bench: string;

@@ -118,6 +118,7 @@ describe('report formatting', () => {
 describe('command line', () => {
   test('parses every flag', () => {
     const o = parseArgs(['--suite', 'kernels', '--backend', 'tfjs-cpu,kiln-webgpu', '--sizes=256,512', '--reps', '3', '--warmup', '0', '--out', 'x.json']);
+    expect(parseArgs(['--bench', 'matmul,softmax']).benches).toEqual(['matmul', 'softmax']);
     expect(o).toMatchObject({ suite: 'kernels', backends: ['tfjs-cpu', 'kiln-webgpu'], sizes: [256, 512], reps: 3, warmup: 0, out: 'x.json', quick: false });
   });
 
@@ -131,6 +132,7 @@ describe('command line', () => {
     expect(() => parseArgs(['--backend', 'tfjs-gpu'])).toThrow(/unknown backend 'tfjs-gpu'/);
     expect(() => parseArgs(['--sizes', '256,x'])).toThrow(/positive integers/);
     expect(() => parseArgs(['--frobnicate'])).toThrow(/unknown argument/);
+    expect(() => parseArgs(['--bench', 'matmul,gemm'])).toThrow(/unknown bench 'gemm'/);
   });
 
   test('--quick plans one size per kernel and one conv shape', () => {
