@@ -1,0 +1,295 @@
+/**
+ * The CPU backend: lowers a Plan once into kernels over fixed typed arrays (one ArrayBuffer per
+ * memory-plan slot, temps viewing it in their dtype), keeps parameters resident across runs and
+ * Programs, and on each run copies feeds in, runs the kernels in order, copies only the fetches
+ * out and finally applies assigns.
+ */
+import {
+  type AssignStep, type Backend, type BackendStats, BackendUnavailableError, DisposedError, type DType,
+  FeedError, GraphError, type Plan, type PlanBuffer, type PlanOperand, type Program, type ProfileEntry,
+  type ProgramRunResult, type TypedArray, UnsupportedError,
+} from '@kiln/core';
+import { createGemmEngine, type GemmEngine, type GemmPolicy } from './gemm';
+import { acquireWebasmPool, loadGpuJs } from './gpujs';
+import { BYTES, compileJs, type Kernel, type LowerContext } from './kernel';
+import { lowerElementwise } from './kernels/elementwise';
+import { OP_KERNELS } from './kernels/index';
+import { viewSource } from './kernels/movement';
+import { broadcastStrides, numel } from './layout';
+
+export type CpuMode = 'auto' | 'cpu' | 'webasm';
+
+export interface CpuBackendOptions {
+  /**
+   * Which formulation runs the GEMMs behind matmul and convolution:
+   *  - 'cpu': generated JavaScript everywhere (4x4 register-tiled GEMM);
+   *  - 'webasm': GEMMs as gpu.js webasm kernels (f32x4 SIMD, worker threads), the rest JavaScript;
+   *  - 'auto' (default): webasm for large GEMMs on machines with 4+ cores, JavaScript otherwise.
+   * Elementwise, reductions and movement are generated JavaScript in every mode: measured faster
+   * than gpu.js's cpu and webasm modes for them, and exact for i32/u32 (see README).
+   */
+  mode?: CpuMode;
+  /** Let webasm kernels split across worker threads (default true). */
+  threads?: boolean;
+  /** Core count the 'auto' policy assumes (default: os.cpus().length); tests pin it. */
+  cores?: number;
+}
+
+export type CpuBackend = Backend & { readonly name: 'cpu'; readonly mode: CpuMode; readonly gemm: GemmEngine };
+
+function storage(dtype: DType, n: number, buffer?: ArrayBuffer): TypedArray {
+  if (buffer) return dtype === 'f32' ? new Float32Array(buffer, 0, n) : dtype === 'i32' ? new Int32Array(buffer, 0, n) : new Uint8Array(buffer, 0, n);
+  return dtype === 'f32' ? new Float32Array(n) : dtype === 'i32' ? new Int32Array(n) : new Uint8Array(n);
+}
+
+function copyOf(a: TypedArray): TypedArray {
+  return a.slice() as TypedArray;
+}
+
+interface Param { dtype: DType; data: TypedArray }
+
+class CpuProgram implements Program {
+  private disposed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly views = new Map<number, TypedArray>();
+  private readonly kernels: Kernel[] = [];
+  private readonly assigns: (() => void)[] = [];
+  private readonly staged: (() => void)[] = [];
+  bytes = 0;
+
+  constructor(private readonly backend: CpuBackendImpl, private readonly plan: Plan) {
+    const slots = plan.slots.map((b) => new ArrayBuffer(Math.max(4, b)));
+    this.bytes += plan.slots.reduce((a, b) => a + Math.max(4, b), 0);
+    for (const b of plan.buffers.values()) this.views.set(b.id, this.allocate(b, slots));
+    const ctx: LowerContext = {
+      view: (op) => this.view(typeof op === 'number' ? op : op.buf),
+      scratchF32: (n) => { this.bytes += 4 * n; return new Float32Array(n); },
+      scratchF64: (n) => { this.bytes += 8 * n; return new Float64Array(n); },
+      gemm: backend.gemm,
+    };
+    try {
+      for (const step of plan.steps) {
+        if (step.kind === 'elementwise') this.kernels.push(lowerElementwise(step, ctx));
+        else if (step.kind === 'op') {
+          const lower = OP_KERNELS[step.op];
+          if (!lower) throw new UnsupportedError(`cpu backend: '${step.op}' has no kernel as a standalone step (ops: ${step.ops.join(', ')})`);
+          this.kernels.push(lower(step, ctx));
+        } else this.lowerAssign(step);
+      }
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  private allocate(b: PlanBuffer, slots: ArrayBuffer[]): TypedArray {
+    switch (b.kind) {
+      case 'temp': {
+        if (b.slot === undefined) { this.bytes += BYTES * b.size; return storage(b.dtype, b.size); }
+        const slot = slots[b.slot];
+        if (!slot || slot.byteLength < b.size * (b.dtype === 'bool' ? 1 : 4)) throw new GraphError(`cpu backend: temp buffer ${b.id} (${b.size} x ${b.dtype}) does not fit its slot ${b.slot}`);
+        return storage(b.dtype, b.size, slot);
+      }
+      case 'param': return this.backend.paramFor(b);
+      case 'const': {
+        const a = storage(b.dtype, b.size);
+        if (b.data) a.set(b.data.length === b.size ? b.data : Array.from({ length: b.size }, (_, i) => b.data![b.data!.length === 1 ? 0 : i]!));
+        this.bytes += BYTES * b.size;
+        return a;
+      }
+      case 'feed':
+        this.bytes += BYTES * b.size;
+        return storage(b.dtype, b.size);
+    }
+  }
+
+  private view(buf: number): TypedArray {
+    const v = this.views.get(buf);
+    if (!v) throw new GraphError(`cpu backend: plan has no buffer ${buf}`);
+    return v;
+  }
+
+  /**
+   * Assigns write params after the run (and after fetches are read, so a fetched param shows its
+   * value before the update, as in the reference). A source that is itself an assigned param is
+   * snapshotted first, so every update reads pre-update values.
+   */
+  private lowerAssign(step: AssignStep): void {
+    const src = this.view(step.src.buf), dst = this.view(step.dst.buf);
+    const assignedParams = new Set(this.plan.steps.filter((s): s is AssignStep => s.kind === 'assign').map((s) => s.dst.buf));
+    let from = src;
+    if (assignedParams.has(step.src.buf)) {
+      const snap = storage(step.src.dtype, src.length);
+      this.bytes += BYTES * src.length;
+      this.staged.push(() => snap.set(src as never));
+      from = snap;
+    }
+    if (numel(step.src.shape) === numel(step.dst.shape)) {
+      this.assigns.push(() => dst.set(from as never));
+      return;
+    }
+    const body = viewSource({ strides: broadcastStrides(step.src.shape, step.dst.shape), offset: 0 }, step.dst.shape, step.dst.dtype);
+    const f = compileJs<(x: unknown, out: unknown) => void>('assign', ['x', 'out'], body);
+    this.assigns.push(() => f(from, dst));
+  }
+
+  run(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult> {
+    if (this.disposed) return Promise.reject(new DisposedError('cpu backend: this program was disposed'));
+    // Runs share buffers: a second run() waits for the first (webasm kernels may await).
+    const r = this.queue.then(() => this.runNow(feeds, fetch, options));
+    this.queue = r.catch(() => undefined);
+    return r;
+  }
+
+  private async runNow(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult> {
+    if (this.disposed) throw new DisposedError('cpu backend: this program was disposed');
+    for (const f of this.plan.feeds) {
+      const data = feeds.get(f.buf);
+      const dst = this.view(f.buf);
+      if (!data) throw new FeedError(`cpu backend: no data for feed '${f.name}'`);
+      if (data.length !== dst.length) throw new FeedError(`cpu backend: feed '${f.name}' has ${data.length} elements, the plan expects ${dst.length}`);
+      dst.set(data as never);
+    }
+    const fetchViews = fetch.map((id) => [id, this.view(id)] as const);
+    const step = options.step >>> 0;
+    const profile: ProfileEntry[] | undefined = options.profile ? [] : undefined;
+    for (const k of this.kernels) {
+      const t0 = profile ? performance.now() : 0;
+      const r = k.run(step);
+      if (r) await r;
+      if (profile) profile.push({ kernel: k.name, ops: k.ops, shapes: k.shapes, ms: performance.now() - t0, bytes: k.bytes, flops: k.flops });
+    }
+    const outputs = new Map<number, TypedArray>();
+    for (const [id, v] of fetchViews) outputs.set(id, copyOf(v));
+    for (const s of this.staged) s();
+    for (const a of this.assigns) a();
+    this.backend.stats.submissions++;
+    return profile ? { outputs, profile, profileGranularity: 'kernel' } : { outputs };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const k of this.kernels) k.dispose?.();
+    this.kernels.length = 0;
+    this.views.clear();
+    this.backend.release(this);
+  }
+}
+
+class CpuBackendImpl implements CpuBackend {
+  readonly name = 'cpu' as const;
+  readonly stats: BackendStats = { submissions: 0, allocatedBytes: 0 };
+  readonly maxBufferBytes = 2 ** 31 - 4;
+  readonly description: string;
+  private readonly params = new Map<string, Param>();
+  private readonly programs = new Set<CpuProgram>();
+  private disposed = false;
+
+  constructor(readonly mode: CpuMode, readonly gemm: GemmEngine, description: string, private readonly releasePool: () => void) {
+    this.description = description;
+  }
+
+  private alive(): void {
+    if (this.disposed) throw new DisposedError('cpu backend: used after dispose()');
+  }
+
+  async lower(plan: Plan): Promise<Program> {
+    this.alive();
+    const p = new CpuProgram(this, plan);
+    this.programs.add(p);
+    this.stats.allocatedBytes += p.bytes;
+    return p;
+  }
+
+  release(p: CpuProgram): void {
+    if (this.programs.delete(p)) this.stats.allocatedBytes -= p.bytes;
+  }
+
+  /** The resident array of a param buffer; created zero-filled if the plan names it first. */
+  paramFor(b: PlanBuffer): TypedArray {
+    const name = b.name ?? `#${b.id}`;
+    let p = this.params.get(name);
+    if (!p) {
+      p = { dtype: b.dtype, data: storage(b.dtype, b.size) };
+      this.params.set(name, p);
+      this.stats.allocatedBytes += BYTES * b.size;
+    }
+    if (p.dtype !== b.dtype || p.data.length !== b.size) {
+      throw new GraphError(`cpu backend: param '${name}' is ${p.dtype}[${p.data.length}] on the backend but the plan wants ${b.dtype}[${b.size}]`);
+    }
+    return p.data;
+  }
+
+  createParam(name: string, dtype: DType, init: TypedArray): void {
+    this.alive();
+    const p = this.params.get(name);
+    if (p && p.dtype === dtype && p.data.length === init.length) {
+      p.data.set(init as never); // in place: lowered programs hold this array
+      return;
+    }
+    if (p) {
+      if (this.programs.size > 0) throw new GraphError(`cpu backend: param '${name}' changes from ${p.dtype}[${p.data.length}] to ${dtype}[${init.length}] while programs use it`);
+      this.stats.allocatedBytes -= BYTES * p.data.length;
+    }
+    const data = storage(dtype, init.length);
+    data.set(init as never);
+    this.params.set(name, { dtype, data });
+    this.stats.allocatedBytes += BYTES * init.length;
+  }
+
+  async readParam(name: string): Promise<TypedArray> {
+    this.alive();
+    const p = this.params.get(name);
+    if (!p) throw new GraphError(`cpu backend: no parameter named '${name}'`);
+    return copyOf(p.data);
+  }
+
+  writeParam(name: string, data: TypedArray): void {
+    this.alive();
+    const p = this.params.get(name);
+    if (!p) throw new GraphError(`cpu backend: no parameter named '${name}'`);
+    if (data.length !== p.data.length) throw new FeedError(`cpu backend: parameter '${name}' has ${p.data.length} elements, got ${data.length}`);
+    p.data.set(data as never);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    for (const p of [...this.programs]) p.dispose();
+    this.params.clear();
+    this.gemm.dispose();
+    this.releasePool();
+    this.stats.allocatedBytes = 0;
+    this.disposed = true;
+  }
+}
+
+/**
+ * Create the CPU backend (the fallback where WebGPU is unavailable).
+ *
+ * @example
+ * const backend = await createCpuBackend();          // mode 'auto'
+ * const exe = await compileWith(graph, backend);
+ */
+export async function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBackend> {
+  const mode = options.mode ?? 'auto';
+  if (!['auto', 'cpu', 'webasm'].includes(mode)) throw new BackendUnavailableError(`cpu backend: unknown mode '${mode}' (expected 'auto', 'cpu' or 'webasm')`);
+  let policy: GemmPolicy = mode === 'cpu' ? 'js' : mode === 'webasm' ? 'webasm' : 'auto';
+  let detail = 'JavaScript kernels';
+  let releasePool = () => {};
+  if (policy !== 'js') {
+    try {
+      const g = loadGpuJs();
+      const threads = (options.threads ?? true) && g.threads;
+      detail = `gpu.js ${g.version} webasm GEMMs (${g.simd ? 'f32x4 SIMD' : 'scalar'}${threads ? ', worker threads' : ''})${policy === 'auto' ? ' where they pay' : ''}, JavaScript elsewhere`;
+      releasePool = acquireWebasmPool();
+    } catch (e) {
+      if (policy === 'webasm') throw new BackendUnavailableError(`cpu backend: mode 'webasm' is unavailable here: ${(e as Error).message}`);
+      policy = 'js';
+    }
+  }
+  const gemm = createGemmEngine(policy, { ...(options.threads !== undefined ? { threads: options.threads } : {}), ...(options.cores !== undefined ? { cores: options.cores } : {}) });
+  return new CpuBackendImpl(mode, gemm, `cpu (${mode}): ${detail}`, releasePool);
+}
+
+export type { PlanOperand };

@@ -1,0 +1,165 @@
+/**
+ * GEMM, the inner engine of matmul and of every convolution (im2col / col2im around it):
+ * C[M,N] = A[M,K] · B[K,N] (or +=), all row-major. Two formulations:
+ *
+ *   js      4x4 register tiles in plain JavaScript: 16 float64 accumulators per tile, 8 loads
+ *           per 16 multiply-adds. 2-3.5 GFLOP/s on one core (the naive per-cell loop: 0.3-1).
+ *   webasm  a gpu.js 'webasm' kernel in which each cell computes a 4-row strip of one column
+ *           (returns Array(4)), so gpu.js's f32x4 SIMD runs 4 columns x 4 rows per step; under
+ *           the async contract it splits across a worker pool (threads). Accumulates in f32.
+ *
+ * scripts/probe.ts measures both; `auto` picks webasm only where threads pay (see policy).
+ */
+import os from 'node:os';
+import { loadGpuJs, type WebasmKernel } from './gpujs';
+
+export interface GemmCall {
+  /** Returns a Promise when the formulation is asynchronous (threaded webasm). */
+  run(a: Float32Array, ao: number, b: Float32Array, bo: number, c: Float32Array, co: number, accumulate: boolean): void | Promise<void>;
+  dispose(): void;
+}
+
+export interface GemmEngine {
+  /** The formulation chosen for this shape ('js' or 'webasm'). */
+  formulation(m: number, k: number, n: number): 'js' | 'webasm';
+  prepare(m: number, k: number, n: number): GemmCall;
+  dispose(): void;
+}
+
+export type GemmPolicy = 'js' | 'webasm' | 'auto';
+
+/** JavaScript GEMM with 4x4 register tiles; remainder rows/columns take narrower loops. */
+export function gemmJs(a: Float32Array, ao: number, b: Float32Array, bo: number, c: Float32Array, co: number, M: number, K: number, N: number, accumulate: boolean): void {
+  const M4 = M - (M & 3), N4 = N - (N & 3);
+  for (let i = 0; i < M4; i += 4) {
+    const r0 = ao + i * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K;
+    const o0 = co + i * N, o1 = o0 + N, o2 = o1 + N, o3 = o2 + N;
+    for (let j = 0; j < N4; j += 4) {
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      for (let k = 0, p = bo + j; k < K; k++, p += N) {
+        const b0 = b[p]!, b1 = b[p + 1]!, b2 = b[p + 2]!, b3 = b[p + 3]!;
+        const a0 = a[r0 + k]!, a1 = a[r1 + k]!, a2 = a[r2 + k]!, a3 = a[r3 + k]!;
+        c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+        c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+        c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+        c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+      }
+      if (accumulate) {
+        c00 += c[o0 + j]!; c01 += c[o0 + j + 1]!; c02 += c[o0 + j + 2]!; c03 += c[o0 + j + 3]!;
+        c10 += c[o1 + j]!; c11 += c[o1 + j + 1]!; c12 += c[o1 + j + 2]!; c13 += c[o1 + j + 3]!;
+        c20 += c[o2 + j]!; c21 += c[o2 + j + 1]!; c22 += c[o2 + j + 2]!; c23 += c[o2 + j + 3]!;
+        c30 += c[o3 + j]!; c31 += c[o3 + j + 1]!; c32 += c[o3 + j + 2]!; c33 += c[o3 + j + 3]!;
+      }
+      c[o0 + j] = c00; c[o0 + j + 1] = c01; c[o0 + j + 2] = c02; c[o0 + j + 3] = c03;
+      c[o1 + j] = c10; c[o1 + j + 1] = c11; c[o1 + j + 2] = c12; c[o1 + j + 3] = c13;
+      c[o2 + j] = c20; c[o2 + j + 1] = c21; c[o2 + j + 2] = c22; c[o2 + j + 3] = c23;
+      c[o3 + j] = c30; c[o3 + j + 1] = c31; c[o3 + j + 2] = c32; c[o3 + j + 3] = c33;
+    }
+    for (let j = N4; j < N; j++) {
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0, p = bo + j; k < K; k++, p += N) {
+        const bv = b[p]!;
+        s0 += a[r0 + k]! * bv; s1 += a[r1 + k]! * bv; s2 += a[r2 + k]! * bv; s3 += a[r3 + k]! * bv;
+      }
+      if (accumulate) { s0 += c[o0 + j]!; s1 += c[o1 + j]!; s2 += c[o2 + j]!; s3 += c[o3 + j]!; }
+      c[o0 + j] = s0; c[o1 + j] = s1; c[o2 + j] = s2; c[o3 + j] = s3;
+    }
+  }
+  for (let i = M4; i < M; i++) {
+    const r = ao + i * K, o = co + i * N;
+    let j = 0;
+    for (; j < N4; j += 4) {
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0, p = bo + j; k < K; k++, p += N) {
+        const av = a[r + k]!;
+        s0 += av * b[p]!; s1 += av * b[p + 1]!; s2 += av * b[p + 2]!; s3 += av * b[p + 3]!;
+      }
+      if (accumulate) { s0 += c[o + j]!; s1 += c[o + j + 1]!; s2 += c[o + j + 2]!; s3 += c[o + j + 3]!; }
+      c[o + j] = s0; c[o + j + 1] = s1; c[o + j + 2] = s2; c[o + j + 3] = s3;
+    }
+    for (; j < N; j++) {
+      let s = 0;
+      for (let k = 0, p = bo + j; k < K; k++, p += N) s += a[r + k]! * b[p]!;
+      c[o + j] = accumulate ? c[o + j]! + s : s;
+    }
+  }
+}
+
+/** gpu.js kernel source: one cell = rows 4y..4y+3 of column x (rows past M read slack, discarded). */
+function webasmSource(K: number, N: number): string {
+  return `function(a, b) {
+    let s0 = 0; let s1 = 0; let s2 = 0; let s3 = 0;
+    const r0 = this.thread.y * ${4 * K};
+    const x = this.thread.x;
+    for (let k = 0; k < ${K}; k++) {
+      const bv = b[k * ${N} + x];
+      s0 += a[r0 + k] * bv;
+      s1 += a[r0 + ${K} + k] * bv;
+      s2 += a[r0 + ${2 * K} + k] * bv;
+      s3 += a[r0 + ${3 * K} + k] * bv;
+    }
+    return [s0, s1, s2, s3];
+  }`;
+}
+
+const jsCall = (M: number, K: number, N: number): GemmCall => ({
+  run: (a, ao, b, bo, c, co, acc) => gemmJs(a, ao, b, bo, c, co, M, K, N, acc),
+  dispose: () => {},
+});
+
+/**
+ * Where threads pay: measured on 2 cores, threaded webasm and single-threaded JS tiles are even
+ * (scripts/probe.ts), so `auto` takes webasm only with 4+ cores and enough work per call
+ * (a postMessage round trip and an argument copy per dispatch cost ~0.1-0.5 ms).
+ */
+export const AUTO_WEBASM_MIN_CORES = 4;
+export const AUTO_WEBASM_MIN_FLOPS = 1 << 22;
+
+export function createGemmEngine(policy: GemmPolicy, options: { threads?: boolean; cores?: number } = {}): GemmEngine {
+  const cores = options.cores ?? os.cpus().length;
+  let webasm: ReturnType<typeof loadGpuJs> | null = null;
+  const kernels = new Set<WebasmKernel>();
+  const useWebasm = (m: number, k: number, n: number): boolean => {
+    if (policy === 'js') return false;
+    if (policy === 'webasm') return true;
+    return cores >= AUTO_WEBASM_MIN_CORES && (options.threads ?? true) && 2 * m * k * n >= AUTO_WEBASM_MIN_FLOPS && loadGpuJs().threads;
+  };
+  return {
+    formulation: (m, k, n) => (useWebasm(m, k, n) ? 'webasm' : 'js'),
+    prepare(M, K, N) {
+      if (!useWebasm(M, K, N) || M === 0 || N === 0) return jsCall(M, K, N);
+      webasm ??= loadGpuJs();
+      const rows4 = Math.ceil(M / 4);
+      const kernel = webasm.kernel(webasmSource(K, N), [N, rows4], { threads: options.threads ?? true });
+      kernels.add(kernel);
+      const finish = (flat: Float32Array, c: Float32Array, co: number, acc: boolean) => {
+        // flat is [rows4][N][4]: cell (x, y) holds rows 4y..4y+3 of column x.
+        for (let g = 0; g < rows4; g++) {
+          const rows = Math.min(4, M - 4 * g);
+          for (let r = 0; r < rows; r++) {
+            const o = co + (4 * g + r) * N;
+            let p = g * N * 4 + r;
+            if (acc) for (let x = 0; x < N; x++, p += 4) c[o + x] += flat[p]!;
+            else for (let x = 0; x < N; x++, p += 4) c[o + x] = flat[p]!;
+          }
+        }
+      };
+      return {
+        run(a, ao, b, bo, c, co, acc) {
+          const r = kernel.run(a.subarray(ao, ao + M * K), b.subarray(bo, bo + K * N));
+          if (r instanceof Promise) return r.then((flat) => finish(flat, c, co, acc));
+          finish(r, c, co, acc);
+        },
+        dispose() {
+          kernel.dispose();
+          kernels.delete(kernel);
+        },
+      };
+    },
+    dispose() {
+      for (const k of kernels) k.dispose();
+      kernels.clear();
+    },
+  };
+}

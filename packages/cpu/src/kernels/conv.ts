@@ -1,0 +1,237 @@
+/**
+ * Convolutions as GEMMs around im2col / col2im (NCHW), per group, over chunks of images sized
+ * so the column matrix stays near 8 MB:
+ *   conv2d               Y_g[Og, P]        = W_g[Og, CgKK] · cols[CgKK, P]
+ *   conv2dBackpropFilter dW_g^T[CgKK, Og] += cols[CgKK, P] · dY_g^T[P, Og]
+ *   conv2dTranspose      dcols[CgKK, P]    = W_g^T[CgKK, Og] · X_g[Og, P], then col2im (+=)
+ * (P = output pixels x images in the chunk.) Measured 1.8x faster than the direct 7-deep loop
+ * in JavaScript (scripts/probe.ts). Max pooling and its gradient are direct loops.
+ */
+import type { OpStep } from '@kiln/core';
+import type { GemmCall } from '../gemm';
+import { BYTES, type Kernel, type LowerContext, shapeStr } from '../kernel';
+import { numel } from '../layout';
+import { packTranspose, sequence } from './linalg';
+
+/** Column matrix budget per chunk, in elements. */
+const CHUNK_ELEMS = 1 << 21;
+
+interface Geometry {
+  N: number; C: number; H: number; W: number; // conv input (for conv2dTranspose: its output y)
+  O: number; OH: number; OW: number; // conv output (for conv2dTranspose: its input x)
+  G: number; Cg: number; Og: number; KH: number; KW: number;
+  sh: number; sw: number; pt: number; pl: number; dh: number; dw: number;
+}
+
+function geometry(input: readonly number[], filter: readonly number[], output: readonly number[], attrs: Record<string, unknown>): Geometry {
+  const stride = attrs.stride as [number, number], padding = attrs.padding as number[], dilation = attrs.dilation as [number, number];
+  const G = attrs.groups as number;
+  const [N, C, H, W] = input as [number, number, number, number];
+  const [O, Cg, KH, KW] = filter as [number, number, number, number];
+  const [, , OH, OW] = output as [number, number, number, number];
+  return { N, C, H, W, O, OH, OW, G, Cg, Og: O / G, KH, KW, sh: stride[0], sw: stride[1], pt: padding[0]!, pl: padding[2]!, dh: dilation[0], dw: dilation[1] };
+}
+
+/** cols[(c*KH+ky)*KW+kx][nn*P + oy*OW + ox] = x[n0+nn, c0+c, iy, ix] (0 outside). */
+function im2col(x: Float32Array, g: Geometry, n0: number, cnt: number, c0: number, cols: Float32Array): void {
+  const { C, H, W, OH, OW, Cg, KH, KW, sh, sw, pt, pl, dh, dw } = g;
+  const P = OH * OW, width = cnt * P;
+  for (let c = 0; c < Cg; c++) for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
+    const row = ((c * KH + ky) * KW + kx) * width;
+    for (let nn = 0; nn < cnt; nn++) {
+      const base = ((n0 + nn) * C + c0 + c) * H * W;
+      for (let oy = 0; oy < OH; oy++) {
+        const iy = oy * sh - pt + ky * dh;
+        const dst = row + nn * P + oy * OW;
+        if (iy < 0 || iy >= H) { cols.fill(0, dst, dst + OW); continue; }
+        const src = base + iy * W;
+        for (let ox = 0, ix = kx * dw - pl; ox < OW; ox++, ix += sw) cols[dst + ox] = ix >= 0 && ix < W ? x[src + ix]! : 0;
+      }
+    }
+  }
+}
+
+/** The adjoint of im2col: y[n0+nn, c0+c, iy, ix] += cols[...] (y already zeroed). */
+function col2im(cols: Float32Array, g: Geometry, n0: number, cnt: number, c0: number, y: Float32Array): void {
+  const { C, H, W, OH, OW, Cg, KH, KW, sh, sw, pt, pl, dh, dw } = g;
+  const P = OH * OW, width = cnt * P;
+  for (let c = 0; c < Cg; c++) for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
+    const row = ((c * KH + ky) * KW + kx) * width;
+    for (let nn = 0; nn < cnt; nn++) {
+      const base = ((n0 + nn) * C + c0 + c) * H * W;
+      for (let oy = 0; oy < OH; oy++) {
+        const iy = oy * sh - pt + ky * dh;
+        if (iy < 0 || iy >= H) continue;
+        const src = row + nn * P + oy * OW, dst = base + iy * W;
+        for (let ox = 0, ix = kx * dw - pl; ox < OW; ox++, ix += sw) if (ix >= 0 && ix < W) y[dst + ix] += cols[src + ox]!;
+      }
+    }
+  }
+}
+
+/** Images per chunk, and the GEMM calls for a full chunk and the remainder. */
+function chunking(g: Geometry, prepare: (cnt: number) => GemmCall): { nc: number; full: GemmCall; rest: GemmCall | null; calls: GemmCall[] } {
+  const per = g.Cg * g.KH * g.KW * g.OH * g.OW;
+  const nc = Math.max(1, Math.min(g.N, Math.floor(CHUNK_ELEMS / Math.max(1, per))));
+  const full = prepare(nc);
+  const restN = g.N % nc;
+  const rest = restN ? prepare(restN) : null;
+  return { nc, full, rest, calls: rest ? [full, rest] : [full] };
+}
+
+function meta(step: OpStep, name: string, flops: number) {
+  const bytes = BYTES * (step.inputs.reduce((a, x) => a + numel(x.shape), 0) + numel(step.out.shape));
+  return { name, ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes, flops };
+}
+
+function lowerConv2d(step: OpStep, ctx: LowerContext): Kernel {
+  const [xo, wo] = step.inputs;
+  const g = geometry(xo!.shape, wo!.shape, step.out.shape, step.attrs);
+  const x = ctx.view(xo!) as Float32Array, w = ctx.view(wo!) as Float32Array, y = ctx.view(step.out) as Float32Array;
+  const CgKK = g.Cg * g.KH * g.KW, P = g.OH * g.OW;
+  const m = meta(step, `conv2d:im2col+${ctx.gemm.formulation(g.Og, CgKK, P)}`, 2 * g.N * g.O * P * CgKK);
+  if (numel(step.out.shape) === 0) return { ...m, run: () => {} };
+  const { nc, full, rest, calls } = chunking(g, (cnt) => ctx.gemm.prepare(g.Og, CgKK, cnt * P));
+  const cols = ctx.scratchF32(CgKK * nc * P);
+  const direct = g.G === 1 && nc === 1;
+  const tmp = direct ? null : ctx.scratchF32(g.Og * nc * P);
+  const chunks = Math.ceil(g.N / nc);
+  return {
+    ...m,
+    run: () => sequence(chunks * g.G, (t) => {
+      const ci = Math.floor(t / g.G), gi = t % g.G;
+      const n0 = ci * nc, cnt = Math.min(nc, g.N - n0);
+      const call = cnt === nc ? full : rest!;
+      im2col(x, g, n0, cnt, gi * g.Cg, cols);
+      if (!tmp) return call.run(w, 0, cols, 0, y, n0 * g.O * P, false);
+      const scatter = () => {
+        for (let o = 0; o < g.Og; o++) for (let nn = 0; nn < cnt; nn++) {
+          const src = o * cnt * P + nn * P;
+          y.set(tmp.subarray(src, src + P), ((n0 + nn) * g.O + gi * g.Og + o) * P);
+        }
+      };
+      const r = call.run(w, gi * g.Og * CgKK, cols, 0, tmp, 0, false);
+      return r ? r.then(scatter) : scatter();
+    }),
+    dispose: () => calls.forEach((c) => c.dispose()),
+  };
+}
+
+function lowerBackpropFilter(step: OpStep, ctx: LowerContext): Kernel {
+  const [xo, dyo] = step.inputs;
+  const g = geometry(xo!.shape, step.attrs.filterShape as number[], dyo!.shape, step.attrs);
+  const x = ctx.view(xo!) as Float32Array, dy = ctx.view(dyo!) as Float32Array, dw = ctx.view(step.out) as Float32Array;
+  const CgKK = g.Cg * g.KH * g.KW, P = g.OH * g.OW;
+  const m = meta(step, `conv2dBackpropFilter:im2col+${ctx.gemm.formulation(CgKK, P, g.Og)}`, 2 * g.N * g.O * P * CgKK);
+  if (numel(step.out.shape) === 0) return { ...m, run: () => {} };
+  if (g.N * P === 0) return { ...m, run: () => void dw.fill(0) };
+  const { nc, full, rest, calls } = chunking(g, (cnt) => ctx.gemm.prepare(CgKK, cnt * P, g.Og));
+  const cols = ctx.scratchF32(CgKK * nc * P);
+  const dyT = ctx.scratchF32(nc * P * g.Og);
+  const dwT = ctx.scratchF32(g.G * CgKK * g.Og);
+  const chunks = Math.ceil(g.N / nc);
+  return {
+    ...m,
+    run: () => {
+      const r = sequence(chunks * g.G, (t) => {
+        const ci = Math.floor(t / g.G), gi = t % g.G;
+        const n0 = ci * nc, cnt = Math.min(nc, g.N - n0);
+        im2col(x, g, n0, cnt, gi * g.Cg, cols);
+        // dyT[(nn*P + p)*Og + o] = dy[n0+nn, g*Og + o, p]
+        for (let nn = 0; nn < cnt; nn++) for (let o = 0; o < g.Og; o++) {
+          const src = ((n0 + nn) * g.O + gi * g.Og + o) * P;
+          for (let p = 0, d = nn * P * g.Og + o; p < P; p++, d += g.Og) dyT[d] = dy[src + p]!;
+        }
+        return (cnt === nc ? full : rest!).run(cols, 0, dyT, 0, dwT, gi * CgKK * g.Og, ci > 0);
+      });
+      const finish = () => { for (let gi = 0; gi < g.G; gi++) packTranspose(dwT, gi * CgKK * g.Og, CgKK, g.Og, dw, gi * g.Og * CgKK); };
+      return r ? r.then(finish) : finish();
+    },
+    dispose: () => calls.forEach((c) => c.dispose()),
+  };
+}
+
+function lowerConvTranspose(step: OpStep, ctx: LowerContext): Kernel {
+  const [xo, wo] = step.inputs;
+  // The conv2d this is the adjoint of: input y (this op's output), output x, filter w as [O=Cin, Cg, KH, KW].
+  const g = geometry(step.out.shape, wo!.shape, xo!.shape, step.attrs);
+  const x = ctx.view(xo!) as Float32Array, w = ctx.view(wo!) as Float32Array, y = ctx.view(step.out) as Float32Array;
+  const CgKK = g.Cg * g.KH * g.KW, P = g.OH * g.OW;
+  const m = meta(step, `conv2dTranspose:${ctx.gemm.formulation(CgKK, g.Og, P)}+col2im`, 2 * g.N * g.O * P * CgKK);
+  if (numel(step.out.shape) === 0) return { ...m, run: () => {} };
+  if (numel(xo!.shape) === 0) return { ...m, run: () => void y.fill(0) };
+  const { nc, full, rest, calls } = chunking(g, (cnt) => ctx.gemm.prepare(CgKK, g.Og, cnt * P));
+  const dcols = ctx.scratchF32(CgKK * nc * P);
+  const wT = ctx.scratchF32(g.G * CgKK * g.Og);
+  const xg = nc === 1 ? null : ctx.scratchF32(g.Og * nc * P);
+  const chunks = Math.ceil(g.N / nc);
+  return {
+    ...m,
+    run: () => {
+      y.fill(0);
+      for (let gi = 0; gi < g.G; gi++) packTranspose(w, gi * g.Og * CgKK, g.Og, CgKK, wT, gi * CgKK * g.Og);
+      return sequence(chunks * g.G, (t) => {
+        const ci = Math.floor(t / g.G), gi = t % g.G;
+        const n0 = ci * nc, cnt = Math.min(nc, g.N - n0);
+        let xa = x, xoff = (n0 * g.O + gi * g.Og) * P;
+        if (xg) {
+          for (let o = 0; o < g.Og; o++) for (let nn = 0; nn < cnt; nn++) {
+            const src = ((n0 + nn) * g.O + gi * g.Og + o) * P;
+            xg.set(x.subarray(src, src + P), (o * cnt + nn) * P);
+          }
+          xa = xg; xoff = 0;
+        }
+        const r = (cnt === nc ? full : rest!).run(wT, gi * CgKK * g.Og, xa, xoff, dcols, 0, false);
+        const scatter = () => col2im(dcols, g, n0, cnt, gi * g.Cg, y);
+        return r ? r.then(scatter) : scatter();
+      });
+    },
+    dispose: () => calls.forEach((c) => c.dispose()),
+  };
+}
+
+/** Window of output (oy, ox): the first maximum (a NaN wins; all-padding windows give -1). */
+function poolKernel(step: OpStep, ctx: LowerContext, grad: boolean): Kernel {
+  const xo = step.inputs[0]!;
+  const [N, C, H, W] = xo.shape as [number, number, number, number];
+  const outShape = grad ? step.inputs[1]!.shape : step.out.shape;
+  const [, , OH, OW] = outShape as [number, number, number, number];
+  const [KH, KW] = step.attrs.kernel as [number, number];
+  const [sh, sw] = step.attrs.stride as [number, number];
+  const padding = step.attrs.padding as number[];
+  const pt = padding[0]!, pl = padding[2]!;
+  const x = ctx.view(xo) as Float32Array, out = ctx.view(step.out) as Float32Array;
+  const dy = grad ? (ctx.view(step.inputs[1]!) as Float32Array) : null;
+  const m = meta(step, grad ? 'maxPool2dGrad' : 'maxPool2d', N * C * OH * OW * KH * KW);
+  return {
+    ...m,
+    run() {
+      if (dy) out.fill(0);
+      for (let nc = 0; nc < N * C; nc++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+        let best = -1, bv = -Infinity;
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = oy * sh - pt + ky;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < KW; kx++) {
+            const ix = ox * sw - pl + kx;
+            if (ix < 0 || ix >= W) continue;
+            const xi = (nc * H + iy) * W + ix;
+            const v = x[xi]!;
+            if (best < 0 || v > bv || (v !== v && bv === bv)) { best = xi; bv = v; }
+          }
+        }
+        const yi = (nc * OH + oy) * OW + ox;
+        if (dy) { if (best >= 0) out[best] += dy[yi]!; }
+        else out[yi] = best < 0 ? -Infinity : bv;
+      }
+    },
+  };
+}
+
+export const CONV_KERNELS = {
+  conv2d: lowerConv2d,
+  conv2dTranspose: lowerConvTranspose,
+  conv2dBackpropFilter: lowerBackpropFilter,
+  maxPool2d: (s: OpStep, c: LowerContext) => poolKernel(s, c, false),
+  maxPool2dGrad: (s: OpStep, c: LowerContext) => poolKernel(s, c, true),
+};

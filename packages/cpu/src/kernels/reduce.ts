@@ -1,0 +1,100 @@
+/**
+ * Reductions. sum/prod/max/min are one template built from the spec's `reduce.init` and
+ * `reduce.combine` expressions: the input is walked in memory order (after merging runs of
+ * kept and of reduced dims) into a float64 accumulator per output element, held in a local
+ * while the innermost run is reduced. argMax/argMin scan one axis.
+ */
+import { E, normAxis, type OpStep, spec } from '@kiln/core';
+import { BYTES, compileJs, type Kernel, type LowerContext, shapeStr } from '../kernel';
+import { coalesce, emitNest, numel } from '../layout';
+import { literal, renderExpr } from '../render';
+
+export function reduceSource(step: OpStep): { body: string; outSize: number } {
+  const x = step.inputs[0]!;
+  const shape = x.shape;
+  const rank = shape.length;
+  const axesAttr = step.attrs.axes as number[] | undefined;
+  const axes = new Set(axesAttr === undefined ? shape.map((_, i) => i) : axesAttr.map((a) => normAxis(a, rank, step.op)));
+  const r = spec(step.op).reduce!;
+  const dtype = x.dtype as 'f32' | 'i32';
+  // Output strides of kept dims (row-major over kept dims), 0 along reduced dims.
+  const outStr: number[] = new Array<number>(rank).fill(0);
+  let acc = 1;
+  for (let d = rank - 1; d >= 0; d--) if (!axes.has(d)) { outStr[d] = acc; acc *= shape[d]!; }
+  const inStr: number[] = new Array<number>(rank);
+  let s = 1;
+  for (let d = rank - 1; d >= 0; d--) { inStr[d] = s; s *= shape[d]!; }
+  const nest = coalesce(shape, [inStr, outStr]);
+  const outSize = acc;
+  const combine = (a: string, v: string, p: string) => {
+    const e = r.combine(E.arg(0, dtype), E.arg(1, dtype));
+    const ren = renderExpr(e, (i) => (i === 0 ? a : v), p);
+    return { lines: ren.lines.join('\n'), value: ren.value };
+  };
+  const init = literal(r.init(dtype), dtype);
+  const innerReduced = nest.dims.length > 0 && nest.strides[1]![nest.dims.length - 1] === 0;
+  let loops: string;
+  if (nest.dims.length === 0) {
+    const c = combine(init, 'x[0]', 't');
+    loops = `${c.lines}\nacc[0] = ${c.value};`;
+  } else if (innerReduced) {
+    loops = emitNest(nest, {
+      base: () => '0',
+      pre: (off) => `let r = acc[${off(1)}];`,
+      inner: (off) => { const c = combine('r', `x[${off(0)}]`, 't'); return `${c.lines}\nr = ${c.value};`; },
+      post: (off) => `acc[${off(1)}] = r;`,
+    });
+  } else {
+    loops = emitNest(nest, {
+      base: () => '0',
+      inner: (off) => { const c = combine(`acc[${off(1)}]`, `x[${off(0)}]`, 't'); return `${c.lines}\nacc[${off(1)}] = ${c.value};`; },
+    });
+  }
+  const body = `acc.fill(${init}, 0, ${outSize});\n${loops}\nfor (let i = 0; i < ${outSize}; i++) out[i] = acc[i];`;
+  return { body, outSize };
+}
+
+function lowerReduce(step: OpStep, ctx: LowerContext): Kernel {
+  const x = ctx.view(step.inputs[0]!);
+  const out = ctx.view(step.out);
+  const n = numel(step.inputs[0]!.shape);
+  const { body, outSize } = reduceSource(step);
+  const f = compileJs<(x: unknown, out: unknown, acc: Float64Array) => void>(step.op, ['x', 'out', 'acc'], body);
+  const acc = ctx.scratchF64(outSize);
+  return {
+    name: 'reduce', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]),
+    bytes: BYTES * (n + outSize), flops: n,
+    run: () => f(x, out, acc),
+  };
+}
+
+/** First index of the max (min) along one axis; a NaN is the extremum (NumPy). */
+function lowerArg(step: OpStep, ctx: LowerContext): Kernel {
+  const xs = step.inputs[0]!.shape;
+  const axis = normAxis((step.attrs.axis as number | undefined) ?? -1, xs.length, step.op);
+  const outer = numel(xs.slice(0, axis)), len = xs[axis]!, inner = numel(xs.slice(axis + 1));
+  const cmp = step.op === 'argMax' ? '>' : '<';
+  const body = `
+    for (let o = 0; o < ${outer}; o++) for (let j = 0; j < ${inner}; j++) {
+      const base = o * ${len * inner} + j;
+      let best = x[base], bi = ${len > 0 ? 0 : -1};
+      for (let k = 1; k < ${len}; k++) {
+        if (best !== best) break;
+        const v = x[base + k * ${inner}];
+        if (v !== v || v ${cmp} best) { best = v; bi = k; }
+      }
+      out[o * ${inner} + j] = bi;
+    }`;
+  const f = compileJs<(x: unknown, out: unknown) => void>(step.op, ['x', 'out'], body);
+  const x = ctx.view(step.inputs[0]!), out = ctx.view(step.out);
+  return {
+    name: 'argReduce', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]),
+    bytes: BYTES * (numel(xs) + outer * inner), flops: numel(xs),
+    run: () => f(x, out),
+  };
+}
+
+export const REDUCE_KERNELS = {
+  sum: lowerReduce, prod: lowerReduce, max: lowerReduce, min: lowerReduce,
+  argMax: lowerArg, argMin: lowerArg,
+};
