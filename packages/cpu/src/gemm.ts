@@ -16,6 +16,8 @@ import { loadGpuJs, type WebasmKernel } from './gpujs';
 export interface GemmCall {
   /** Returns a Promise when the formulation is asynchronous (threaded webasm). */
   run(a: Float32Array, ao: number, b: Float32Array, bo: number, c: Float32Array, co: number, accumulate: boolean): void | Promise<void>;
+  /** How the last run executed: 'js', or gpu.js's path ('simd', 'threaded', 'scalar', ...). */
+  lastPath(): string | null;
   dispose(): void;
 }
 
@@ -105,6 +107,7 @@ function webasmSource(K: number, N: number): string {
 
 const jsCall = (M: number, K: number, N: number): GemmCall => ({
   run: (a, ao, b, bo, c, co, acc) => gemmJs(a, ao, b, bo, c, co, M, K, N, acc),
+  lastPath: () => 'js',
   dispose: () => {},
 });
 
@@ -128,8 +131,8 @@ export function createGemmEngine(policy: GemmPolicy, options: { threads?: boolea
   return {
     formulation: (m, k, n) => (useWebasm(m, k, n) ? 'webasm' : 'js'),
     prepare(M, K, N) {
-      if (!useWebasm(M, K, N) || M === 0 || N === 0) return jsCall(M, K, N);
-      webasm ??= loadGpuJs();
+      if (!useWebasm(M, K, N) || M === 0 || N === 0 || K === 0) return jsCall(M, K, N);
+      const gpu = (webasm ??= loadGpuJs());
       const rows4 = Math.ceil(M / 4);
       const kernel = webasm.kernel(webasmSource(K, N), [N, rows4], { threads: options.threads ?? true });
       kernels.add(kernel);
@@ -151,6 +154,7 @@ export function createGemmEngine(policy: GemmPolicy, options: { threads?: boolea
           if (r instanceof Promise) return r.then((flat) => finish(flat, c, co, acc));
           finish(r, c, co, acc);
         },
+        lastPath: () => gpu.lastRunPath(kernel),
         dispose() {
           kernel.dispose();
           kernels.delete(kernel);

@@ -1,0 +1,167 @@
+/**
+ * The CPU backend's executor: params resident across runs and programs, assigns applied after
+ * fetches, temps sharing slots across dtypes, memory flat over many runs, profiles, dispose,
+ * and the GEMM formulations (webasm paths, shared worker pool).
+ */
+import { DisposedError, E, FeedError, GraphError } from '@kiln/core';
+import { createCpuBackend, createGemmEngine, gemmJs } from '@kiln/cpu';
+import { expectClose, PlanBuilder, rand } from './plans';
+
+const x0 = E.arg(0, 'f32'), x1 = E.arg(1, 'f32');
+
+/** w <- w - 0.5 * x (a tiny training step), fetching w (before) and the loss sum(w * x). */
+function trainPlan() {
+  const b = new PlanBuilder();
+  const x = b.feed('x', [3]);
+  const w = b.param('w', [3]);
+  const prod = b.elementwise(E.mul(x1, x0), [x, w], [3], 'f32');
+  const loss = b.op('sum', [prod]);
+  const next = b.elementwise(E.sub(x1, E.mul(E.lit(0.5), x0)), [x, w], [3], 'f32');
+  b.assign(next, w);
+  b.fetch('loss', loss).fetch('w', w);
+  return { plan: b.build(), x, w, loss };
+}
+
+describe('cpu program', () => {
+  test('params persist across runs; fetches see the value before this run\'s assign', async () => {
+    const backend = await createCpuBackend({ mode: 'cpu' });
+    backend.createParam('w', 'f32', Float32Array.of(1, 2, 3));
+    const { plan, x, w, loss } = trainPlan();
+    const p = await backend.lower(plan);
+    const feeds = new Map([[x.buf, Float32Array.of(2, 2, 2)]]);
+    const r1 = await p.run(feeds, [loss.buf, w.buf], { step: 0 });
+    expect(Array.from(r1.outputs.get(w.buf)!)).toEqual([1, 2, 3]);
+    expect(r1.outputs.get(loss.buf)![0]).toBe(12);
+    const r2 = await p.run(feeds, [loss.buf, w.buf], { step: 1 });
+    expect(Array.from(r2.outputs.get(w.buf)!)).toEqual([0, 1, 2]);
+    expect(r2.outputs.get(loss.buf)![0]).toBe(6);
+    expect(Array.from(await backend.readParam('w'))).toEqual([-1, 0, 1]);
+    // A second program over the same backend shares the param.
+    const p2 = await backend.lower(trainPlan().plan);
+    await p2.run(feeds, [], { step: 2 });
+    expect(Array.from(await backend.readParam('w'))).toEqual([-2, -1, 0]);
+    backend.writeParam('w', Float32Array.of(5, 5, 5));
+    expect((await p.run(feeds, [loss.buf], { step: 3 })).outputs.get(loss.buf)![0]).toBe(30);
+    expect(() => backend.writeParam('w', Float32Array.of(1))).toThrow(FeedError);
+    await expect(backend.readParam('nope')).rejects.toThrow(GraphError);
+    backend.dispose();
+  });
+
+  test('assigns swapping two params read pre-update values; a broadcast assign fills', async () => {
+    const backend = await createCpuBackend({ mode: 'cpu' });
+    backend.createParam('a', 'f32', Float32Array.of(1, 2));
+    backend.createParam('b', 'f32', Float32Array.of(3, 4));
+    backend.createParam('c', 'i32', Int32Array.of(0, 0, 0));
+    const pb = new PlanBuilder();
+    const a = pb.param('a', [2]), bb = pb.param('b', [2]), c = pb.param('c', [3], 'i32');
+    const seven = pb.constant(Int32Array.of(7), [], 'i32');
+    pb.assign(bb, a);
+    pb.assign(a, bb);
+    pb.assign(seven, c);
+    const p = await backend.lower(pb.build());
+    await p.run(new Map(), [], { step: 0 });
+    expect(Array.from(await backend.readParam('a'))).toEqual([3, 4]);
+    expect(Array.from(await backend.readParam('b'))).toEqual([1, 2]);
+    expect(Array.from(await backend.readParam('c'))).toEqual([7, 7, 7]);
+    backend.dispose();
+  });
+
+  test('temps of different dtypes share one slot', async () => {
+    const backend = await createCpuBackend({ mode: 'cpu' });
+    const b = new PlanBuilder();
+    const x = b.feed('x', [4]);
+    const cmp = b.elementwise(E.gt(x0, E.lit(0)), [x], [4], 'bool', 0);          // slot 0 as bool
+    const asI = b.elementwise(E.cast(E.arg(0, 'bool'), 'i32'), [cmp], [4], 'i32', 1); // slot 1 as i32
+    const back = b.elementwise(E.mul(E.cast(E.arg(0, 'i32'), 'f32'), E.lit(1.5)), [asI], [4], 'f32', 0); // slot 0 again, f32
+    b.fetch('out', back).fetch('mask', asI);
+    const p = await backend.lower(b.build());
+    const r = await p.run(new Map([[x.buf, Float32Array.of(-1, 2, 0, 3)]]), [back.buf, asI.buf], { step: 0 });
+    expect(Array.from(r.outputs.get(back.buf)!)).toEqual([0, 1.5, 0, 1.5]);
+    expect(r.outputs.get(asI.buf)).toBeInstanceOf(Int32Array);
+    backend.dispose();
+  });
+
+  test('bool fetches come back as Uint8Array; feeds are checked', async () => {
+    const backend = await createCpuBackend({ mode: 'cpu' });
+    const b = new PlanBuilder();
+    const x = b.feed('x', [3]);
+    const m = b.elementwise(E.isnan(x0), [x], [3], 'bool');
+    b.fetch('m', m);
+    const p = await backend.lower(b.build());
+    const r = await p.run(new Map([[x.buf, Float32Array.of(NaN, 1, NaN)]]), [m.buf], { step: 0 });
+    expect(r.outputs.get(m.buf)).toEqual(Uint8Array.of(1, 0, 1));
+    await expect(p.run(new Map(), [m.buf], { step: 0 })).rejects.toThrow(FeedError);
+    await expect(p.run(new Map([[x.buf, Float32Array.of(1)]]), [m.buf], { step: 0 })).rejects.toThrow(/3/);
+    backend.dispose();
+  });
+
+  test('memory stays flat over many runs; profiles name every kernel; dispose frees everything', async () => {
+    const backend = await createCpuBackend({ mode: 'cpu' });
+    backend.createParam('w', 'f32', rand(3));
+    const { plan, x, loss } = trainPlan();
+    const before = backend.stats.allocatedBytes;
+    const p = await backend.lower(plan);
+    const after = backend.stats.allocatedBytes;
+    expect(after).toBeGreaterThan(before);
+    const feeds = new Map([[x.buf, Float32Array.of(0.1, 0.2, 0.3)]]);
+    for (let i = 0; i < 200; i++) await p.run(feeds, [loss.buf], { step: i });
+    expect(backend.stats.allocatedBytes).toBe(after);
+    expect(backend.stats.submissions).toBe(200);
+    const r = await p.run(feeds, [loss.buf], { step: 0, profile: true });
+    expect(r.profileGranularity).toBe('kernel');
+    expect(r.profile!.map((e) => e.kernel)).toEqual(['elementwise', 'reduce', 'elementwise']);
+    expect(r.profile!.every((e) => e.ms >= 0 && e.shapes.length > 0)).toBe(true);
+    p.dispose();
+    expect(backend.stats.allocatedBytes).toBe(before);
+    await expect(p.run(feeds, [], { step: 0 })).rejects.toThrow(DisposedError);
+    backend.dispose();
+    expect(backend.stats.allocatedBytes).toBe(0);
+    await expect(backend.lower(plan)).rejects.toThrow(DisposedError);
+  });
+
+  test('concurrent runs of one program are serialised', async () => {
+    const backend = await createCpuBackend({ mode: 'cpu' });
+    const b = new PlanBuilder();
+    const x = b.feed('x', [2]);
+    const y = b.elementwise(E.mul(x0, E.lit(2)), [x], [2], 'f32');
+    b.fetch('y', y);
+    const p = await backend.lower(b.build());
+    const rs = await Promise.all([1, 2, 3].map((v) => p.run(new Map([[x.buf, Float32Array.of(v, v)]]), [y.buf], { step: 0 })));
+    expect(rs.map((r) => r.outputs.get(y.buf)![0])).toEqual([2, 4, 6]);
+    backend.dispose();
+  });
+});
+
+describe('GEMM formulations', () => {
+  test('JavaScript tiles: every remainder shape, accumulate', () => {
+    for (const [M, K, N] of [[1, 1, 1], [4, 4, 4], [5, 3, 7], [9, 17, 6], [3, 2, 9]] as const) {
+      const a = rand(M * K + 3, 1), b = rand(K * N + 5, 2), c = rand(M * N + 2, 3);
+      const want = Float64Array.from(c);
+      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) want[2 + i * N + j]! += a[3 + i * K + k]! * b[5 + k * N + j]!;
+      gemmJs(a, 3, b, 5, c, 2, M, K, N, true);
+      expectClose(c, Float32Array.from(want));
+    }
+  });
+
+  test('webasm: SIMD on the main thread, and the shared worker pool past 4096 cells', async () => {
+    const engine = createGemmEngine('webasm');
+    for (const [M, K, N, path] of [[6, 5, 7, 'simd+scalar-tail'], [64, 33, 300, 'threaded']] as const) {
+      const a = rand(M * K, 1), b = rand(K * N, 2), c = new Float32Array(M * N), want = new Float32Array(M * N);
+      gemmJs(a, 0, b, 0, want, 0, M, K, N, false);
+      const call = engine.prepare(M, K, N);
+      await call.run(a, 0, b, 0, c, 0, false);
+      expect(call.lastPath()).toBe(path);
+      expectClose(c, want, 1e-5, 1e-4);
+      await call.run(a, 0, b, 0, c, 0, true); // accumulate: 2x
+      expectClose(c, want.map((v) => 2 * v), 1e-5, 1e-4);
+    }
+    engine.dispose();
+  });
+
+  test('auto: JavaScript below 4 cores or for small GEMMs, webasm above', () => {
+    expect(createGemmEngine('auto', { cores: 2 }).formulation(512, 512, 512)).toBe('js');
+    expect(createGemmEngine('auto', { cores: 16 }).formulation(8, 8, 8)).toBe('js');
+    expect(createGemmEngine('auto', { cores: 16 }).formulation(512, 512, 512)).toBe('webasm');
+    expect(createGemmEngine('auto', { cores: 16, threads: false }).formulation(512, 512, 512)).toBe('js');
+  });
+});
