@@ -19,7 +19,7 @@ export type Fn =
   // logic (bool)
   | 'and' | 'or' | 'not'
   // float math (f32)
-  | 'exp' | 'log' | 'sqrt' | 'sin' | 'cos' | 'tanh' | 'floor' | 'pow' | 'isnan' | 'erf'
+  | 'exp' | 'log' | 'sqrt' | 'sin' | 'cos' | 'tanh' | 'floor' | 'pow' | 'isnan'
   // bit ops (u32), for counter-based random numbers
   | 'xor' | 'shr' | 'shl' | 'pcg';
 

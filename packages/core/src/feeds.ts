@@ -9,7 +9,7 @@ import { type Dim, shapeToString } from './shape';
 
 export interface CheckedFeeds {
   readonly bindings: Map<string, number>;
-  readonly values: Map<number, { data: TypedArray; shape: number[] }>;
+  readonly values: Map<number, { data: TypedArray; shape: number[]; exact?: readonly number[] }>;
 }
 
 export function checkFeeds(g: Graph, feeds: Record<string, FeedValue>, needed: ReadonlySet<string>, implicit: Record<string, FeedValue> = {}): CheckedFeeds {
@@ -22,7 +22,7 @@ export function checkFeeds(g: Graph, feeds: Record<string, FeedValue>, needed: R
   }
   const all = { ...feeds, ...implicit };
   const bindings = new Map<string, number>();
-  const values = new Map<number, { data: TypedArray; shape: number[] }>();
+  const values = new Map<number, { data: TypedArray; shape: number[]; exact?: readonly number[] }>();
   for (const name of needed) {
     const id = g.inputs.get(name)!;
     const node = g.nodes[id]!;
@@ -44,7 +44,8 @@ export function checkFeeds(g: Graph, feeds: Record<string, FeedValue>, needed: R
     bindShape(name, node.shape, shape, bindings);
     const n = shape.reduce((a, b) => a * b, 1);
     if (n !== data.length) throw new FeedError(`feed '${name}': ${data.length} values do not fill shape ${shapeToString(shape)} (${n})`);
-    values.set(id, { data, shape });
+    // number[] feeds keep their float64 values for the reference evaluator (gradient checks).
+    values.set(id, Array.isArray(raw) ? { data, shape, exact: raw } : { data, shape });
   }
   return { bindings, values };
 }

@@ -6,11 +6,12 @@
 import { z } from 'zod';
 import { DTypeError, GraphError, KilnError, OptionsError, ShapeError } from './errors';
 import { gradients } from './autodiff';
+import { type GraphJSON, graphFromJSON, graphToJSON } from './serialize';
 import { type ParamInit } from './init';
 import { spec as specOf } from './ops/primitives';
 import type { PrimitiveName } from './ops/names';
 import type { Attrs } from './spec';
-import { type DType, DTYPES, type Dim, type Shape, shapeIsConcrete, shapeToString, type TensorType } from './shape';
+import { type DType, DTYPES, type Dim, type Shape, shapeIsConcrete, shapesEqual, shapeToString, type TensorType } from './shape';
 import { Tensor, type TensorLike } from './tensor';
 
 export interface Node {
@@ -142,7 +143,10 @@ export class Graph {
 
   /** Write `value` into `target` (a param) at the end of a training run. */
   assign(target: Tensor, value: TensorLike): Tensor {
-    const v = typeof value === 'number' || typeof value === 'boolean' ? this.fill(target.shape, Number(value), target.dtype) : value;
+    let v = typeof value === 'number' || typeof value === 'boolean' ? this.fill(target.shape, Number(value), target.dtype) : value;
+    if (target.op !== 'param') throw new GraphError(`assign: target ${target} is not a param`);
+    // Backends copy whole buffers: make the value exactly the target's shape.
+    if (v instanceof Tensor && v.graph === this && !shapesEqual(v.shape, target.shape)) v = v.broadcastTo(target.shape);
     const t = this.addNode('assign', [target, v], {});
     this.updates.push(t.id);
     return t;
@@ -154,6 +158,16 @@ export class Graph {
    */
   grad(y: Tensor, xs: readonly Tensor[], seed?: Tensor): Tensor[] {
     return gradients(this, y, xs, seed);
+  }
+
+  /** A JSON document of the whole graph (params' initialisers included); see Graph.fromJSON. */
+  toJSON(): GraphJSON {
+    return graphToJSON(this);
+  }
+
+  /** Rebuild a graph from toJSON()'s output (object or string); refuses bad input naming the first bad node. */
+  static fromJSON(json: unknown): Graph {
+    return graphFromJSON(json);
   }
 
   /** Trainable params, in creation order. */

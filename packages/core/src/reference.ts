@@ -49,7 +49,10 @@ export class ReferenceSession {
       const node = g.nodes[id]!;
       const shape = shapeBind(node.shape, bindings);
       let data: Float64Array;
-      if (node.op === 'input') data = Float64Array.from(fed.get(id)!.data);
+      if (node.op === 'input') {
+        const f = fed.get(id)!;
+        data = Float64Array.from(f.exact ?? f.data);
+      }
       else if (node.op === 'param') data = this.params.get(node.attrs.name as string)!.slice();
       else {
         const ins = node.inputs.map((i) => vals.get(i)!);

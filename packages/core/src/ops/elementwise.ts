@@ -28,11 +28,14 @@ function refElementwise(scalar: Scalar, inputs: readonly RefValue[], attrs: Attr
   return r;
 }
 
+const F32_MAX = 3.4028234663852886e38;
+
 /** Round a float64 result the way the dtype stores it (i32 wraps, bool is 0/1). */
 export function toDType(v: number, dtype: DType): number {
   if (dtype === 'i32') return Number.isFinite(v) ? Math.trunc(v) | 0 : 0;
   if (dtype === 'bool') return v ? 1 : 0;
-  return v;
+  // Values are kept in float64 but overflow like f32 does, so overflow agrees across backends.
+  return Math.abs(v) > F32_MAX ? Math.sign(v) * Infinity : v;
 }
 
 function inferElementwise(name: string, rule: DTypeRule, inputs: readonly TensorType[]): TensorType {

@@ -1,0 +1,179 @@
+/**
+ * compileWith(graph, backend) -> Executable. An Executable specialises the graph per run
+ * configuration (symbol bindings, fetch set, train flag), caches the lowered Program, keeps
+ * parameters resident in the backend, and validates every run's input before device work.
+ */
+import type { Backend, Plan, ProfileEntry, Program } from './backend';
+import { DisposedError, GraphError, OptionsError } from './errors';
+import { checkFeeds } from './feeds';
+import { type Graph, TRAINING_INPUT } from './graph';
+import { type FeedValue, type HostTensor, type TypedArray, toTyped } from './host';
+import { buildPlan, type PlanOptions } from './passes';
+import { ancestors, initialParam } from './reference';
+import { shapeToString } from './shape';
+import { Tensor } from './tensor';
+
+export interface RunOptions {
+  /** Run the update nodes that minimize() (and batchNorm) added. */
+  train?: boolean;
+  /** Time every kernel (see Executable.profileReport()). */
+  profile?: boolean;
+}
+
+export interface CompileOptions extends PlanOptions {
+  profile?: boolean;
+}
+
+export interface ProfileRecord {
+  readonly entries: readonly ProfileEntry[];
+  readonly granularity: 'kernel' | 'submission';
+}
+
+/** A hook run on the host before each training step (e.g. a learning-rate schedule written as a JS function). */
+export type TrainHook = (trainStep: number) => Record<string, number | TypedArray> | void;
+
+export class Executable {
+  private readonly programs = new Map<string, Promise<{ plan: Plan; program: Program }>>();
+  private readonly created = new Set<string>();
+  private disposed = false;
+  private runCounter = 0;
+  private trainSteps = 0;
+  private lastProfile: ProfileRecord | undefined;
+  readonly trainHooks: TrainHook[] = [];
+
+  constructor(readonly graph: Graph, readonly backendImpl: Backend, private readonly options: CompileOptions = {}) {
+    this.syncParams();
+  }
+
+  /** Which backend runs this Executable: 'webgpu', 'cpu' or 'reference'. */
+  get backend(): Backend['name'] { return this.backendImpl.name; }
+  get description(): string { return this.backendImpl.description; }
+  /** Training steps run so far (the optimizer's step counter lives on the device as well). */
+  get steps(): number { return this.trainSteps; }
+
+  /** Create device storage for params added since the last run (graphs may grow after compile). */
+  private syncParams(): void {
+    for (const [name, p] of this.graph.params) {
+      if (this.created.has(name)) continue;
+      const node = this.graph.nodes[p.id]!;
+      this.backendImpl.createParam(name, node.dtype, toTyped(node.dtype, initialParam(this.graph, name)));
+      this.created.add(name);
+    }
+  }
+
+  /**
+   * Run the graph: upload feeds, run every kernel (one submission on WebGPU), read back
+   * only `fetches`. Feeds are validated first; a bad feed throws FeedError and nothing runs.
+   */
+  async run<K extends string>(feeds: Record<string, FeedValue>, fetches: Record<K, Tensor>, options: RunOptions = {}): Promise<Record<K, HostTensor>> {
+    if (this.disposed) throw new DisposedError('Executable was disposed; compile the graph again');
+    if (fetches === null || typeof fetches !== 'object') throw new GraphError('run: fetches must be a record of Tensors');
+    const train = options.train ?? false;
+    const list = Object.entries<Tensor>(fetches).map(([key, t]) => {
+      if (!(t instanceof Tensor)) throw new GraphError(`run: fetch '${key}' is not a Tensor`);
+      if (t.graph !== this.graph) throw new GraphError(`run: fetch '${key}' (${t}) belongs to another graph`);
+      return { key, id: t.id };
+    });
+    if (train && this.graph.updates.length === 0) throw new GraphError('run: train: true but the graph has no updates (call g.minimize first)');
+    const roots = [...list.map((f) => f.id), ...(train ? this.graph.updates : [])];
+    const needed = new Set(ancestors(this.graph, roots).map((id) => this.graph.nodes[id]!).filter((n) => n.op === 'input' && n.attrs.name !== TRAINING_INPUT).map((n) => n.attrs.name as string));
+    const { bindings, values } = checkFeeds(this.graph, feeds, needed);
+    this.syncParams();
+
+    const key = `${train ? 'T' : 'E'}|${[...bindings].sort().map(([k, v]) => `${k}=${v}`).join(',')}|${list.map((f) => `${f.key}:${f.id}`).join(',')}`;
+    let entry = this.programs.get(key);
+    if (!entry) {
+      entry = (async () => {
+        const plan = buildPlan(this.graph, list, train, bindings, this.options);
+        return { plan, program: await this.backendImpl.lower(plan) };
+      })();
+      this.programs.set(key, entry);
+      entry.catch(() => this.programs.delete(key));
+    }
+    const { plan, program } = await entry;
+
+    if (train) {
+      for (const hook of this.trainHooks) {
+        const writes = hook(this.trainSteps);
+        if (writes) for (const [name, v] of Object.entries(writes)) this.setParam(name, typeof v === 'number' ? [v] : v);
+      }
+    }
+    const feedMap = new Map<number, TypedArray>();
+    for (const f of plan.feeds) {
+      const id = this.graph.inputs.get(f.name)!;
+      feedMap.set(f.buf, values.get(id)!.data);
+    }
+    const result = await program.run(feedMap, plan.fetches.map((f) => f.operand.buf), { step: this.runCounter, profile: options.profile ?? this.options.profile ?? false });
+    this.runCounter++;
+    if (train) this.trainSteps++;
+    if (result.profile) this.lastProfile = { entries: result.profile, granularity: result.profileGranularity ?? 'kernel' };
+    const out = {} as Record<K, HostTensor>;
+    for (const f of plan.fetches) {
+      out[f.key as K] = { data: result.outputs.get(f.operand.buf)!, shape: [...f.operand.shape], dtype: f.operand.dtype };
+    }
+    return out;
+  }
+
+  /** The plan a run configuration compiles to (for inspection and tests). */
+  plan(fetches: Record<string, Tensor>, options: { train?: boolean; bindings?: Record<string, number> } = {}): Plan {
+    const list = Object.entries(fetches).map(([key, t]) => ({ key, id: t.id }));
+    return buildPlan(this.graph, list, options.train ?? false, new Map(Object.entries(options.bindings ?? {})), this.options);
+  }
+
+  private paramNode(name: string) {
+    const p = this.graph.params.get(name);
+    if (!p) throw new GraphError(`unknown param '${name}' (params: ${[...this.graph.params.keys()].join(', ') || 'none'})`);
+    return this.graph.nodes[p.id]!;
+  }
+
+  async getParam(name: string): Promise<HostTensor> {
+    if (this.disposed) throw new DisposedError('Executable was disposed');
+    const node = this.paramNode(name);
+    this.syncParams();
+    return { data: await this.backendImpl.readParam(name), shape: node.shape as number[], dtype: node.dtype };
+  }
+
+  setParam(name: string, values: ArrayLike<number>): void {
+    if (this.disposed) throw new DisposedError('Executable was disposed');
+    const node = this.paramNode(name);
+    const n = (node.shape as number[]).reduce((a, b) => a * b, 1);
+    if (values.length !== n) throw new OptionsError(`setParam('${name}'): ${values.length} values for shape ${shapeToString(node.shape)} (${n})`);
+    this.syncParams();
+    this.backendImpl.writeParam(name, toTyped(node.dtype, values));
+  }
+
+  /** Put every param (and optimizer slot) back to its initial value. */
+  resetParams(): void {
+    for (const name of this.graph.params.keys()) this.setParam(name, initialParam(this.graph, name));
+    this.trainSteps = 0;
+  }
+
+  get paramNames(): string[] { return [...this.graph.params.keys()]; }
+
+  /** The last profiled run's kernels, slowest first, as text and JSON-ready records. */
+  profileReport(): { granularity: 'kernel' | 'submission'; entries: ProfileEntry[]; text: string } {
+    if (!this.lastProfile) throw new GraphError('profileReport: no profiled run yet (run with { profile: true })');
+    const entries = [...this.lastProfile.entries].sort((a, b) => b.ms - a.ms);
+    const rows = entries.map((e) => {
+      const gbs = e.ms > 0 ? e.bytes / e.ms / 1e6 : 0;
+      const gfs = e.ms > 0 ? e.flops / e.ms / 1e6 : 0;
+      return `${e.kernel.padEnd(28)} ${e.ops.join('+').slice(0, 30).padEnd(30)} ${e.shapes.slice(0, 36).padEnd(36)} ${e.ms.toFixed(3).padStart(9)} ms ${gbs.toFixed(2).padStart(8)} GB/s ${gfs.toFixed(2).padStart(8)} GFLOP/s`;
+    });
+    const head = this.lastProfile.granularity === 'kernel' ? 'per-kernel timings' : 'NOTE: the adapter has no timestamp queries; whole submissions were timed';
+    return { granularity: this.lastProfile.granularity, entries, text: [head, ...rows].join('\n') };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const p of this.programs.values()) {
+      try { (await p).program.dispose(); } catch { /* a failed compile has nothing to free */ }
+    }
+    this.programs.clear();
+    await this.backendImpl.dispose();
+  }
+}
+
+export async function compileWith(g: Graph, backend: Backend, options: CompileOptions = {}): Promise<Executable> {
+  return new Executable(g, backend, options);
+}

@@ -1,0 +1,46 @@
+/**
+ * The compiler pipeline: an ordered list of small named passes from a specialised graph
+ * to a Plan. With `debug`, the IR is validated between passes.
+ */
+import type { Plan } from '../backend';
+import { GraphError } from '../errors';
+import type { Graph } from '../graph';
+import { lowerToPlan } from './lower';
+import type { PGraph } from './pgraph';
+import { prune } from './pgraph';
+import { eliminateCommonSubexpressions, elideBroadcasts, foldConstants } from './simplify';
+import { specialize } from './specialize';
+
+export const PASSES: readonly { name: string; run: (pg: PGraph) => PGraph }[] = [
+  { name: 'foldConstants', run: foldConstants },
+  { name: 'eliminateCommonSubexpressions', run: eliminateCommonSubexpressions },
+  { name: 'elideBroadcasts', run: elideBroadcasts },
+  { name: 'prune', run: prune },
+];
+
+/** Every input of a node is defined earlier; fetches and assigns exist. */
+export function validate(pg: PGraph, after: string): void {
+  const seen = new Set<number>();
+  for (const n of pg.nodes) {
+    for (const i of n.inputs) if (!seen.has(i)) throw new GraphError(`IR invalid after ${after}: node ${n.name} reads undefined #${i}`);
+    seen.add(n.id);
+  }
+  for (const id of [...pg.fetches.map((f) => f.id), ...pg.assigns]) {
+    if (!seen.has(id)) throw new GraphError(`IR invalid after ${after}: root #${id} missing`);
+  }
+}
+
+export interface PlanOptions { fuse?: boolean; debug?: boolean }
+
+export function buildPlan(g: Graph, fetches: readonly { key: string; id: number }[], train: boolean, bindings: ReadonlyMap<string, number>, options: PlanOptions = {}): Plan {
+  let pg = specialize(g, fetches, train, bindings);
+  if (options.debug) validate(pg, 'specialize');
+  for (const p of PASSES) {
+    pg = p.run(pg);
+    if (options.debug) validate(pg, p.name);
+  }
+  return lowerToPlan(pg, { fuse: options.fuse ?? true });
+}
+
+export { lowerToPlan, specialize, foldConstants, eliminateCommonSubexpressions, elideBroadcasts, prune };
+export type { PGraph };

@@ -1,0 +1,92 @@
+/**
+ * The reference backend: executes Plans on the host in float64 (rounding f32 stores), with
+ * each non-elementwise step run by its primitive's `ref`. Slow and simple; `auto` never
+ * picks it. It checks the compiler (fusion, folding, memory plan) against the evaluator.
+ */
+import type { Backend, BackendStats, Plan, PlanOperand, Program } from './backend';
+import { DisposedError, GraphError } from './errors';
+import { exprEvaluator } from './expr-eval';
+import { arrayFor, type TypedArray } from './host';
+import { applyView } from './ops/movement';
+import { spec } from './ops/primitives';
+import { broadcastIndex } from './ops/util';
+import type { DType } from './shape';
+
+export function createReferenceBackend(): Backend {
+  const params = new Map<string, Float64Array>();
+  const dtypes = new Map<string, DType>();
+  const stats: BackendStats = { submissions: 0, allocatedBytes: 0 };
+  let disposed = false;
+  const round = (dtype: DType, v: Float64Array) => (dtype === 'f32' ? v.map(Math.fround) : v);
+
+  return {
+    name: 'reference',
+    description: 'float64 host reference',
+    stats,
+    maxBufferBytes: 2 ** 31,
+    createParam(name, dtype, init) {
+      params.set(name, Float64Array.from(init));
+      dtypes.set(name, dtype);
+    },
+    async readParam(name) {
+      const v = params.get(name);
+      if (!v) throw new GraphError(`unknown param '${name}'`);
+      const out = arrayFor(dtypes.get(name)!, v.length);
+      out.set(v);
+      return out;
+    },
+    writeParam(name, data) { params.get(name)!.set(data); },
+    async lower(plan: Plan): Promise<Program> {
+      const evals = new Map(plan.steps.map((s, k) => [k, s.kind === 'elementwise' ? exprEvaluator(s.expr) : null]));
+      return {
+        async run(feeds, fetch, { step }) {
+          if (disposed) throw new DisposedError('backend disposed');
+          stats.submissions++;
+          const vals = new Map<number, Float64Array>();
+          for (const b of plan.buffers.values()) {
+            if (b.kind === 'feed') vals.set(b.id, Float64Array.from(feeds.get(b.id)!));
+            if (b.kind === 'param') vals.set(b.id, params.get(b.name!)!.slice());
+            if (b.kind === 'const') vals.set(b.id, Float64Array.from(b.data!));
+          }
+          const ref = (o: PlanOperand) => ({ shape: o.shape, dtype: o.dtype, data: vals.get(o.buf)! });
+          plan.steps.forEach((s, k) => {
+            if (s.kind === 'assign') return;
+            if (s.kind === 'elementwise') {
+              const f = evals.get(k)!;
+              const n = s.out.shape.reduce((a, b) => a * b, 1);
+              const maps = s.inputs.map((i) => broadcastIndex(i.shape, s.out.shape));
+              const ins = s.inputs.map((i) => vals.get(i.buf)!);
+              const out = new Float64Array(n);
+              const args = new Array<number>(ins.length);
+              for (let i = 0; i < n; i++) {
+                for (let j = 0; j < ins.length; j++) args[j] = ins[j]![maps[j]![i]!]!;
+                out[i] = f(args, i, step);
+              }
+              vals.set(s.out.buf, round(s.out.dtype, out));
+              return;
+            }
+            const out = s.view
+              ? applyView(ref(s.inputs[0]!), s.view, s.out.shape)
+              : spec(s.op).ref(s.inputs.map(ref), s.attrs, { out: { shape: s.out.shape, dtype: s.out.dtype }, step });
+            vals.set(s.out.buf, round(s.out.dtype, out));
+          });
+          for (const s of plan.steps) if (s.kind === 'assign') {
+            const src = vals.get(s.src.buf)!;
+            const map = broadcastIndex(s.src.shape, s.dst.shape);
+            params.set(plan.buffers.get(s.dst.buf)!.name!, Float64Array.from(map, (i) => src[i]!));
+          }
+          const outputs = new Map<number, TypedArray>();
+          for (const b of fetch) {
+            const buf = plan.buffers.get(b)!;
+            const a = arrayFor(buf.dtype, buf.size);
+            a.set(vals.get(b)!);
+            outputs.set(b, a);
+          }
+          return { outputs };
+        },
+        dispose() {},
+      };
+    },
+    dispose() { disposed = true; params.clear(); },
+  };
+}
