@@ -116,5 +116,8 @@ export interface Backend {
   createParam(name: string, dtype: DType, init: TypedArray): void;
   readParam(name: string): Promise<TypedArray>;
   writeParam(name: string, data: TypedArray): void;
+  /** Free a parameter's storage (an Executable frees its params when disposed). */
+  deleteParam(name: string): void;
+  /** Free everything; idempotent. */
   dispose(): Promise<void> | void;
 }

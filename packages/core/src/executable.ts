@@ -22,7 +22,11 @@ export interface RunOptions {
 
 export interface CompileOptions extends PlanOptions {
   profile?: boolean;
+  /** Dispose the backend with the Executable (compile() creates one backend per Executable). */
+  ownsBackend?: boolean;
 }
+
+let executables = 0;
 
 export interface ProfileRecord {
   readonly entries: readonly ProfileEntry[];
@@ -40,6 +44,8 @@ export class Executable {
   private trainSteps = 0;
   private lastProfile: ProfileRecord | undefined;
   readonly trainHooks: TrainHook[] = [];
+  /** Param names are scoped per Executable, so several can share one backend. */
+  private readonly scope = `exe${++executables}/`;
 
   constructor(readonly graph: Graph, readonly backendImpl: Backend, private readonly options: CompileOptions = {}) {
     this.syncParams();
@@ -56,7 +62,7 @@ export class Executable {
     for (const [name, p] of this.graph.params) {
       if (this.created.has(name)) continue;
       const node = this.graph.nodes[p.id]!;
-      this.backendImpl.createParam(name, node.dtype, toTyped(node.dtype, initialParam(this.graph, name)));
+      this.backendImpl.createParam(this.scope + name, node.dtype, toTyped(node.dtype, initialParam(this.graph, name)));
       this.created.add(name);
     }
   }
@@ -84,7 +90,7 @@ export class Executable {
     let entry = this.programs.get(key);
     if (!entry) {
       entry = (async () => {
-        const plan = buildPlan(this.graph, list, train, bindings, this.options);
+        const plan = this.scoped(buildPlan(this.graph, list, train, bindings, this.options));
         return { plan, program: await this.backendImpl.lower(plan) };
       })();
       this.programs.set(key, entry);
@@ -120,6 +126,11 @@ export class Executable {
     return buildPlan(this.graph, list, options.train ?? false, new Map(Object.entries(options.bindings ?? {})), this.options);
   }
 
+  private scoped(plan: Plan): Plan {
+    const buffers = new Map([...plan.buffers].map(([id, b]) => [id, b.kind === 'param' ? { ...b, name: this.scope + b.name } : b]));
+    return { ...plan, buffers };
+  }
+
   private paramNode(name: string) {
     const p = this.graph.params.get(name);
     if (!p) throw new GraphError(`unknown param '${name}' (params: ${[...this.graph.params.keys()].join(', ') || 'none'})`);
@@ -130,7 +141,7 @@ export class Executable {
     if (this.disposed) throw new DisposedError('Executable was disposed');
     const node = this.paramNode(name);
     this.syncParams();
-    return { data: await this.backendImpl.readParam(name), shape: node.shape as number[], dtype: node.dtype };
+    return { data: await this.backendImpl.readParam(this.scope + name), shape: node.shape as number[], dtype: node.dtype };
   }
 
   setParam(name: string, values: ArrayLike<number>): void {
@@ -139,7 +150,7 @@ export class Executable {
     const n = (node.shape as number[]).reduce((a, b) => a * b, 1);
     if (values.length !== n) throw new OptionsError(`setParam('${name}'): ${values.length} values for shape ${shapeToString(node.shape)} (${n})`);
     this.syncParams();
-    this.backendImpl.writeParam(name, toTyped(node.dtype, values));
+    this.backendImpl.writeParam(this.scope + name, toTyped(node.dtype, values));
   }
 
   /** Put every param (and optimizer slot) back to its initial value. */
@@ -170,7 +181,9 @@ export class Executable {
       try { (await p).program.dispose(); } catch { /* a failed compile has nothing to free */ }
     }
     this.programs.clear();
-    await this.backendImpl.dispose();
+    for (const name of this.created) this.backendImpl.deleteParam(this.scope + name);
+    this.created.clear();
+    if (this.options.ownsBackend) await this.backendImpl.dispose();
   }
 }
 

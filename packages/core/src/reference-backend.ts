@@ -36,6 +36,7 @@ export function createReferenceBackend(): Backend {
       return out;
     },
     writeParam(name, data) { params.get(name)!.set(data); },
+    deleteParam(name) { params.delete(name); dtypes.delete(name); },
     async lower(plan: Plan): Promise<Program> {
       const evals = new Map(plan.steps.map((s, k) => [k, s.kind === 'elementwise' ? exprEvaluator(s.expr) : null]));
       return {

@@ -24,6 +24,7 @@ const schema = z.object({
   fuse: z.boolean().optional(),
   debug: z.boolean().optional(),
 }).strict();
+// (ownsBackend is not a user option: compile() always owns the backend it creates.)
 
 /** Create the backend `compile` would use, without compiling anything. */
 export async function createBackend(request: BackendName = 'auto', options: { quiet?: boolean; profile?: boolean } = {}): Promise<Backend> {
@@ -51,7 +52,7 @@ export async function compile(g: Graph, options: KilnCompileOptions = {}): Promi
   const o = parseOptions(schema, options, 'compile');
   if (!g || typeof g !== 'object' || !('nodes' in g)) throw new OptionsError('compile: first argument must be a Graph');
   const backend = await createBackend(o.backend ?? 'auto', { quiet: o.quiet ?? false, profile: o.profile ?? false });
-  return compileWith(g, backend, o);
+  return compileWith(g, backend, { ...o, ownsBackend: true });
 }
 
 /** Release process-wide GPU resources (Dawn's instance) so Node can exit. */
