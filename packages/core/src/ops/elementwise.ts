@@ -137,7 +137,8 @@ export const ELEMENTWISE = {
   relu: ew('relu', {
     arity: 1, rule: 'numeric',
     expr: ([a], _, t) => E.select(E.lt(a!, lit(0, t)), lit(0, t), a!),
-    scalar: ([a]) => (a! < 0 ? 0 : a!), grad: ({ inputs: [x], dy }) => [dy.mul(gt0(x!))],
+    // The gradient reads the output (y > 0 iff x > 0), so the input need not be kept for it.
+    scalar: ([a]) => (a! < 0 ? 0 : a!), grad: ({ output, dy }) => [dy.mul(gt0(output))],
   }),
   leakyRelu: ew('leakyRelu', {
     arity: 1, rule: 'float', attrs: alphaAttrs,
