@@ -7,6 +7,7 @@ import { type Backend, type DType, E, type PlanOperand, type PrimitiveName, type
 import { createCpuBackend, type CpuMode } from '@kiln/cpu';
 import { expectClose, numel, PlanBuilder, rand, ref, refOp } from './plans';
 
+const x0 = E.arg(0, 'f32'), x1 = E.arg(1, 'f32');
 const backends = new Map<string, Backend>();
 async function backend(mode: CpuMode): Promise<Backend> {
   let b = backends.get(mode);
@@ -90,6 +91,21 @@ describe('elementwise', () => {
   test('rank 0..5 and size-0 outputs', async () => {
     for (const shape of [[], [1], [3, 1, 2], [2, 1, 3, 1, 2], [2, 3, 1, 2, 3]]) await checkElementwise('exp', [{ shape }]);
     await checkElementwise('add', [{ shape: [0, 3] }, { shape: [3] }]);
+  });
+
+  test('past 65,535 x 256 elements: a broadcast add + relu', async () => {
+    const n = 65535 * 256 + 1;
+    const b = new PlanBuilder();
+    const x = b.feed('x', [n]), c = b.feed('c', [1]);
+    const out = b.elementwise(E.select(E.lt(E.add(x0, x1), E.lit(0)), E.lit(0), E.add(x0, x1)), [x, c], [n], 'f32');
+    b.fetch('out', out);
+    const p = await (await backend('cpu')).lower(b.build());
+    const xd = new Float32Array(n);
+    for (let i = 0; i < n; i++) xd[i] = (i % 1000) / 500 - 1;
+    const got = (await p.run(new Map([[x.buf, xd], [c.buf, Float32Array.of(-0.25)]]), [out.buf], { step: 0 })).outputs.get(out.buf)! as Float32Array;
+    p.dispose();
+    for (let i = 0; i < n; i += 997) expect(got[i]).toBe(Math.fround(Math.max(0, xd[i]! - 0.25)));
+    expect(got[n - 1]).toBe(Math.fround(Math.max(0, xd[n - 1]! - 0.25)));
   });
 
   test('random draws match the reference for this run counter and index', async () => {
