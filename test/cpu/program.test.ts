@@ -44,6 +44,15 @@ describe('cpu program', () => {
     expect((await p.run(feeds, [loss.buf], { step: 3 })).outputs.get(loss.buf)![0]).toBe(30);
     expect(() => backend.writeParam('w', Float32Array.of(1))).toThrow(FeedError);
     await expect(backend.readParam('nope')).rejects.toThrow(GraphError);
+    // Resizing a param a live program holds is refused; after the programs go, it is allowed.
+    expect(() => backend.createParam('w', 'f32', new Float32Array(4))).toThrow(GraphError);
+    p.dispose(); p2.dispose();
+    const bytes = backend.stats.allocatedBytes;
+    backend.createParam('w', 'f32', new Float32Array(4));
+    expect(backend.stats.allocatedBytes).toBe(bytes + 4);
+    backend.deleteParam('w');
+    expect(backend.stats.allocatedBytes).toBe(bytes - 12);
+    await expect(backend.readParam('w')).rejects.toThrow(GraphError);
     backend.dispose();
   });
 

@@ -55,6 +55,8 @@ class CpuProgram implements Program {
   private readonly kernels: Kernel[] = [];
   private readonly assigns: (() => void)[] = [];
   private readonly staged: (() => void)[] = [];
+  /** Names of the resident params this program holds arrays of. */
+  readonly paramNames = new Set<string>();
   bytes = 0;
 
   constructor(private readonly backend: CpuBackendImpl, private readonly plan: Plan) {
@@ -90,7 +92,9 @@ class CpuProgram implements Program {
         if (!slot || slot.byteLength < b.size * (b.dtype === 'bool' ? 1 : 4)) throw new GraphError(`cpu backend: temp buffer ${b.id} (${b.size} x ${b.dtype}) does not fit its slot ${b.slot}`);
         return storage(b.dtype, b.size, slot);
       }
-      case 'param': return this.backend.paramFor(b);
+      case 'param':
+        this.paramNames.add(b.name ?? `#${b.id}`);
+        return this.backend.paramFor(b);
       case 'const': {
         const a = storage(b.dtype, b.size);
         if (b.data) a.set(b.data.length === b.size ? b.data : Array.from({ length: b.size }, (_, i) => b.data![b.data!.length === 1 ? 0 : i]!));
@@ -229,7 +233,9 @@ class CpuBackendImpl implements CpuBackend {
       return;
     }
     if (p) {
-      if (this.programs.size > 0) throw new GraphError(`cpu backend: param '${name}' changes from ${p.dtype}[${p.data.length}] to ${dtype}[${init.length}] while programs use it`);
+      if ([...this.programs].some((q) => q.paramNames.has(name))) {
+        throw new GraphError(`cpu backend: param '${name}' changes from ${p.dtype}[${p.data.length}] to ${dtype}[${init.length}] while a compiled program uses it`);
+      }
       this.stats.allocatedBytes -= BYTES * p.data.length;
     }
     const data = storage(dtype, init.length);
@@ -251,6 +257,14 @@ class CpuBackendImpl implements CpuBackend {
     if (!p) throw new GraphError(`cpu backend: no parameter named '${name}'`);
     if (data.length !== p.data.length) throw new FeedError(`cpu backend: parameter '${name}' has ${p.data.length} elements, got ${data.length}`);
     p.data.set(data as never);
+  }
+
+  deleteParam(name: string): void {
+    const p = this.params.get(name);
+    if (!p) return;
+    // A live program keeps its array (it stays valid for it); the backend forgets the name.
+    this.params.delete(name);
+    this.stats.allocatedBytes -= BYTES * p.data.length;
   }
 
   dispose(): void {
