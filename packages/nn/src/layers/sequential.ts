@@ -1,0 +1,37 @@
+/** Composing layers, and counting what they created. */
+import { type Graph, OptionsError, type Tensor } from '@kiln/core';
+import type { Layer } from './common';
+
+/**
+ * Chain layers: `sequential([a, b, c])(x)` is `c(b(a(x)))`. Params are created when the
+ * result is applied, in order, so names count up in the order the layers run.
+ *
+ * @example
+ * const mlp = sequential([flatten(), dense(128, { activation: 'relu' }), dropout(0.2), dense(10)]);
+ * const logits = mlp(x);
+ */
+export function sequential(layers: readonly Layer[]): Layer {
+  if (!Array.isArray(layers)) throw new OptionsError('sequential: expected an array of layers');
+  layers.forEach((l, i) => {
+    if (typeof l !== 'function') throw new OptionsError(`sequential: item ${i} is not a layer (a function of a tensor), got ${typeof l}`);
+  });
+  return (x: Tensor) => layers.reduce((h, layer) => layer(h), x);
+}
+
+/**
+ * Number of parameter elements in `g`: trainable only (default) or all of them (running
+ * statistics and optimizer slots included). `prefix` counts one layer, e.g. `'dense_1/'`.
+ *
+ * @example
+ * paramCount(g); // 101770 for 784-128-10
+ */
+export function paramCount(g: Graph, options: { trainable?: boolean; prefix?: string } = {}): number {
+  const onlyTrainable = options.trainable ?? true;
+  let n = 0;
+  for (const [name, p] of g.params) {
+    if (onlyTrainable && !p.trainable) continue;
+    if (options.prefix !== undefined && !name.startsWith(options.prefix)) continue;
+    n += (g.nodes[p.id]!.shape as number[]).reduce((a, b) => a * b, 1);
+  }
+  return n;
+}

@@ -1,0 +1,86 @@
+/**
+ * Losses, built from graph ops (no kernels or gradients of their own). Each takes
+ * predictions first, targets second, and reduces by `reduction`:
+ *   'mean' (default)  a scalar, the mean over the batch
+ *   'sum'             a scalar, the sum over the batch
+ *   'none'            one value per example (axis 0), for weighting by hand
+ *
+ *   const loss = softmaxCrossEntropy(logits, labels, { labelSmoothing: 0.1 }); // scalar
+ */
+import { DTypeError, parseOptions, ShapeError, type Tensor } from '@kiln/core';
+import { z } from 'zod';
+
+export type Reduction = 'mean' | 'sum' | 'none';
+export interface LossOptions { reduction?: Reduction }
+
+const reductionSchema = z.enum(['mean', 'sum', 'none']).default('mean');
+
+/** Per-example values (mean over every axis but 0), then the batch reduction. */
+function reduce(perElement: Tensor, reduction: Reduction): Tensor {
+  const perExample = perElement.rank > 1 ? perElement.mean({ axes: perElement.shape.slice(1).map((_, i) => i + 1) }) : perElement;
+  if (reduction === 'none') return perExample;
+  return reduction === 'sum' ? perExample.sum() : perExample.mean();
+}
+
+function sameShape(a: Tensor, b: Tensor, what: string): void {
+  if (a.rank !== b.rank || a.shape.some((d, i) => d !== b.shape[i])) {
+    throw new ShapeError(`${what}: predictions ${a} and targets ${b} must have the same shape`);
+  }
+  if (b.dtype !== 'f32') throw new DTypeError(`${what}: targets ${b} must be f32`);
+}
+
+/**
+ * Mean squared error, averaged over each example's values.
+ *
+ * @example
+ * const loss = mse(dense(x, 1), y); // y: ['batch', 1]
+ */
+export function mse(predictions: Tensor, targets: Tensor, options?: LossOptions): Tensor {
+  const o = parseOptions(z.object({ reduction: reductionSchema }).strict(), options, 'mse');
+  sameShape(predictions, targets, 'mse');
+  return reduce(predictions.sub(targets).square(), o.reduction);
+}
+
+/**
+ * Mean absolute error, averaged over each example's values.
+ *
+ * @example
+ * const loss = mae(pred, y);
+ */
+export function mae(predictions: Tensor, targets: Tensor, options?: LossOptions): Tensor {
+  const o = parseOptions(z.object({ reduction: reductionSchema }).strict(), options, 'mae');
+  sameShape(predictions, targets, 'mae');
+  return reduce(predictions.sub(targets).abs(), o.reduction);
+}
+
+/**
+ * Binary cross-entropy from logits (no sigmoid before it), computed stably as
+ * `max(z, 0) - z * y + log(1 + exp(-|z|))`. Targets are probabilities in [0, 1] of the
+ * logits' shape; `labelSmoothing` moves them towards 0.5 (`y * (1 - s) + s / 2`, as Keras).
+ *
+ * @example
+ * const loss = binaryCrossEntropy(dense(x, 1), y);
+ */
+export function binaryCrossEntropy(logits: Tensor, targets: Tensor, options?: LossOptions & { labelSmoothing?: number }): Tensor {
+  const o = parseOptions(z.object({ reduction: reductionSchema, labelSmoothing: z.number().min(0).max(1).default(0) }).strict(), options, 'binaryCrossEntropy');
+  sameShape(logits, targets, 'binaryCrossEntropy');
+  const y = o.labelSmoothing > 0 ? targets.mul(1 - o.labelSmoothing).add(o.labelSmoothing / 2) : targets;
+  const perElement = logits.relu().sub(logits.mul(y)).add(logits.abs().neg().softplus());
+  return reduce(perElement, o.reduction);
+}
+
+/**
+ * Softmax cross-entropy from logits `[..., classes]`, against integer labels (i32, the
+ * logits' shape without the class axis) or one-hot / probability rows (f32, the logits'
+ * shape). `labelSmoothing` mixes the targets with the uniform distribution.
+ *
+ * @example
+ * const loss = softmaxCrossEntropy(logits, y);            // y: i32 ['batch']
+ * const smoothed = softmaxCrossEntropy(logits, y, { labelSmoothing: 0.1 });
+ */
+export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, options?: LossOptions & { labelSmoothing?: number }): Tensor {
+  const o = parseOptions(z.object({ reduction: reductionSchema, labelSmoothing: z.number().min(0).max(1).default(0) }).strict(), options, 'softmaxCrossEntropy');
+  if (labels.dtype !== 'i32' && labels.dtype !== 'f32') throw new DTypeError(`softmaxCrossEntropy: labels ${labels} must be i32 class indices or f32 rows`);
+  if (labels.dtype === 'f32') sameShape(logits, labels, 'softmaxCrossEntropy');
+  return reduce(logits.softmaxCrossEntropy(labels, { labelSmoothing: o.labelSmoothing }), o.reduction);
+}
