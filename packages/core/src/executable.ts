@@ -56,6 +56,20 @@ export class Executable {
   get description(): string { return this.backendImpl.description; }
   /** Training steps run so far (the optimizer's step counter lives on the device as well). */
   get steps(): number { return this.trainSteps; }
+  /** Runs so far, training or not: each run's number keys its random ops (dropout). */
+  get runs(): number { return this.runCounter; }
+
+  /**
+   * Continue the run and training-step counters from a checkpoint, so that random streams
+   * and step-driven train hooks (schedules) pick up where the saved run left off.
+   */
+  restoreCounters(counters: { runs: number; steps: number }): void {
+    for (const [k, v] of Object.entries(counters)) {
+      if (!Number.isSafeInteger(v) || v < 0) throw new OptionsError(`restoreCounters: ${k} must be a non-negative integer, got ${String(v)}`);
+    }
+    this.runCounter = counters.runs;
+    this.trainSteps = counters.steps;
+  }
 
   /** Create device storage for params added since the last run (graphs may grow after compile). */
   private syncParams(): void {
