@@ -167,8 +167,10 @@ describe('GEMM formulations', () => {
     engine.dispose();
   });
 
-  test('auto: JavaScript below 4 cores or for small GEMMs, webasm above', () => {
-    expect(createGemmEngine('auto', { cores: 2 }).formulation(512, 512, 512)).toBe('js');
+  test('auto: JavaScript on one core or for small GEMMs, threaded webasm above', () => {
+    expect(createGemmEngine('auto', { cores: 1 }).formulation(512, 512, 512)).toBe('js');
+    expect(createGemmEngine('auto', { cores: 2 }).formulation(128, 784, 256)).toBe('webasm');
+    expect(createGemmEngine('auto', { cores: 2 }).formulation(128, 256, 10)).toBe('js');
     expect(createGemmEngine('auto', { cores: 16 }).formulation(8, 8, 8)).toBe('js');
     expect(createGemmEngine('auto', { cores: 16 }).formulation(512, 512, 512)).toBe('webasm');
     expect(createGemmEngine('auto', { cores: 16, threads: false }).formulation(512, 512, 512)).toBe('js');

@@ -13,6 +13,7 @@
  */
 import os from 'node:os';
 import gpujs from 'gpu.js';
+import { createGemmEngine, gemmJs } from '../src/gemm';
 
 const { GPU } = gpujs as unknown as typeof import('gpu.js');
 const quick = process.argv.includes('--quick');
@@ -246,7 +247,37 @@ async function reduce(R: number, L: number) {
   }
 }
 
+// ------------------------------------------------------------ Kiln's final GEMM formulations
+/** Interleaved so machine noise hits every formulation alike. */
+async function gemmEngines(shapes: [number, number, number][]) {
+  const mt = createGemmEngine('webasm', { threads: true });
+  const st = createGemmEngine('webasm', { threads: false });
+  for (const [M, K, N] of shapes) {
+    const a = rand(M * K, 1), b = rand(K * N, 2), c = new Float32Array(M * N), want = new Float32Array(M * N);
+    gemmJs(a, 0, b, 0, want, 0, M, K, N, false);
+    const calls = { 'js-tile4x4': { run: () => gemmJs(a, 0, b, 0, c, 0, M, K, N, false) }, 'webasm-4row': st.prepare(M, K, N), 'webasm-4row-mt': mt.prepare(M, K, N) };
+    const times = new Map<string, number[]>();
+    for (let r = 0; r < (quick ? 4 : 12); r++) {
+      for (const [name, call] of Object.entries(calls)) {
+        const t0 = performance.now();
+        await (call as { run: (...x: unknown[]) => unknown }).run(a, 0, b, 0, c, 0, false);
+        if (r >= 2) (times.get(name) ?? times.set(name, []).get(name)!).push(performance.now() - t0);
+      }
+    }
+    for (const [name, ts] of times) {
+      ts.sort((x, y) => x - y);
+      const ms = ts[ts.length >> 1]!;
+      report(`gemm ${M}x${K}x${N}`, name.replace(/-mt$/, ''), name.endsWith('-mt') ? 'webasm-mt' : name.startsWith('js') ? 'js' : 'webasm', ms, 0, `${(2 * M * K * N / ms / 1e6).toFixed(2)} GFLOP/s`);
+    }
+  }
+  mt.dispose(); st.dispose();
+}
+
 console.log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model}), gpu.js webasm supported: ${GPU.isWebAssemblySupported}`);
+if (process.argv.includes('--gemm')) {
+  await gemmEngines([[128, 784, 256], [784, 128, 256], [128, 256, 10], [256, 256, 256], [512, 512, 512], [64, 144, 784]]);
+  process.exit(0);
+}
 await elementwise(1 << 20);
 await matmul(256, 256, 256);
 await matmul(512, 512, 512);

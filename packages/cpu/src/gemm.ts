@@ -112,11 +112,13 @@ const jsCall = (M: number, K: number, N: number): GemmCall => ({
 });
 
 /**
- * Where threads pay: measured on 2 cores, threaded webasm and single-threaded JS tiles are even
- * (scripts/probe.ts), so `auto` takes webasm only with 4+ cores and enough work per call
- * (a postMessage round trip and an argument copy per dispatch cost ~0.1-0.5 ms).
+ * Where threads pay (scripts/probe.ts --gemm, 2 cores): single-threaded, webasm and the JS tiles
+ * are even (1.6-2.4 GFLOP/s); threaded webasm is 1.5-1.9x faster from ~4 MFLOP per call
+ * (128x784x256: 15 ms vs 26 ms; 512^3: 74 vs 138 ms), and loses below (a postMessage round trip
+ * and an argument copy per dispatch cost ~0.1-0.5 ms). So `auto` takes webasm with 2+ cores,
+ * threads, and at least AUTO_WEBASM_MIN_FLOPS of work; everything else runs the JS tiles.
  */
-export const AUTO_WEBASM_MIN_CORES = 4;
+export const AUTO_WEBASM_MIN_CORES = 2;
 export const AUTO_WEBASM_MIN_FLOPS = 1 << 22;
 
 export function createGemmEngine(policy: GemmPolicy, options: { threads?: boolean; cores?: number } = {}): GemmEngine {
