@@ -67,7 +67,15 @@ class CpuProgram implements Program {
       view: (op) => this.view(typeof op === 'number' ? op : op.buf),
       scratchF32: (n) => { this.bytes += 4 * n; return new Float32Array(n); },
       scratchF64: (n) => { this.bytes += 8 * n; return new Float64Array(n); },
-      gemm: backend.gemm,
+      gemm: {
+        formulation: (m, k, n) => backend.gemm.formulation(m, k, n),
+        prepare: (m, k, n) => {
+          const call = backend.gemm.prepare(m, k, n);
+          this.bytes += call.bytes;
+          return call;
+        },
+        dispose: () => {},
+      },
     };
     try {
       for (const step of plan.steps) {

@@ -18,6 +18,8 @@ export interface GemmCall {
   run(a: Float32Array, ao: number, b: Float32Array, bo: number, c: Float32Array, co: number, accumulate: boolean): void | Promise<void>;
   /** How the last run executed: 'js', or gpu.js's path ('simd', 'threaded', 'scalar', ...). */
   lastPath(): string | null;
+  /** Memory this call holds outside the Program's buffers (gpu.js's WebAssembly.Memory). */
+  readonly bytes: number;
   dispose(): void;
 }
 
@@ -108,6 +110,7 @@ function webasmSource(K: number, N: number): string {
 const jsCall = (M: number, K: number, N: number): GemmCall => ({
   run: (a, ao, b, bo, c, co, acc) => gemmJs(a, ao, b, bo, c, co, M, K, N, acc),
   lastPath: () => 'js',
+  bytes: 0,
   dispose: () => {},
 });
 
@@ -157,6 +160,8 @@ export function createGemmEngine(policy: GemmPolicy, options: { threads?: boolea
           finish(r, c, co, acc);
         },
         lastPath: () => gpu.lastRunPath(kernel),
+        // gpu.js lays out [a | b | out] 16-byte aligned, plus 16 pages of slack (webasm/kernel.js).
+        bytes: (Math.ceil(((M * K + 3) & ~3) * 4 / 65536 + ((K * N + 3) & ~3) * 4 / 65536 + (rows4 * N * 16) / 65536) + 16) * 65536,
         dispose() {
           kernel.dispose();
           kernels.delete(kernel);
