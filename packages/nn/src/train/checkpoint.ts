@@ -1,0 +1,170 @@
+/**
+ * Checkpoints of a whole Executable: every param — weights, batchNorm running statistics,
+ * optimizer slots — as a safetensors tensor under its param name, plus metadata strings
+ * with the run/step counters and the training position (epoch, batch), so that
+ * `loadCheckpoint` + `fit({ initialEpoch, initialBatch })` continues exactly where the
+ * saved run stopped.
+ *
+ *   await saveCheckpoint(model, 'mlp.safetensors', { epoch: 3 });
+ *   const { epoch, batch } = await loadCheckpoint(model, 'mlp.safetensors');
+ *
+ * Loading checks the whole file against the model first — every param present, no
+ * unknown tensor, dtypes and shapes equal, counters well-formed — and only then writes;
+ * a refused file leaves the model exactly as it was.
+ */
+import type { DType, Executable, HostTensor } from '@kiln/core';
+import { CheckpointError, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors, type SafetensorsFile, type SafetensorsTensor } from '../checkpoint';
+import { Model } from './model';
+
+export const CHECKPOINT_FORMAT = 'kiln-checkpoint';
+const VERSION = '1';
+/** Metadata keys the checkpoint itself writes; user metadata may not use them. */
+const RESERVED = ['format', 'version', 'runs', 'steps', 'epoch', 'batch'] as const;
+
+const TO_FILE: Record<DType, 'F32' | 'I32' | 'BOOL'> = { f32: 'F32', i32: 'I32', bool: 'BOOL' };
+
+export interface SaveCheckpointOptions {
+  /** The epoch to resume at (the next one to run); default 0. */
+  epoch?: number;
+  /** The batch within `epoch` to resume at; default 0. */
+  batch?: number;
+  /** Extra strings stored in the header's `__metadata__`. */
+  metadata?: Record<string, string>;
+}
+
+export interface LoadCheckpointOptions {
+  /** Refuse tensors the model does not have (default true). */
+  strict?: boolean;
+}
+
+export interface CheckpointInfo {
+  epoch: number;
+  batch: number;
+  /** Training steps and runs the Executable had done when saved (now restored). */
+  steps: number;
+  runs: number;
+  metadata: Record<string, string>;
+}
+
+const exeOf = (target: Model | Executable): Executable => (target instanceof Model ? target.exe : target);
+
+function count(v: number | undefined, what: string): number {
+  const n = v ?? 0;
+  if (!Number.isSafeInteger(n) || n < 0) throw new CheckpointError(`saveCheckpoint: ${what} must be a non-negative integer, got ${String(v)}`);
+  return n;
+}
+
+async function collect(target: Model | Executable, options: SaveCheckpointOptions): Promise<SafetensorsFile> {
+  const exe = exeOf(target);
+  const user = options.metadata ?? {};
+  for (const k of RESERVED) if (Object.hasOwn(user, k)) throw new CheckpointError(`saveCheckpoint: metadata key '${k}' is reserved`);
+  const metadata: Record<string, string> = {
+    ...user,
+    format: CHECKPOINT_FORMAT,
+    version: VERSION,
+    runs: String(exe.runs),
+    steps: String(exe.steps),
+    epoch: String(count(options.epoch, 'epoch')),
+    batch: String(count(options.batch, 'batch')),
+  };
+  const tensors: Record<string, SafetensorsTensor> = {};
+  for (const name of exe.paramNames) {
+    const p: HostTensor = await exe.getParam(name);
+    // getParam returns a fresh array of the param's dtype: f32 -> Float32Array, i32 -> Int32Array, bool -> Uint8Array.
+    tensors[name] = { dtype: TO_FILE[p.dtype], shape: [...p.shape], data: p.data } as SafetensorsTensor;
+  }
+  return { tensors, metadata };
+}
+
+/**
+ * The checkpoint as safetensors bytes (for browsers, or to store elsewhere).
+ *
+ * @example
+ * const bytes = await checkpointBytes(model, { epoch: 1 });
+ */
+export async function checkpointBytes(target: Model | Executable, options: SaveCheckpointOptions = {}): Promise<Uint8Array> {
+  const { tensors, metadata } = await collect(target, options);
+  return encodeSafetensors(tensors, metadata);
+}
+
+/**
+ * Save every param and the training position to a safetensors file, atomically
+ * (written beside `path`, flushed, renamed over it); missing folders are created.
+ *
+ * @example
+ * await saveCheckpoint(model, 'checkpoints/mnist-mlp.safetensors', { epoch: 5 });
+ */
+export async function saveCheckpoint(target: Model | Executable, path: string, options: SaveCheckpointOptions = {}): Promise<void> {
+  const { tensors, metadata } = await collect(target, options);
+  const { mkdir } = await import('node:fs/promises');
+  const { dirname } = await import('node:path');
+  await mkdir(dirname(path), { recursive: true });
+  await saveSafetensors(path, tensors, metadata);
+}
+
+/** A counter from the metadata (absent: 0), or a description of what is wrong with it. */
+function parseCounter(meta: Record<string, string>, key: string): number | string {
+  const v = meta[key];
+  if (v === undefined) return 0;
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) return `metadata '${key}' is '${v}', expected a non-negative integer`;
+  return Number(v);
+}
+
+/**
+ * Check a decoded checkpoint against the Executable and, only if everything matches,
+ * write it in. Every problem is listed in one CheckpointError.
+ */
+export function restoreCheckpoint(target: Model | Executable, file: SafetensorsFile, options: LoadCheckpointOptions & { source?: string } = {}): CheckpointInfo {
+  const exe = exeOf(target);
+  const src = options.source ?? 'checkpoint';
+  const strict = options.strict ?? true;
+  const g = exe.graph;
+  const problems: string[] = [];
+  const meta = file.metadata;
+  if (meta['format'] !== undefined && meta['format'] !== CHECKPOINT_FORMAT) problems.push(`metadata format is '${meta['format']}', expected '${CHECKPOINT_FORMAT}'`);
+  if (meta['version'] !== undefined && meta['version'] !== VERSION) problems.push(`checkpoint version ${meta['version']} is not supported (this reader knows ${VERSION})`);
+  const counters: Record<string, number> = {};
+  for (const k of ['runs', 'steps', 'epoch', 'batch']) {
+    const c = parseCounter(meta, k);
+    if (typeof c === 'string') problems.push(c); else counters[k] = c;
+  }
+  const writes: [string, ArrayLike<number>][] = [];
+  for (const [name, p] of g.params) {
+    const node = g.nodes[p.id]!;
+    const t = Object.hasOwn(file.tensors, name) ? file.tensors[name]! : undefined;
+    if (!t) { problems.push(`missing tensor '${name}' (${TO_FILE[node.dtype]} [${node.shape.join(', ')}])`); continue; }
+    const want = node.shape as number[];
+    const bad: string[] = [];
+    if (t.dtype !== TO_FILE[node.dtype]) bad.push(`dtype ${t.dtype}, the model's is ${TO_FILE[node.dtype]}`);
+    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) bad.push(`shape [${t.shape.join(', ')}], the model's is [${want.join(', ')}]`);
+    if (bad.length) { problems.push(`tensor '${name}' has ${bad.join(' and ')}`); continue; }
+    writes.push([name, t.data as ArrayLike<number>]);
+  }
+  if (strict) {
+    const unknown = Object.keys(file.tensors).filter((k) => !g.params.has(k));
+    if (unknown.length) problems.push(`tensor${unknown.length > 1 ? 's' : ''} not in the model: ${unknown.map((k) => `'${k}'`).join(', ')} (pass { strict: false } to ignore)`);
+  }
+  if (problems.length) throw new CheckpointError(`${src} does not fit this model, nothing was loaded: ${problems.join('; ')}`);
+  for (const [name, data] of writes) exe.setParam(name, data);
+  exe.restoreCounters({ runs: counters['runs']!, steps: counters['steps']! });
+  return { epoch: counters['epoch']!, batch: counters['batch']!, steps: counters['steps']!, runs: counters['runs']!, metadata: { ...meta } };
+}
+
+/**
+ * Load a checkpoint written by {@link saveCheckpoint} into a model built the same way.
+ * A truncated/corrupt file or one that does not match the model is refused with a
+ * CheckpointError, and the model is left unchanged.
+ *
+ * @example
+ * const { epoch, batch } = await loadCheckpoint(model, 'mlp.safetensors');
+ * await fit(model, train, { epochs: 10, initialEpoch: epoch, initialBatch: batch });
+ */
+export async function loadCheckpoint(target: Model | Executable, path: string, options: LoadCheckpointOptions = {}): Promise<CheckpointInfo> {
+  const file = await loadSafetensors(path);
+  return restoreCheckpoint(target, file, { ...options, source: path });
+}
+
+/** {@link loadCheckpoint} on bytes. */
+export function loadCheckpointBytes(target: Model | Executable, bytes: Uint8Array, options: LoadCheckpointOptions = {}): CheckpointInfo {
+  return restoreCheckpoint(target, decodeSafetensors(bytes, 'checkpoint'), { ...options, source: 'checkpoint' });
+}
