@@ -18,11 +18,15 @@ type Scalar = (xs: number[], attrs: Attrs) => number;
 /** Apply a scalar function over broadcast inputs, rounding to the output dtype. */
 function refElementwise(scalar: Scalar, inputs: readonly RefValue[], attrs: Attrs, out: { shape: readonly number[]; dtype: DType }): Float64Array {
   const n = out.shape.reduce((a, b) => a * b, 1);
-  const maps = inputs.map((x) => broadcastIndex(x.shape, out.shape));
+  // Inputs already of the output's size need no index map (keeps huge cases fast).
+  const maps = inputs.map((x) => (x.data.length === n ? null : broadcastIndex(x.shape, out.shape)));
   const r = new Float64Array(n);
   const args = new Array<number>(inputs.length);
   for (let i = 0; i < n; i++) {
-    for (let k = 0; k < inputs.length; k++) args[k] = inputs[k]!.data[maps[k]![i]!]!;
+    for (let k = 0; k < inputs.length; k++) {
+      const m = maps[k];
+      args[k] = inputs[k]!.data[m ? m[i]! : i]!;
+    }
     r[i] = toDType(scalar(args, attrs), out.dtype);
   }
   return r;
@@ -33,7 +37,7 @@ const F32_MAX = 3.4028234663852886e38;
 /** Round a float64 result the way the dtype stores it (i32 wraps, bool is 0/1). */
 export function toDType(v: number, dtype: DType): number {
   if (dtype === 'i32') return Number.isFinite(v) ? Math.trunc(v) | 0 : 0;
-  if (dtype === 'bool') return v ? 1 : 0;
+  if (dtype === 'bool') return v !== 0 ? 1 : 0; // NaN is true, as in NumPy and the expression (x != 0)
   // Values are kept in float64 but overflow like f32 does, so overflow agrees across backends.
   return Math.abs(v) > F32_MAX ? Math.sign(v) * Infinity : v;
 }
