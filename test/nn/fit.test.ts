@@ -1,0 +1,137 @@
+// The training loop on the reference backend: the end-to-end suite (shared with the device
+// backends), plus loop mechanics that do not depend on the backend.
+import { createReferenceBackend, GraphError } from '@kiln/core';
+import { createDataset } from '../../packages/nn/src/data';
+import { dense } from '../../packages/nn/src/layers';
+import { mse, softmaxCrossEntropy } from '../../packages/nn/src/losses';
+import { accuracy } from '../../packages/nn/src/metrics';
+import { buildModel, type Callback, earlyStopping, evaluate, fit, type Model, predict } from '../../packages/nn/src/train';
+import { describeFit } from './fit-suite';
+import { blobs, testSgd } from './support';
+
+describeFit('reference', async () => createReferenceBackend());
+
+const tinyModel = (options: { lr?: number; optimizer?: boolean } = {}): Promise<Model> => buildModel((g) => {
+  const x = g.input('x', ['batch', 4]);
+  const y = g.input('y', ['batch'], 'i32');
+  const logits = dense(x, 3);
+  return {
+    x, y, output: logits, loss: softmaxCrossEntropy(logits, y), metrics: { accuracy: accuracy(logits, y) },
+    ...(options.optimizer === false ? {} : { optimizer: testSgd({ lr: options.lr ?? 0.1 }) }),
+  };
+}, { seed: 2, compile: createReferenceBackend() });
+
+describe('fit mechanics', () => {
+  it('reads the loss back only every logEvery steps and trains on the last partial batch', async () => {
+    const model = await tinyModel();
+    const calls: { fetches: string[]; batch: number; train: boolean }[] = [];
+    const run0 = model.exe.run.bind(model.exe);
+    model.exe.run = (async (feeds: Record<string, { shape: number[] }>, fetches: Record<string, unknown>, o?: { train?: boolean }) => {
+      calls.push({ fetches: Object.keys(fetches), batch: feeds['x']!.shape[0]!, train: o?.train ?? false });
+      return run0(feeds as never, fetches as never, o);
+    }) as typeof model.exe.run;
+    const data = blobs(50, 4, 3); // batch 8: 6 full batches and one of 2
+    const batchLogs: (number | undefined)[] = [];
+    const history = await fit(model, data, { epochs: 2, batchSize: 8, logEvery: 3, verbose: false, callbacks: [{ onBatchEnd: (_b, logs) => { batchLogs.push(logs.loss); } }] });
+    const train = calls.filter((c) => c.train);
+    expect(train.map((c) => c.batch)).toEqual([8, 8, 8, 8, 8, 8, 2, 8, 8, 8, 8, 8, 8, 2]);
+    expect(train.map((c) => c.fetches.length > 0)).toEqual([false, false, true, false, false, true, false, false, false, true, false, false, true, false]);
+    expect(train.find((c) => c.fetches.length)!.fetches).toEqual(['loss', 'accuracy']);
+    expect(batchLogs.filter((l) => l !== undefined)).toHaveLength(4);
+    expect(model.exe.steps).toBe(14);
+    expect(history.epochs.map((e) => e.epoch)).toEqual([0, 1]);
+    expect(Object.keys(history.epochs[0]!)).toEqual(['loss', 'accuracy', 'seconds', 'samplesPerSecond', 'epoch']);
+    await model.dispose();
+  });
+
+  it('reads back at least once an epoch when an epoch is shorter than logEvery', async () => {
+    const model = await tinyModel();
+    const history = await fit(model, blobs(20, 4, 3), { epochs: 1, batchSize: 8, logEvery: 100, verbose: false });
+    expect(history.epochs[0]!['loss']).toBeGreaterThan(0);
+    await model.dispose();
+  });
+
+  it('calls callbacks in order; a callback can stop training', async () => {
+    const model = await tinyModel();
+    const events: string[] = [];
+    const cb: Callback = {
+      onTrainBegin: () => { events.push('train'); },
+      onEpochBegin: (e) => { events.push(`epoch${e}`); },
+      onBatchEnd: (b, _l, ctx) => { events.push(`b${b}`); if (ctx.epoch === 1 && b === 1) ctx.stopTraining = true; },
+      onEpochEnd: (e, logs) => { events.push(`end${e}:${'val_loss' in logs}`); },
+      onTrainEnd: () => { events.push('done'); },
+    };
+    const history = await fit(model, blobs(24, 4, 3), { epochs: 5, batchSize: 8, validation: blobs(6, 4, 3, 4), verbose: false, callbacks: [cb] });
+    expect(events).toEqual(['train', 'epoch0', 'b0', 'b1', 'b2', 'end0:true', 'epoch1', 'b0', 'b1', 'end1:true', 'done']);
+    expect(history.stopReason).toBe('stopped by a callback');
+    await model.dispose();
+  });
+
+  it('early stopping waits `patience` epochs and can restore the best weights', async () => {
+    const model = await tinyModel({ lr: 0.1 });
+    const stop = earlyStopping({ monitor: 'val_loss', patience: 1, restoreBestWeights: true });
+    // Validation labels that disagree with training: val_loss rises after the first epochs.
+    const val = blobs(30, 4, 3);
+    const flipped = createDataset({ x: val.x, y: val.y.map((c) => (c + 1) % 3), xShape: [4] });
+    const lines: string[] = [];
+    const history = await fit(model, blobs(60, 4, 3), { epochs: 30, batchSize: 10, validation: flipped, callbacks: [stop], log: (l) => lines.push(l) });
+    expect(history.epochs.length).toBeLessThan(30);
+    expect(history.stopReason).toMatch(/early stopping: val_loss did not improve for 2 epochs/);
+    expect(history.epochs.length).toBe(stop.bestEpoch + 3);
+    expect(lines.at(-1)).toMatch(/^stopped: early stopping/);
+    const now = await evaluate(model, flipped);
+    expect(now['loss']).toBeCloseTo(stop.best, 5);
+    await model.dispose();
+  });
+
+  it('stops on a non-finite loss', async () => {
+    const model = await buildModel((g) => {
+      const x = g.input('x', ['batch', 4]);
+      const y = g.input('y', ['batch', 1]);
+      const out = dense(x, 1);
+      return { x, y, output: out, loss: mse(out, y), optimizer: testSgd({ lr: 1e6 }) };
+    }, { compile: createReferenceBackend() });
+    const data = blobs(40, 4, 2);
+    const reg = createDataset({ x: data.x, y: Float32Array.from(data.y, (v) => v * 1e3), xShape: [4], yShape: [1] });
+    const history = await fit(model, reg, { epochs: 50, batchSize: 4, logEvery: 1, verbose: false });
+    expect(history.stopReason).toMatch(/^loss is (NaN|Infinity) at epoch 1, batch \d+$/);
+    await model.dispose();
+  });
+
+  it('draws the progress bar on a TTY only, never under CI', async () => {
+    const model = await tinyModel();
+    const out = (isTTY: boolean) => ({ text: '', isTTY, columns: 200, write(s: string) { this.text += s; } });
+    const saved = process.env['CI'];
+    try {
+      delete process.env['CI'];
+      const tty = out(true);
+      await fit(model, blobs(40, 4, 3), { epochs: 1, batchSize: 8, progressStream: tty, log: () => {} });
+      expect(tty.text).toMatch(/epoch 1\/1 \[=+\] 40\/40 \d+ samples\/s loss \d\.\d{4}/);
+      const pipe = out(false);
+      await fit(model, blobs(40, 4, 3), { epochs: 1, batchSize: 8, progressStream: pipe, log: () => {} });
+      expect(pipe.text).toBe('');
+      process.env['CI'] = 'true';
+      const ci = out(true);
+      await fit(model, blobs(40, 4, 3), { epochs: 1, batchSize: 8, progressStream: ci, log: () => {} });
+      expect(ci.text).toBe('');
+    } finally {
+      if (saved === undefined) delete process.env['CI']; else process.env['CI'] = saved;
+    }
+    await model.dispose();
+  });
+
+  it('refuses data that does not fit the model, and models that cannot train', async () => {
+    const model = await tinyModel();
+    const ok = blobs(10, 4, 3);
+    await expect(fit(model, blobs(10, 5, 3), { verbose: false })).rejects.toThrow(/samples of shape \[5\] do not fit input 'x'/);
+    await expect(fit(model, createDataset({ x: ok.x, y: new Float32Array(10), xShape: [4] }), { verbose: false })).rejects.toThrow(/labels are f32 \(Float32Array\) but input 'y' is i32/);
+    await expect(fit(model, ok, { epochs: 1, batchSize: 0 } as never)).rejects.toThrow(/batchSize/);
+    await expect(fit(model, ok, { epoch: 1 } as never)).rejects.toThrow(/epoch/);
+    await expect(predict(model, new Float32Array(7))).rejects.toThrow(/not whole samples/);
+    const frozen = await tinyModel({ optimizer: false });
+    await expect(fit(frozen, ok)).rejects.toThrow(GraphError);
+    expect((await evaluate(frozen, ok))['accuracy']).toBeGreaterThanOrEqual(0);
+    await model.dispose();
+    await frozen.dispose();
+  });
+});
