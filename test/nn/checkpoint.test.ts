@@ -1,0 +1,133 @@
+// Checkpoints of a whole Executable: round trip (params, optimizer slots, running stats,
+// counters), atomic writes, and every refusal leaving the model unchanged.
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createReferenceBackend } from '@kiln/core';
+import { CheckpointError, decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from '../../packages/nn/src/checkpoint';
+import { batchNorm, dense, dropout } from '../../packages/nn/src/layers';
+import { softmaxCrossEntropy } from '../../packages/nn/src/losses';
+import {
+  buildModel, checkpointBytes, fit, loadCheckpoint, loadCheckpointBytes, type Model, modelCheckpoint, saveCheckpoint,
+} from '../../packages/nn/src/train';
+import { blobs, maxDiff, snapshot, testSgd } from './support';
+
+const make = (hidden = 5, seed = 1): Promise<Model> => buildModel((g) => {
+  const x = g.input('x', ['batch', 4]);
+  const y = g.input('y', ['batch'], 'i32');
+  const logits = dense(dropout(batchNorm(dense(x, hidden)).relu(), 0.1), 3);
+  return { x, y, output: logits, loss: softmaxCrossEntropy(logits, y), optimizer: testSgd({ lr: 0.1, momentum: 0.9 }) };
+}, { seed, compile: createReferenceBackend() });
+
+let dir: string;
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'kiln-ckpt-')); });
+afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+
+async function trained(): Promise<Model> {
+  const m = await make();
+  await fit(m, blobs(40, 4, 3), { epochs: 2, batchSize: 8, verbose: false });
+  return m;
+}
+
+describe('checkpoint round trip', () => {
+  it('saves every param (weights, running stats, optimizer slots) and the counters; loads them back', async () => {
+    const a = await trained();
+    const path = join(dir, 'sub', 'a.safetensors');
+    await saveCheckpoint(a, path, { epoch: 2, metadata: { note: 'hi' } });
+    expect(await readdir(join(dir, 'sub'))).toEqual(['a.safetensors']); // no temporary file left behind
+
+    const file = decodeSafetensors(new Uint8Array(await readFile(path)));
+    expect(Object.keys(file.tensors).sort()).toEqual([...a.exe.paramNames].sort());
+    expect(file.tensors['dense_1/kernel/velocity']).toMatchObject({ dtype: 'F32', shape: [4, 5] });
+    expect(file.tensors['batch_norm_1/moving_variance']).toMatchObject({ dtype: 'F32', shape: [5] });
+    expect(file.metadata).toEqual({ note: 'hi', format: 'kiln-checkpoint', version: '1', runs: '10', steps: '10', epoch: '2', batch: '0' });
+
+    const b = await make();
+    const info = await loadCheckpoint(b, path);
+    expect(info).toEqual({ epoch: 2, batch: 0, steps: 10, runs: 10, metadata: file.metadata });
+    expect(maxDiff(await snapshot(b.exe), await snapshot(a.exe))).toBe(0);
+    expect([b.exe.steps, b.exe.runs]).toEqual([10, 10]);
+
+    // Bytes in memory work the same way.
+    const c = await make();
+    loadCheckpointBytes(c, await checkpointBytes(a));
+    expect(maxDiff(await snapshot(c.exe), await snapshot(a.exe))).toBe(0);
+    for (const m of [a, b, c]) await m.dispose();
+  });
+
+  it('modelCheckpoint saves after each epoch with the next epoch to run', async () => {
+    const m = await make();
+    await fit(m, blobs(16, 4, 3), { epochs: 2, batchSize: 8, verbose: false, callbacks: [modelCheckpoint({ path: join(dir, 'cb-{epoch}.safetensors') })] });
+    const files = (await readdir(dir)).filter((f) => f.startsWith('cb-')).sort();
+    expect(files).toEqual(['cb-1.safetensors', 'cb-2.safetensors']);
+    const fresh = await make();
+    expect((await loadCheckpoint(fresh, join(dir, 'cb-2.safetensors'))).epoch).toBe(2);
+    expect(maxDiff(await snapshot(fresh.exe), await snapshot(m.exe))).toBe(0);
+    await m.dispose();
+    await fresh.dispose();
+  });
+
+  it('refuses reserved metadata keys and bad positions before writing', async () => {
+    const m = await make();
+    await expect(saveCheckpoint(m, join(dir, 'r.safetensors'), { metadata: { steps: '3' } })).rejects.toThrow(/metadata key 'steps' is reserved/);
+    await expect(saveCheckpoint(m, join(dir, 'r.safetensors'), { epoch: -1 })).rejects.toThrow(/epoch must be a non-negative integer/);
+    expect((await readdir(dir)).filter((f) => f.startsWith('r.'))).toEqual([]);
+    await m.dispose();
+  });
+});
+
+describe('checkpoint refusals leave the model unchanged', () => {
+  let source: Model;
+  let good: { tensors: Record<string, SafetensorsTensor>; metadata: Record<string, string> };
+  beforeAll(async () => {
+    source = await trained();
+    good = decodeSafetensors(await checkpointBytes(source, { epoch: 2 }));
+  });
+  afterAll(async () => { await source.dispose(); });
+
+  const edit = (f: (t: Record<string, SafetensorsTensor>, m: Record<string, string>) => void) => {
+    const tensors = { ...good.tensors };
+    const metadata = { ...good.metadata };
+    f(tensors, metadata);
+    return encodeSafetensors(tensors, metadata);
+  };
+  const f32 = (shape: number[]) => ({ dtype: 'F32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) }) as SafetensorsTensor;
+
+  const cases: [string, () => Uint8Array, RegExp][] = [
+    ['missing tensor', () => edit((t) => { delete t['dense_2/bias']; }), /missing tensor 'dense_2\/bias' \(F32 \[3\]\)/],
+    ['missing optimizer slot', () => edit((t) => { delete t['dense_1/kernel/velocity']; }), /missing tensor 'dense_1\/kernel\/velocity'/],
+    ['wrong shape', () => edit((t) => { t['dense_1/kernel'] = f32([5, 4]); }), /tensor 'dense_1\/kernel' has shape \[5, 4\], the model's is \[4, 5\]/],
+    ['wrong dtype', () => edit((t) => { t['dense_1/bias'] = { dtype: 'F64', shape: [5], data: new Float64Array(5) }; }), /tensor 'dense_1\/bias' has dtype F64, the model's is F32/],
+    ['unknown tensor', () => edit((t) => { t['dense_9/kernel'] = f32([2]); }), /tensor not in the model: 'dense_9\/kernel'/],
+    ['bad counter', () => edit((_t, m) => { m['steps'] = '-3'; }), /metadata 'steps' is '-3'/],
+    ['other format', () => edit((_t, m) => { m['format'] = 'pytorch'; }), /metadata format is 'pytorch'/],
+    ['several problems at once', () => edit((t) => { delete t['dense_2/bias']; t['dense_1/kernel'] = f32([1]); }), /tensor 'dense_1\/kernel' has shape \[1\], the model's is \[4, 5\]; missing tensor 'dense_2\/bias'/],
+    ['truncated file', () => { const b = encodeSafetensors(good.tensors, good.metadata); return b.subarray(0, b.length - 7); }, /beyond|span|trailing|out of range/],
+    ['not a safetensors file', () => new TextEncoder().encode('hello, this is not a checkpoint'), /header/],
+  ];
+
+  it.each(cases)('%s', async (_name, bytes, message) => {
+    const m = await make(5, 42); // different seed: different initial params from `source`
+    await fit(m, blobs(8, 4, 3), { epochs: 1, batchSize: 8, verbose: false });
+    const before = await snapshot(m.exe);
+    const counters = [m.exe.steps, m.exe.runs];
+    const path = join(dir, `bad-${_name.replace(/\W+/g, '-')}.safetensors`);
+    await writeFile(path, bytes());
+    const err = await loadCheckpoint(m, path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message.startsWith(path)).toBe(true);
+    expect(maxDiff(await snapshot(m.exe), before)).toBe(0);
+    expect([m.exe.steps, m.exe.runs]).toEqual(counters);
+    await m.dispose();
+  });
+
+  it('a missing file is refused and a non-strict load ignores extra tensors', async () => {
+    const m = await make();
+    await expect(loadCheckpoint(m, join(dir, 'nope.safetensors'))).rejects.toThrow(/ENOENT/);
+    const extra = edit((t) => { t['extra'] = f32([2]); });
+    loadCheckpointBytes(m, extra, { strict: false });
+    expect(maxDiff(await snapshot(m.exe), await snapshot(source.exe))).toBe(0);
+    await m.dispose();
+  });
+});
