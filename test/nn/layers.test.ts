@@ -17,9 +17,9 @@ describe('layer shapes and param counts', () => {
     { name: 'dense', input: f32(['batch', 5]), layer: (x) => dense(x, 3), shape: ['batch', 3], params: 18, names: ['dense_1/kernel', 'dense_1/bias'] },
     { name: 'dense without bias', input: f32(['batch', 5]), layer: (x) => dense(x, 3, { useBias: false }), shape: ['batch', 3], params: 15, names: ['dense_1/kernel'] },
     { name: 'dense on rank 3', input: f32(['batch', 4, 5]), layer: (x) => dense(x, 3, { activation: 'relu' }), shape: ['batch', 4, 3], params: 18 },
-    { name: 'conv2d valid', input: f32(['batch', 3, 8, 8]), layer: (x) => conv2d(x, 4, { kernelSize: 3 }), shape: ['batch', 4, 6, 6], params: 4 * 3 * 9 + 4, names: ['conv2d_1/kernel', 'conv2d_1/bias'] },
-    { name: 'conv2d same, stride 2', input: f32(['batch', 3, 8, 8]), layer: (x) => conv2d(x, 4, { kernelSize: 3, padding: 'same', stride: 2 }), shape: ['batch', 4, 4, 4], params: 112 },
-    { name: 'conv2d grouped 5x3', input: f32(['batch', 4, 9, 9]), layer: (x) => conv2d(x, 6, { kernelSize: [5, 3], groups: 2, useBias: false }), shape: ['batch', 6, 5, 7], params: 6 * 2 * 15 },
+    { name: 'conv2d valid', input: f32(['batch', 3, 8, 8]), layer: (x) => conv2d(x, 4, { kernel: 3 }), shape: ['batch', 4, 6, 6], params: 4 * 3 * 9 + 4, names: ['conv2d_1/kernel', 'conv2d_1/bias'] },
+    { name: 'conv2d same, stride 2', input: f32(['batch', 3, 8, 8]), layer: (x) => conv2d(x, 4, { kernel: 3, padding: 'same', stride: 2 }), shape: ['batch', 4, 4, 4], params: 112 },
+    { name: 'conv2d grouped 5x3', input: f32(['batch', 4, 9, 9]), layer: (x) => conv2d(x, 6, { kernel: [5, 3], groups: 2, useBias: false }), shape: ['batch', 6, 5, 7], params: 6 * 2 * 15 },
     { name: 'maxPool2d', input: f32(['batch', 4, 8, 8]), layer: (x) => maxPool2d(x), shape: ['batch', 4, 4, 4], params: 0 },
     { name: 'avgPool2d same', input: f32(['batch', 4, 8, 8]), layer: (x) => avgPool2d(x, { kernel: 3, stride: 1, padding: 'same' }), shape: ['batch', 4, 8, 8], params: 0 },
     { name: 'globalAvgPool2d', input: f32(['batch', 4, 8, 8]), layer: (x) => globalAvgPool2d(x), shape: ['batch', 4], params: 0 },
@@ -32,7 +32,7 @@ describe('layer shapes and param counts', () => {
     { name: 'embedding', input: (g) => g.input('x', ['batch', 7], 'i32'), layer: (x) => embedding(x, 11, 3), shape: ['batch', 7, 3], params: 33, names: ['embedding_1/embeddings'] },
     {
       name: 'sequential CNN', input: f32(['batch', 1, 8, 8]),
-      layer: sequential([conv2d(4, { kernelSize: 3, padding: 'same' }), batchNorm(), activationLayer('relu'), maxPool2d(), flatten(), dense(10, { activation: 'relu' }), dropout(0.1), dense(3)]),
+      layer: sequential([conv2d(4, { kernel: 3, padding: 'same' }), batchNorm(), activationLayer('relu'), maxPool2d(), flatten(), dense(10, { activation: 'relu' }), dropout(0.1), dense(3)]),
       shape: ['batch', 3], params: (36 + 4) + 8 + (64 * 10 + 10) + (10 * 3 + 3), all: (36 + 4) + 16 + 650 + 33,
     },
   ];
@@ -64,7 +64,7 @@ describe('layer names', () => {
     const x = g.input('x', ['batch', 2]);
     dense(x, 2, { name: 'dense_2' });
     dense(dense(x, 2), 2);
-    conv2d(g.input('img', ['batch', 1, 4, 4]), 1, { kernelSize: 1 });
+    conv2d(g.input('img', ['batch', 1, 4, 4]), 1, { kernel: 1 });
     expect([...g.params.keys()].filter((k) => k.endsWith('kernel'))).toEqual(['dense_2/kernel', 'dense_1/kernel', 'dense_3/kernel', 'conv2d_1/kernel']);
     const g2 = new Graph();
     dense(g2.input('x', [1, 2]), 1);
@@ -81,8 +81,8 @@ describe('layer names', () => {
     expect(() => dense(x, 3, { kernelInit: 'glorotUniformm' as 'zeros' })).toThrow(OptionsError);
     expect(() => dense(x, 3, { units: 3 } as never)).toThrow(/units/);
     expect(() => dense(g.input('s', [4, 'n']), 3)).toThrow(ShapeError);
-    expect(() => conv2d(x, 3, { kernelSize: 3 })).toThrow(/NCHW/);
-    expect(() => conv2d(g.input('i', ['batch', 3, 5, 5]), 4, { kernelSize: 3, groups: 2 })).toThrow(/groups 2 must divide/);
+    expect(() => conv2d(x, 3, { kernel: 3 })).toThrow(/NCHW/);
+    expect(() => conv2d(g.input('i', ['batch', 3, 5, 5]), 4, { kernel: 3, groups: 2 })).toThrow(/groups 2 must divide/);
     expect(() => dropout(x, 1)).toThrow(/rate must be in \[0, 1\)/);
     expect(() => embedding(x, 10, 2)).toThrow(/must be i32/);
     expect(() => batchNorm(x, { axis: 0 })).toThrow(/batch axis/);
@@ -103,7 +103,7 @@ describe('layer values', () => {
   it('conv2d adds one bias per output channel', async () => {
     const g = new Graph();
     const x = g.input('x', [1, 1, 2, 2]);
-    const y = conv2d(x, 2, { kernelSize: 1, kernelInit: [1, -1], biasInit: [10, 20] });
+    const y = conv2d(x, 2, { kernel: 1, kernelInit: [1, -1], biasInit: [10, 20] });
     const { out } = await run(g, { x: Float32Array.of(1, 2, 3, 4) }, { y });
     expect(Array.from(out.y.data)).toEqual([11, 12, 13, 14, 19, 18, 17, 16]);
   });

@@ -129,7 +129,7 @@ export function embedding(a: Tensor | number, b: number, c?: number | EmbeddingO
  * An activation as a layer (for `sequential`).
  *
  * @example
- * sequential([conv2d(16, { kernelSize: 3 }), batchNorm(), activationLayer('relu')]);
+ * sequential([conv2d(16, { kernel: 3 }), batchNorm(), activationLayer('relu')]);
  */
 export function activationLayer(act: Activation): Layer {
   return (x: Tensor) => applyActivation(x, act);

@@ -8,8 +8,8 @@ import { layerName } from './naming';
 type Pair = number | [number, number];
 
 export interface Conv2dOptions {
-  /** Filter height and width (required). */
-  kernelSize: Pair;
+  /** Filter height and width, e.g. 3 or [5, 3] (required; the same name as the pooling layers use). */
+  kernel: Pair;
   stride?: Pair;
   /** `'valid'` (default, as Keras), `'same'`, or explicit pads. */
   padding?: Padding;
@@ -33,7 +33,7 @@ const paddingSchema = z.union([
 ]);
 
 const convSchema = z.object({
-  kernelSize: pairSchema,
+  kernel: pairSchema,
   stride: pairSchema.default(1),
   padding: paddingSchema.default('valid'),
   dilation: pairSchema.default(1),
@@ -54,7 +54,7 @@ function checkNCHW(x: Tensor, what: string): number {
  * 2-D convolution layer: `activation(conv2d(x, kernel) + bias)`.
  *
  * @example
- * const h = conv2d(x, 32, { kernelSize: 3, padding: 'same', activation: 'relu' }); // [b, 32, 28, 28]
+ * const h = conv2d(x, 32, { kernel: 3, padding: 'same', activation: 'relu' }); // [b, 32, 28, 28]
  */
 export function conv2d(x: Tensor, filters: number, options: Conv2dOptions): Tensor;
 export function conv2d(filters: number, options: Conv2dOptions): Layer;
@@ -65,7 +65,7 @@ export function conv2d(a: Tensor | number, b: number | Conv2dOptions, c?: Conv2d
   const o = parseOptions(convSchema, c, 'conv2d');
   const cin = checkNCHW(x, 'conv2d');
   if (cin % o.groups || filters % o.groups) throw new OptionsError(`conv2d: groups ${o.groups} must divide input channels ${cin} and filters ${filters}`);
-  const [kh, kw] = typeof o.kernelSize === 'number' ? [o.kernelSize, o.kernelSize] : o.kernelSize;
+  const [kh, kw] = typeof o.kernel === 'number' ? [o.kernel, o.kernel] : o.kernel;
   const g = x.graph;
   const name = layerName(g, 'conv2d', o.name);
   const kernel = g.param(`${name}/kernel`, [filters, cin / o.groups, kh, kw], { init: o.kernelInit });

@@ -2,7 +2,7 @@
  * Layers: functions that build graph nodes and the named, initialised params they need.
  *
  *   const x = g.input('x', ['batch', 1, 28, 28]);
- *   let h = conv2d(x, 16, { kernelSize: 3, padding: 'same', activation: 'relu' }); // conv2d_1/kernel, conv2d_1/bias
+ *   let h = conv2d(x, 16, { kernel: 3, padding: 'same', activation: 'relu' }); // conv2d_1/kernel, conv2d_1/bias
  *   h = maxPool2d(h);                                                             // [batch, 16, 14, 14]
  *   h = dropout(dense(flatten(h), 64, { activation: 'relu' }), 0.25);             // off at evaluation
  *   const logits = dense(h, 10);

@@ -44,7 +44,7 @@ const bnSchema = z.object({
  * the other away.
  *
  * @example
- * const h = batchNorm(conv2d(x, 32, { kernelSize: 3 })).relu();
+ * const h = batchNorm(conv2d(x, 32, { kernel: 3 })).relu();
  */
 export function batchNorm(x: Tensor, options?: BatchNormOptions): Tensor;
 export function batchNorm(options?: BatchNormOptions): Layer;
