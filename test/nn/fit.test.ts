@@ -29,7 +29,7 @@ describe('fit mechanics', () => {
     model.exe.run = (async (feeds: Record<string, { shape: number[] }>, fetches: Record<string, unknown>, o?: { train?: boolean }) => {
       calls.push({ fetches: Object.keys(fetches), batch: feeds['x']!.shape[0]!, train: o?.train ?? false });
       return run0(feeds as never, fetches as never, o);
-    }) as typeof model.exe.run;
+    }) as unknown as typeof model.exe.run;
     const data = blobs(50, 4, 3); // batch 8: 6 full batches and one of 2
     const batchLogs: (number | undefined)[] = [];
     const history = await fit(model, data, { epochs: 2, batchSize: 8, logEvery: 3, verbose: false, callbacks: [{ onBatchEnd: (_b, logs) => { batchLogs.push(logs.loss); } }] });
