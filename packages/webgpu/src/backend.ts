@@ -1,0 +1,277 @@
+/**
+ * The WebGPU backend: one device, resident parameters, a pipeline cache keyed by WGSL source
+ * (shared by every Program), and the fault state: a lost device or an uncaptured error poisons
+ * the backend, and every pending and later run rejects with DeviceLostError (never zeros).
+ */
+import {
+  type Backend, type BackendStats, BackendUnavailableError, DeviceLostError, DisposedError, type DType, FeedError,
+  GraphError, OptionsError, type Plan, type Program, type TypedArray,
+} from '@kiln/core';
+import { acquireGpu, type AdapterChoice, describeAdapter, releaseGpu, requestAdapter, requestDevice } from './gpu';
+import { createPipeline, type DeviceTraits } from './kernel';
+import { fromWords, roundUp, toWords, WebGPUProgram } from './program';
+
+export interface WebGPUBackendOptions extends AdapterChoice {
+  /** Profile every run (per-dispatch timestamps where the adapter has 'timestamp-query'). */
+  profile?: boolean;
+  /**
+   * GEMM kernel family for matmul and convolutions. 'auto' (default): 'subgroup' on CPU-emulated
+   * (fallback) adapters with a fixed subgroup size, 'tiled' elsewhere.
+   */
+  gemm?: 'auto' | 'tiled' | 'subgroup';
+}
+
+interface Param {
+  readonly dtype: DType;
+  readonly size: number;
+  readonly buffer: GPUBuffer;
+  readonly users: Set<WebGPUProgram>;
+}
+
+type Access = 'read' | 'read_write' | 'uniform';
+
+export class WebGPUBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  readonly stats: BackendStats = { submissions: 0, allocatedBytes: 0 };
+  readonly maxBufferBytes: number;
+  readonly traits: DeviceTraits;
+  /** Per-dispatch timestamps are available. */
+  readonly timestamps: boolean;
+  private readonly params = new Map<string, Param>();
+  /** Params deleted while a program still binds them: freed with their last user. */
+  private readonly orphans = new Set<Param>();
+  private readonly programs = new Set<WebGPUProgram>();
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  private readonly layouts = new Map<string, { layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout }>();
+  private readonly sizes = new Map<GPUBuffer, number>();
+  private disposed = false;
+  lostError: DeviceLostError | undefined;
+  /** Held for the device's lifetime: Dawn's instance dies with its GPU object (see gpu.ts). */
+  private gpu: GPU | null;
+
+  constructor(gpu: GPU, readonly adapter: GPUAdapter, readonly device: GPUDevice, readonly description: string, readonly profileAll: boolean, gemm: 'auto' | 'tiled' | 'subgroup') {
+    this.gpu = gpu;
+    const l = device.limits;
+    this.maxBufferBytes = Math.min(l.maxBufferSize, l.maxStorageBufferBindingSize);
+    this.timestamps = device.features.has('timestamp-query');
+    const info = adapter.info;
+    const fixed = device.features.has('subgroups') && info.subgroupMinSize !== undefined && info.subgroupMinSize === info.subgroupMaxSize ? info.subgroupMinSize : 0;
+    if (gemm === 'subgroup' && !fixed) throw new OptionsError(`webgpu: gemm 'subgroup' needs the 'subgroups' feature with a fixed subgroup size; this adapter has ${device.features.has('subgroups') ? `sizes ${info.subgroupMinSize}..${info.subgroupMaxSize}` : 'no subgroups'}`);
+    this.traits = {
+      maxWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      maxInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      subgroupSize: fixed,
+      gemm: gemm === 'auto' ? (fixed && info.isFallbackAdapter ? 'subgroup' : 'tiled') : gemm,
+    };
+    device.lost.then((i) => {
+      if (!this.disposed) this.poison(new DeviceLostError(`webgpu: device lost (${i.reason}): ${i.message}`));
+    }, () => {});
+    device.onuncapturederror = (ev) => {
+      this.poison(new DeviceLostError(`webgpu: uncaptured ${ev.error.constructor.name}: ${ev.error.message}`));
+    };
+  }
+
+  /** Record the first fault; every later run rejects with it. Returns the recorded error. */
+  poison(e: DeviceLostError): DeviceLostError {
+    this.lostError ??= e;
+    return this.lostError;
+  }
+
+  ensureUsable(): void {
+    if (this.disposed) throw new DisposedError('webgpu: backend used after dispose()');
+    if (this.lostError) throw this.lostError;
+  }
+
+  // ---- device memory (every byte counted in stats.allocatedBytes)
+
+  allocate(bytes: number, usage: number, label: string): GPUBuffer {
+    const size = roundUp(bytes);
+    const b = this.device.createBuffer({ size, usage, label });
+    this.sizes.set(b, size);
+    this.stats.allocatedBytes += size;
+    return b;
+  }
+
+  free(b: GPUBuffer): void {
+    const size = this.sizes.get(b);
+    if (size === undefined) return;
+    this.sizes.delete(b);
+    this.stats.allocatedBytes -= size;
+    b.destroy();
+  }
+
+  // ---- compiling
+
+  async lower(plan: Plan): Promise<Program> {
+    this.ensureUsable();
+    const p = await WebGPUProgram.create(this, plan);
+    if (this.disposed) {
+      p.dispose();
+      throw new DisposedError('webgpu: backend disposed while compiling');
+    }
+    this.programs.add(p);
+    return p;
+  }
+
+  /** Pipelines are cached by WGSL source; the kernel's variant key is the label. */
+  pipeline(source: string, label: string, layout: GPUPipelineLayout, op: string): Promise<GPUComputePipeline> {
+    const key = `${layout.label}\n${source}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = createPipeline(this.device, layout, source, label, op);
+      this.pipelines.set(key, p);
+      p.catch(() => this.pipelines.delete(key));
+    }
+    return p;
+  }
+
+  layoutFor(access: readonly Access[]): { layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout } {
+    const sig = access.join(',');
+    let l = this.layouts.get(sig);
+    if (!l) {
+      const type = (a: Access): GPUBufferBindingType => (a === 'read' ? 'read-only-storage' : a === 'uniform' ? 'uniform' : 'storage');
+      const bindGroupLayout = this.device.createBindGroupLayout({
+        label: sig,
+        entries: access.map((a, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: type(a) } })),
+      });
+      l = { bindGroupLayout, layout: this.device.createPipelineLayout({ label: sig, bindGroupLayouts: [bindGroupLayout] }) };
+      this.layouts.set(sig, l);
+    }
+    return l;
+  }
+
+  forget(p: WebGPUProgram): void {
+    this.programs.delete(p);
+    for (const param of [...this.params.values(), ...this.orphans]) param.users.delete(p);
+    for (const o of [...this.orphans]) {
+      if (o.users.size === 0) {
+        this.orphans.delete(o);
+        this.free(o.buffer);
+      }
+    }
+  }
+
+  // ---- resident parameters
+
+  /** The buffer of a param a plan binds; created zero-filled if the plan names it first. */
+  paramBuffer(name: string, dtype: DType, size: number, user: WebGPUProgram): GPUBuffer {
+    let p = this.params.get(name);
+    if (!p) {
+      p = { dtype, size, buffer: this.allocate(size * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, `param '${name}'`), users: new Set() };
+      this.params.set(name, p);
+    }
+    if (p.dtype !== dtype || p.size !== size) throw new GraphError(`webgpu: param '${name}' is ${p.dtype}[${p.size}] on the backend but the plan wants ${dtype}[${size}]`);
+    p.users.add(user);
+    return p.buffer;
+  }
+
+  createParam(name: string, dtype: DType, init: TypedArray): void {
+    this.ensureUsable();
+    const p = this.params.get(name);
+    if (p && p.dtype === dtype && p.size === init.length) {
+      this.writeParam(name, init);
+      return;
+    }
+    if (p) {
+      if (p.users.size) throw new GraphError(`webgpu: param '${name}' changes from ${p.dtype}[${p.size}] to ${dtype}[${init.length}] while a compiled program uses it`);
+      this.free(p.buffer);
+    }
+    const buffer = this.allocate(init.length * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, `param '${name}'`);
+    if (init.length) this.device.queue.writeBuffer(buffer, 0, toWords(init));
+    this.params.set(name, { dtype, size: init.length, buffer, users: new Set() });
+  }
+
+  async readParam(name: string): Promise<TypedArray> {
+    this.ensureUsable();
+    const p = this.params.get(name);
+    if (!p) throw new GraphError(`webgpu: no parameter named '${name}'`);
+    if (p.size === 0) return fromWords(new ArrayBuffer(0), p.dtype, 0);
+    const bytes = p.size * 4;
+    const staging = this.allocate(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `read '${name}'`);
+    try {
+      const encoder = this.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(p.buffer, 0, staging, 0, bytes);
+      this.device.queue.submit([encoder.finish()]);
+      this.stats.submissions++;
+      try {
+        await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+      } catch (e) {
+        throw this.lostError ?? this.poison(new DeviceLostError(`webgpu: reading param '${name}' failed: ${(e as Error).message}`));
+      }
+      this.ensureUsable();
+      const out = fromWords(staging.getMappedRange(0, bytes).slice(0), p.dtype, p.size);
+      staging.unmap();
+      return out;
+    } finally {
+      this.free(staging);
+    }
+  }
+
+  writeParam(name: string, data: TypedArray): void {
+    this.ensureUsable();
+    const p = this.params.get(name);
+    if (!p) throw new GraphError(`webgpu: no parameter named '${name}'`);
+    if (data.length !== p.size) throw new FeedError(`webgpu: parameter '${name}' has ${p.size} elements, got ${data.length}`);
+    if (p.size) this.device.queue.writeBuffer(p.buffer, 0, toWords(data));
+  }
+
+  deleteParam(name: string): void {
+    const p = this.params.get(name);
+    if (!p) return;
+    this.params.delete(name);
+    if (p.users.size) this.orphans.add(p);
+    else this.free(p.buffer);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    for (const p of [...this.programs]) p.dispose();
+    for (const p of this.params.values()) this.free(p.buffer);
+    for (const p of this.orphans) this.free(p.buffer);
+    this.params.clear();
+    this.orphans.clear();
+    this.pipelines.clear();
+    this.layouts.clear();
+    this.disposed = true;
+    this.device.onuncapturederror = null;
+    this.device.destroy();
+    this.stats.allocatedBytes = 0;
+    if (this.gpu) {
+      this.gpu = null;
+      releaseGpu();
+    }
+  }
+}
+
+/**
+ * Create the WebGPU backend: Dawn's `webgpu` package in Node, `navigator.gpu` in a browser.
+ * Fallback (software) adapters such as lavapipe are accepted. Throws BackendUnavailableError,
+ * with the reason, when there is no adapter or device.
+ *
+ * @example
+ * const backend = await createWebGPUBackend();
+ * const exe = await compileWith(graph, backend);
+ * console.log(backend.description); // 'webgpu: mesa / software / llvmpipe ... (fallback adapter)'
+ */
+export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+  const gemm = options.gemm ?? 'auto';
+  if (!['auto', 'tiled', 'subgroup'].includes(gemm)) throw new OptionsError(`webgpu: unknown gemm '${String(gemm)}' (expected 'auto', 'tiled' or 'subgroup')`);
+  const gpu = await acquireGpu();
+  try {
+    const adapter = await requestAdapter(gpu, options);
+    const device = await requestDevice(adapter);
+    try {
+      return new WebGPUBackend(gpu, adapter, device, describeAdapter(adapter), options.profile ?? false, gemm);
+    } catch (e) {
+      device.destroy();
+      throw e;
+    }
+  } catch (e) {
+    releaseGpu();
+    if (e instanceof BackendUnavailableError || e instanceof OptionsError) throw e;
+    throw new BackendUnavailableError(`webgpu: ${(e as Error).message}`);
+  }
+}

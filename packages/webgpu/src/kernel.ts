@@ -1,0 +1,121 @@
+/**
+ * A kernel is a typed descriptor: WGSL source, workgroup size, logical grid, bindings and
+ * what it computes (for profiles). Kernel builders (kernels/*.ts) are pure functions of a
+ * plan step; the Program turns descriptors into pipelines, bind groups and dispatches.
+ */
+import { KernelCompileError, UnsupportedError } from '@kiln/core';
+
+/** A binding of a kernel: a plan buffer, a program scratch buffer, or the run-counter uniform. */
+export type BindingTarget = { readonly buf: number } | { readonly scratch: number } | { readonly step: true };
+
+export interface Binding {
+  readonly target: BindingTarget;
+  readonly access: 'read' | 'read_write' | 'uniform';
+}
+
+export interface Kernel {
+  /** Kernel family, e.g. 'matmul_sg' (profile rows). */
+  readonly name: string;
+  /** Variant key: family plus every parameter baked into the source; also the pipeline label. */
+  readonly key: string;
+  /** WGSL without the grid constants (kernelSource adds them). */
+  readonly source: string;
+  readonly workgroupSize: number;
+  /** Logical workgroup grid; folded at dispatch time when a dimension exceeds the limit. */
+  readonly grid: readonly [number, number, number];
+  /** bindings[i] is @group(0) @binding(i). */
+  readonly bindings: readonly Binding[];
+  readonly ops: readonly string[];
+  readonly shapes: string;
+  readonly bytes: number;
+  readonly flops: number;
+}
+
+/** The device facts kernel builders choose tile and workgroup sizes from. */
+export interface DeviceTraits {
+  readonly maxWorkgroupsPerDimension: number;
+  readonly maxInvocationsPerWorkgroup: number;
+  readonly maxWorkgroupStorageSize: number;
+  readonly maxStorageBufferBindingSize: number;
+  readonly maxStorageBuffersPerShaderStage: number;
+  /** Fixed subgroup size when the device has subgroups and min == max size; otherwise 0. */
+  readonly subgroupSize: number;
+  /** Which GEMM kernel matmul and convolutions use (see kernels/matmul.ts). */
+  readonly gemm: 'tiled' | 'subgroup';
+}
+
+/** Context a kernel builder may use to ask the Program for scratch memory. */
+export interface BuildContext {
+  readonly traits: DeviceTraits;
+  /** A program-owned scratch buffer of `bytes`; returns the id to bind as { scratch: id }. */
+  scratch(bytes: number): number;
+}
+
+/** The final WGSL: grid constants, then the kernel's source. */
+export function kernelSource(k: Kernel): string {
+  const [x, y, z] = k.grid;
+  // Directives (`enable ...;`) must precede every declaration.
+  const lines = k.source.split('\n');
+  const directives = lines.filter((l) => /^\s*(enable|requires|diagnostic)\b/.test(l));
+  const rest = lines.filter((l) => !/^\s*(enable|requires|diagnostic)\b/.test(l));
+  return [...directives, `const GRID_X: u32 = ${x}u;`, `const GRID_Y: u32 = ${y}u;`, `const GRID_Z: u32 = ${z}u;`, ...rest].join('\n');
+}
+
+/**
+ * Physical dispatch for a logical grid: unchanged when every dimension fits, otherwise the
+ * linear workgroup count spread over x, y and z (the shader rebuilds the logical id from all
+ * of workgroup_id, and padding workgroups return early).
+ */
+export function foldGrid(grid: readonly [number, number, number], max: number, what: string): [number, number, number] {
+  const [gx, gy, gz] = grid;
+  if (gx <= max && gy <= max && gz <= max) return [gx, gy, gz];
+  const total = gx * gy * gz;
+  const x = Math.min(total, max);
+  const rest = Math.ceil(total / x);
+  const y = Math.min(rest, max);
+  const z = Math.ceil(rest / y);
+  if (z > max) throw new UnsupportedError(`webgpu: ${what} needs ${total} workgroups, more than ${max}^3 (maxComputeWorkgroupsPerDimension)`);
+  return [x, y, z];
+}
+
+export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+/** A 1-D grid of `threads` invocations in workgroups of `wg`. */
+export const grid1d = (threads: number, wg: number): [number, number, number] => [Math.max(1, ceilDiv(threads, wg)), 1, 1];
+
+/** WGSL declaration of storage binding i. */
+export function storageDecl(i: number, name: string, elem: string, access: 'read' | 'read_write'): string {
+  return `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${elem}>;`;
+}
+
+/**
+ * Create a pipeline inside an error scope. A WGSL error becomes a KernelCompileError naming
+ * the op, the kernel and the offending source line.
+ */
+export async function createPipeline(device: GPUDevice, layout: GPUPipelineLayout, code: string, label: string, op: string): Promise<GPUComputePipeline> {
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code, label });
+  const info = await module.getCompilationInfo();
+  const bad = info.messages.find((m) => m.type === 'error');
+  let pipeline: GPUComputePipeline | undefined;
+  let failure: string | undefined;
+  if (!bad) {
+    try {
+      pipeline = await device.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'main' }, label });
+    } catch (e) {
+      failure = (e as Error).message;
+    }
+  }
+  const scoped = await device.popErrorScope();
+  if (bad || failure || scoped || !pipeline) {
+    const lines = code.split('\n');
+    const lineNo = bad?.lineNum ?? 0;
+    const line = lineNo > 0 ? lines[lineNo - 1]?.trim() : undefined;
+    const msg = bad?.message ?? failure ?? scoped?.message ?? 'pipeline creation failed';
+    throw new KernelCompileError(
+      `webgpu: kernel '${label}' for ${op} failed to compile: ${msg}${line ? `\n  at WGSL line ${lineNo}: ${line}` : ''}`,
+      op, line,
+    );
+  }
+  return pipeline;
+}

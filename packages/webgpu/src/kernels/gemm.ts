@@ -1,0 +1,115 @@
+/**
+ * GEMM: C[b] = A[b] (M x K) times B[b] (K x N), for every batch b. matmul and the three
+ * convolutions (implicit GEMM: im2col indices computed in the loaders, never materialised)
+ * describe their operands as a GemmIO; one of two kernel families then computes it:
+ *
+ *  - 'subgroup' (shaders/gemm_subgroup.wgsl) for adapters that emulate a GPU on CPU SIMD lanes
+ *    with a fixed subgroup size: register blocks, A shared by subgroup broadcast, no workgroup
+ *    memory and no barriers;
+ *  - 'tiled' (shaders/gemm_tiled.wgsl) for GPUs: workgroup-memory tiles, register blocks.
+ */
+import { type Binding, type BindingTarget, type BuildContext, ceilDiv, type Kernel } from '../kernel';
+import { collapse, indexCode } from '../layout';
+import { shader } from '../preprocess';
+
+/** How one GEMM reads its operands and writes its result (WGSL expressions over u32 indices). */
+export interface GemmIO {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly batch: number;
+  /** Storage bindings: name, access and what to bind. C must be bound as `C`. */
+  readonly buffers: readonly { name: string; access: 'read' | 'read_write'; target: BindingTarget; vec4?: boolean }[];
+  /** Extra WGSL (index helpers) the expressions may call. */
+  readonly helpers: string;
+  /** A[b][m][k] for m < M, k < K. */
+  a(b: string, m: string, k: string): string;
+  /** B[b][k][n] for k < K, n < N. */
+  b(b: string, k: string, n: string): string;
+  /** Columns 4 n4 .. 4 n4 + 3 of row k of B[b] as one vec4 load, when the layout allows. */
+  b4?(b: string, k: string, n4: string): string;
+  /** Statement storing v into C[b][m][n]. */
+  store(b: string, m: string, n: string, v: string): string;
+  /** Statement storing a vec4 into columns 4 n4 .. of C[b][m], when N % 4 == 0. */
+  store4?(b: string, m: string, n4: string, v: string): string;
+}
+
+export interface GemmMeta {
+  readonly name: string;
+  readonly key: string;
+  readonly ops: readonly string[];
+  readonly shapes: string;
+}
+
+/** Register block and workgroup shape of the subgroup GEMM (tuned: packages/webgpu/scripts/matmul-timing.ts). */
+export interface SubgroupTiles { rows: number; vec4s: number; wg: number }
+
+export function subgroupTiles(io: Pick<GemmIO, 'M' | 'N'>, S: number, override?: Partial<SubgroupTiles>): SubgroupTiles {
+  const N4 = ceilDiv(io.N, 4);
+  const rows = override?.rows ?? Math.min(32, 2 ** Math.ceil(Math.log2(Math.max(1, io.M))));
+  const vec4s = override?.vec4s ?? (N4 >= 2 * S ? 2 : 1);
+  const wg = override?.wg ?? Math.max(S, Math.min(64, S * ceilDiv(ceilDiv(N4, vec4s), S)));
+  return { rows, vec4s, wg };
+}
+
+function declarations(io: GemmIO): { decls: string; bindings: Binding[] } {
+  const bindings: Binding[] = [];
+  const decls = io.buffers.map((b, i) => {
+    bindings.push({ target: b.target, access: b.access });
+    return `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${b.vec4 ? 'vec4f' : 'f32'}>;`;
+  });
+  return { decls: decls.join('\n'), bindings };
+}
+
+export function gemmKernel(io: GemmIO, meta: GemmMeta, ctx: BuildContext, tiles?: Partial<SubgroupTiles>): Kernel {
+  const { decls, bindings } = declarations(io);
+  const flops = 2 * io.M * io.N * io.K * io.batch;
+  const bytes = 4 * io.batch * (io.M * io.K + io.K * io.N + io.M * io.N);
+  const S = ctx.traits.subgroupSize;
+  if (ctx.traits.gemm === 'subgroup' && S > 0) {
+    const t = subgroupTiles(io, S, tiles);
+    const N4 = ceilDiv(io.N, 4);
+    const loaders = [
+      io.helpers,
+      `fn load_a(b: u32, m: u32, k: u32) -> f32 {\n  return ${io.a('b', 'm', 'k')};\n}`,
+      io.b4
+        ? `fn load_b4(b: u32, k: u32, n4: u32) -> vec4f {\n  return ${io.b4('b', 'k', 'n4')};\n}`
+        : `fn load_b4(b: u32, k: u32, n4: u32) -> vec4f {\n  let n = n4 * 4u;\n  return vec4f(${[0, 1, 2, 3].map((j) => io.b('b', 'k', `min(n + ${j}u, ${io.N - 1}u)`)).join(', ')});\n}`,
+      io.store4
+        ? `fn store_c4(b: u32, m: u32, n4: u32, v: vec4f) {\n  ${io.store4('b', 'm', 'n4', 'v')}\n}`
+        : `fn store_c4(b: u32, m: u32, n4: u32, v: vec4f) {\n  let n = n4 * 4u;\n  ${io.store('b', 'm', 'n', 'v.x')}\n${['y', 'z', 'w'].map((c, j) => `  if (n + ${j + 1}u < ${io.N}u) {\n    ${io.store('b', 'm', `n + ${j + 1}u`, `v.${c}`)}\n  }`).join('\n')}\n}`,
+    ].join('\n\n');
+    const source = shader('gemm_subgroup.wgsl', {
+      BINDINGS: decls, LOADERS: loaders, M: io.M, N4, K: io.K, KFULL: io.K - (io.K % S), KT: io.K % S,
+      S, U: t.rows, VN: t.vec4s, WG: t.wg,
+    });
+    return {
+      name: `${meta.name}_sg`, key: `${meta.name}_sg[${meta.key}|U${t.rows} V${t.vec4s} WG${t.wg}]`, source,
+      workgroupSize: t.wg, grid: [ceilDiv(N4, t.wg * t.vec4s), ceilDiv(io.M, t.rows), io.batch],
+      bindings, ops: meta.ops, shapes: meta.shapes, bytes, flops,
+    };
+  }
+  const T = { TM: 64, TN: 64, TK: 16, RM: 4, RN: 4 };
+  const loaders = [
+    io.helpers,
+    `fn load_a(b: u32, m: u32, k: u32) -> f32 {\n  return ${io.a('b', 'm', 'k')};\n}`,
+    `fn load_b(b: u32, k: u32, n: u32) -> f32 {\n  return ${io.b('b', 'k', 'n')};\n}`,
+    `fn store_c(b: u32, m: u32, n: u32, v: f32) {\n  ${io.store('b', 'm', 'n', 'v')}\n}`,
+  ].join('\n\n');
+  const source = shader('gemm_tiled.wgsl', { BINDINGS: decls, LOADERS: loaders, M: io.M, N: io.N, K: io.K, ...T });
+  return {
+    name: `${meta.name}_tiled`, key: `${meta.name}_tiled[${meta.key}|${T.TM}x${T.TN}x${T.TK}]`, source,
+    workgroupSize: (T.TM / T.RM) * (T.TN / T.RN), grid: [ceilDiv(io.N, T.TN), ceilDiv(io.M, T.TM), io.batch],
+    bindings, ops: meta.ops, shapes: meta.shapes, bytes, flops,
+  };
+}
+
+/** `fn name(b: u32) -> u32`: element offset of batch b of an operand broadcast over `batch`. */
+export function batchBaseFn(name: string, batch: readonly number[], strides: readonly number[]): string {
+  const c = collapse(batch, [strides]);
+  if (c.shape.length === 0 || c.strides[0]!.every((s) => s === 0)) return `fn ${name}(b: u32) -> u32 {\n  return 0u;\n}`;
+  const lines = indexCode('b', c.shape, c.strides, ['base']);
+  return `fn ${name}(b: u32) -> u32 {\n  ${lines.join('\n  ')}\n  return base;\n}`;
+}
+
+export type { BuildContext };

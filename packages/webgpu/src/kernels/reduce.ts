@@ -1,0 +1,124 @@
+/**
+ * Reductions. sum/prod/max/min are one template: the combiner and identity come from the op's
+ * spec (`spec.reduce`), rendered like any expression. Short rows (or many outputs) reduce with
+ * one invocation per output; long rows with a workgroup tree per output, split over several
+ * workgroups (a second, serial pass over the partials) when there are too few outputs to fill
+ * the device. argMax/argMin walk their axis in one invocation per output.
+ */
+import { E, normAxis, type OpStep, spec } from '@kiln/core';
+import { type BuildContext, ceilDiv, grid1d, type Kernel } from '../kernel';
+import { numel } from '../layout';
+import { type Defines, shader } from '../preprocess';
+import { literal, renderExpr, storageType } from '../render';
+
+const SERIAL_WG = 64;
+/** Workgroup of a tree reduction; small because barriers are costly on CPU-emulated adapters. */
+const TREE_WG = 64;
+/** Rows up to this length reduce serially. */
+const SERIAL_MAX = 256;
+/** Enough outputs to keep a device busy with one invocation each. */
+const MANY_OUTPUTS = 4096;
+/** Workgroups a split reduction aims for. */
+const TARGET_WORKGROUPS = 256;
+
+const FLAGS = { SERIAL: 0, TREE: 0, ARG: 0, COMBINE: '', INIT: '0', IN_INDEX: 'return 0u;', CHUNK: 1, PARTS: 1, R: 0, INNER: 1, LEN: 1, BETTER: 'false' };
+const reduceShader = (d: Defines) => shader('reduce.wgsl', { ...FLAGS, ...d });
+
+/** WGSL body of in_index(o, r) for reducing `axes` of `shape`. */
+export function reduceIndexCode(shape: readonly number[], axes: ReadonlySet<number>): string {
+  // Merge adjacent dims with the same role; size-1 dims play no part.
+  const groups: { size: number; stride: number; reduced: boolean }[] = [];
+  let stride = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const d = shape[i]!;
+    if (d !== 1) {
+      const red = axes.has(i);
+      const g = groups[0];
+      if (g && g.reduced === red && g.stride * g.size === stride) g.size *= d;
+      else groups.unshift({ size: d, stride, reduced: red });
+    }
+    stride *= d;
+  }
+  const walk = (v: string, dims: typeof groups): string[] => {
+    if (dims.length === 0) return [];
+    if (dims.length === 1) return [`off += ${v} * ${dims[0]!.stride}u;`];
+    const lines = [`var q_${v} = ${v};`];
+    for (let k = dims.length - 1; k >= 0; k--) {
+      const g = dims[k]!;
+      if (k === 0) lines.push(`off += q_${v} * ${g.stride}u;`);
+      else lines.push(`off += (q_${v} % ${g.size}u) * ${g.stride}u;`, `q_${v} = q_${v} / ${g.size}u;`);
+    }
+    return lines;
+  };
+  return ['var off = 0u;', ...walk('o', groups.filter((g) => !g.reduced)), ...walk('r', groups.filter((g) => g.reduced)), 'return off;'].join('\n  ');
+}
+
+export function reduceKernels(step: OpStep, ctx: BuildContext): Kernel[] {
+  const x = step.inputs[0]!;
+  const rank = x.shape.length;
+  const axesAttr = step.attrs.axes as number[] | undefined;
+  const axes = new Set(axesAttr === undefined ? [...Array(rank).keys()] : axesAttr.map((a) => normAxis(a, rank, step.op)));
+  const O = numel(step.out.shape);
+  const R = numel(x.shape.filter((_, i) => axes.has(i)));
+  const T = storageType(x.dtype);
+  const r = spec(step.op).reduce!;
+  const comb = renderExpr(r.combine(E.arg(0, x.dtype), E.arg(1, x.dtype)), (i) => (i === 0 ? 'acc' : 'v'));
+  const common = {
+    T, OUT_T: T, OUT: O,
+    COMBINE: [...comb.lines, `return ${comb.value};`].join('\n  '),
+    INIT: literal(r.init(x.dtype), x.dtype),
+  };
+  const meta = { ops: step.ops, shapes: `${x.dtype}[${x.shape.join(', ')}] axes [${[...axes].join(', ')}] -> [${step.out.shape.join(', ')}]`, flops: numel(x.shape) };
+  const inIndex = reduceIndexCode(x.shape, axes);
+  const keyBase = `${step.op}[${x.shape.join(',')}|${[...axes].join(',')}|${T}]`;
+  if (O === 0) return [];
+  if (R <= SERIAL_MAX || O >= MANY_OUTPUTS) {
+    return [{
+      name: `reduce_${step.op}`, key: `serial_${keyBase}`,
+      source: reduceShader({ ...common, SERIAL: 1, WG: SERIAL_WG, R, IN_INDEX: inIndex }),
+      workgroupSize: SERIAL_WG, grid: grid1d(O, SERIAL_WG),
+      bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }],
+      bytes: 4 * (numel(x.shape) + O), ...meta,
+    }];
+  }
+  const parts = Math.max(1, Math.min(ceilDiv(R, TREE_WG * 8), ceilDiv(TARGET_WORKGROUPS, O)));
+  const chunk = ceilDiv(R, parts);
+  const tree = (out: { buf: number } | { scratch: number }): Kernel => ({
+    name: `reduce_${step.op}`, key: `tree_${keyBase}|parts ${parts}`,
+    source: reduceShader({ ...common, TREE: 1, WG: TREE_WG, R, CHUNK: chunk, PARTS: parts, IN_INDEX: inIndex }),
+    workgroupSize: TREE_WG, grid: [parts, O, 1],
+    bindings: [{ target: out, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }],
+    bytes: 4 * (numel(x.shape) + O * parts), ...meta,
+  });
+  if (parts === 1) return [tree({ buf: step.out.buf })];
+  const partials = ctx.scratch(4 * O * parts);
+  return [
+    tree({ scratch: partials }),
+    {
+      name: `reduce_${step.op}`, key: `partials_${keyBase}|parts ${parts}`,
+      source: reduceShader({ ...common, SERIAL: 1, WG: SERIAL_WG, R: parts, IN_INDEX: `return o * ${parts}u + r;` }),
+      workgroupSize: SERIAL_WG, grid: grid1d(O, SERIAL_WG),
+      bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { scratch: partials }, access: 'read' }],
+      ops: step.ops, shapes: meta.shapes, bytes: 4 * (O * parts + O), flops: O * parts,
+    },
+  ];
+}
+
+export function argReduceKernel(step: OpStep): Kernel {
+  const x = step.inputs[0]!;
+  const axis = normAxis((step.attrs.axis as number | undefined) ?? -1, x.shape.length, step.op);
+  const inner = numel(x.shape.slice(axis + 1));
+  const len = x.shape[axis]!;
+  const O = numel(step.out.shape);
+  const T = storageType(x.dtype);
+  const cmp = step.op === 'argMax' ? '>' : '<';
+  const better = x.dtype === 'f32' ? `!kiln_isnan(best) && (kiln_isnan(v) || v ${cmp} best)` : `v ${cmp} best`;
+  return {
+    name: step.op, key: `${step.op}[${x.shape.join(',')}|axis ${axis}|${T}]`,
+    source: reduceShader({ ARG: 1, T, OUT_T: 'i32', OUT: O, WG: SERIAL_WG, INNER: inner, LEN: len, BETTER: better }),
+    workgroupSize: SERIAL_WG, grid: grid1d(O, SERIAL_WG),
+    bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }],
+    ops: step.ops, shapes: `${x.dtype}[${x.shape.join(', ')}] axis ${axis} -> [${step.out.shape.join(', ')}]`,
+    bytes: 4 * (numel(x.shape) + O), flops: numel(x.shape),
+  };
+}

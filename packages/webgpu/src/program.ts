@@ -1,0 +1,361 @@
+/**
+ * A lowered Plan: device buffers for feeds, constants and memory-plan slots, one pipeline and
+ * bind group per dispatch (all built at compile time), and a run() that uploads feeds, encodes
+ * every dispatch in one command encoder, submits once and waits once (for the readback of the
+ * fetches, or for the queue when nothing is fetched).
+ */
+import {
+  type AssignStep, DeviceLostError, DisposedError, type DType, FeedError, GraphError, type OpStep, type Plan, type PlanBuffer,
+  type PlanOperand, type Program, type ProfileEntry, type ProgramRunResult, shapeToString, type TypedArray, UnsupportedError,
+} from '@kiln/core';
+import type { WebGPUBackend } from './backend';
+import { type BuildContext, foldGrid, type Kernel, kernelSource } from './kernel';
+import { elementwiseKernel } from './kernels/elementwise';
+import { OP_KERNELS } from './kernels/index';
+import { stridedKernel } from './kernels/movement';
+import { broadcastStrides, numel } from './layout';
+
+interface Dispatch {
+  readonly kernel: Kernel;
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly workgroups: readonly [number, number, number];
+}
+
+const BYTES = 4;
+/** Buffer sizes are rounded up so that any binding may be read as vec4. */
+export const roundUp = (bytes: number): number => Math.max(16, Math.ceil(bytes / 16) * 16);
+
+/** Host data as the 32-bit words the device stores (bool: u32 0/1). */
+export function toWords(a: TypedArray): Float32Array | Int32Array | Uint32Array {
+  return a instanceof Uint8Array ? Uint32Array.from(a) : a;
+}
+
+/** Device words back to the host array of a dtype. */
+export function fromWords(bytes: ArrayBuffer, dtype: DType, n: number): TypedArray {
+  if (dtype === 'f32') return new Float32Array(bytes, 0, n);
+  if (dtype === 'i32') return new Int32Array(bytes, 0, n);
+  return Uint8Array.from(new Uint32Array(bytes, 0, n));
+}
+
+export class WebGPUProgram implements Program {
+  private disposed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly bufs = new Map<number, GPUBuffer>();
+  private readonly owned: GPUBuffer[] = [];
+  private readonly scratch: GPUBuffer[] = [];
+  private readonly main: Dispatch[] = [];
+  private readonly tail: Dispatch[] = [];
+  private readonly assignCopies: { src: GPUBuffer; dst: GPUBuffer; bytes: number }[] = [];
+  private readonly snapshots: { src: GPUBuffer; dst: GPUBuffer; bytes: number }[] = [];
+  private stepBuffer: GPUBuffer | undefined;
+  private staging: GPUBuffer | undefined;
+  private querySet: GPUQuerySet | undefined;
+  private resolveBuffer: GPUBuffer | undefined;
+  /** Names of the resident params this program binds. */
+  readonly paramNames = new Set<string>();
+
+  private constructor(private readonly backend: WebGPUBackend, private readonly plan: Plan) {}
+
+  static async create(backend: WebGPUBackend, plan: Plan): Promise<WebGPUProgram> {
+    const p = new WebGPUProgram(backend, plan);
+    try {
+      await p.lower();
+    } catch (e) {
+      p.dispose();
+      throw e;
+    }
+    return p;
+  }
+
+  private get device(): GPUDevice { return this.backend.device; }
+
+  private alloc(bytes: number, label: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {
+    const b = this.backend.allocate(roundUp(bytes), usage, label);
+    this.owned.push(b);
+    return b;
+  }
+
+  private async lower(): Promise<void> {
+    const plan = this.plan;
+    this.checkSizes();
+    const slots = plan.slots.map((bytes, i) => this.alloc(bytes, `slot ${i}`));
+    for (const b of plan.buffers.values()) this.bufs.set(b.id, this.bufferFor(b, slots));
+
+    const ctx: BuildContext = {
+      traits: this.backend.traits,
+      scratch: (bytes) => {
+        this.scratch.push(this.alloc(bytes, `scratch ${this.scratch.length}`));
+        return this.scratch.length - 1;
+      },
+    };
+    const mainKernels: Kernel[] = [];
+    const tailKernels: Kernel[] = [];
+    const assigned = new Set(plan.steps.filter((s): s is AssignStep => s.kind === 'assign').map((s) => s.dst.buf));
+    for (const step of plan.steps) {
+      if (step.kind === 'elementwise') mainKernels.push(elementwiseKernel(step));
+      else if (step.kind === 'op') {
+        const entry = OP_KERNELS[step.op];
+        if (typeof entry !== 'function') throw new UnsupportedError(`webgpu: '${step.op}' cannot run as a standalone step (ops: ${step.ops.join(', ')})`);
+        mainKernels.push(...entry(step, ctx));
+      } else this.lowerAssign(step, assigned, ctx, tailKernels);
+    }
+    if (mainKernels.some((k) => k.bindings.some((b) => 'step' in b.target))) {
+      this.stepBuffer = this.alloc(16, 'run counter', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    }
+    const build = (ks: Kernel[]) => Promise.all(ks.map((k) => this.dispatchFor(k)));
+    const [m, t] = await Promise.all([build(mainKernels), build(tailKernels)]);
+    this.main.push(...m);
+    this.tail.push(...t);
+  }
+
+  /** Refuse, before anything runs, any tensor the device cannot hold or bind. */
+  private checkSizes(): void {
+    const { maxBufferSize, maxStorageBufferBindingSize } = this.device.limits;
+    const check = (o: PlanOperand, ops: readonly string[]) => {
+      const bytes = numel(o.shape) * BYTES;
+      const b = this.plan.buffers.get(o.buf);
+      const what = `tensor ${b?.name ? `'${b.name}' ` : ''}#${o.buf} (${o.dtype}${shapeToString(o.shape)}, ${bytes} bytes) of ${ops.join('+')}`;
+      if (bytes > maxBufferSize) throw new UnsupportedError(`webgpu: ${what} exceeds maxBufferSize (${maxBufferSize} bytes) of this adapter`);
+      if (bytes > maxStorageBufferBindingSize) throw new UnsupportedError(`webgpu: ${what} exceeds maxStorageBufferBindingSize (${maxStorageBufferBindingSize} bytes) of this adapter`);
+    };
+    for (const s of this.plan.steps) {
+      if (s.kind === 'assign') { check(s.src, s.ops); check(s.dst, s.ops); continue; }
+      s.inputs.forEach((i) => check(i, s.ops));
+      check(s.out, s.ops);
+    }
+    for (const f of this.plan.fetches) check(f.operand, ['fetch']);
+    this.plan.slots.forEach((bytes, i) => {
+      if (bytes > maxStorageBufferBindingSize) throw new UnsupportedError(`webgpu: memory slot ${i} (${bytes} bytes) exceeds maxStorageBufferBindingSize (${maxStorageBufferBindingSize} bytes)`);
+    });
+  }
+
+  private bufferFor(b: PlanBuffer, slots: GPUBuffer[]): GPUBuffer {
+    switch (b.kind) {
+      case 'temp':
+        if (b.slot === undefined) return this.alloc(b.size * BYTES, `temp #${b.id}`);
+        if (!slots[b.slot]) throw new GraphError(`webgpu: temp #${b.id} names slot ${b.slot}, the plan has ${slots.length}`);
+        if (slots[b.slot]!.size < b.size * BYTES) throw new GraphError(`webgpu: temp #${b.id} (${b.size * BYTES} bytes) does not fit slot ${b.slot} (${this.plan.slots[b.slot]} bytes)`);
+        return slots[b.slot]!;
+      case 'param': {
+        const name = b.name ?? `#${b.id}`;
+        this.paramNames.add(name);
+        return this.backend.paramBuffer(name, b.dtype, b.size, this);
+      }
+      case 'feed':
+        return this.alloc(b.size * BYTES, `feed '${b.name}'`);
+      case 'const': {
+        const buf = this.alloc(b.size * BYTES, `constant #${b.id}`);
+        if (b.data && b.size) {
+          const src = b.data.length === b.size ? b.data : Array.from({ length: b.size }, (_, i) => b.data![b.data!.length === 1 ? 0 : i]!);
+          const words = b.dtype === 'f32' ? Float32Array.from(src) : b.dtype === 'i32' ? Int32Array.from(src) : Uint32Array.from(src, (v) => (v ? 1 : 0));
+          this.device.queue.writeBuffer(buf, 0, words);
+        }
+        return buf;
+      }
+    }
+  }
+
+  /**
+   * Assigns run after every step and after the fetches are copied out (a fetched param shows
+   * its value before the update). A source that is itself an assigned param is snapshotted
+   * first, so every update reads start-of-step values.
+   */
+  private lowerAssign(step: AssignStep, assigned: ReadonlySet<number>, ctx: BuildContext, tail: Kernel[]): void {
+    let src = this.bufs.get(step.src.buf)!;
+    const dst = this.bufs.get(step.dst.buf)!;
+    const bytes = numel(step.src.shape) * BYTES;
+    if (src === dst && numel(step.src.shape) === numel(step.dst.shape)) return;
+    let srcId: { buf: number } | { scratch: number } = { buf: step.src.buf };
+    if (assigned.has(step.src.buf)) {
+      const id = ctx.scratch(bytes);
+      this.snapshots.push({ src, dst: this.scratch[id]!, bytes });
+      src = this.scratch[id]!;
+      srcId = { scratch: id };
+    }
+    if (numel(step.src.shape) === numel(step.dst.shape)) {
+      if (bytes > 0) this.assignCopies.push({ src, dst, bytes });
+      return;
+    }
+    const k = stridedKernel({
+      x: -1, y: step.dst.buf, dtype: step.dst.dtype, shape: step.dst.shape,
+      src: { strides: broadcastStrides(step.src.shape, step.dst.shape), offset: 0 },
+      ops: step.ops, shapes: `${shapeToString(step.src.shape)} -> ${shapeToString(step.dst.shape)}`, name: 'assign',
+    });
+    tail.push({ ...k, bindings: [k.bindings[0]!, { target: srcId, access: 'read' }] });
+  }
+
+  private async dispatchFor(k: Kernel): Promise<Dispatch> {
+    const { layout, bindGroupLayout } = this.backend.layoutFor(k.bindings.map((b) => b.access));
+    const pipeline = await this.backend.pipeline(kernelSource(k), k.key, layout, k.ops.join('+') || k.name);
+    const entries = k.bindings.map((b, binding) => {
+      const t = b.target;
+      const buffer = 'buf' in t ? this.bufs.get(t.buf) : 'scratch' in t ? this.scratch[t.scratch] : this.stepBuffer;
+      if (!buffer) throw new GraphError(`webgpu: kernel ${k.key} binds a buffer the plan does not have`);
+      return { binding, resource: { buffer } };
+    });
+    const writable = k.bindings.filter((b) => b.access === 'read_write').map((b) => entries[k.bindings.indexOf(b)]!.resource.buffer);
+    if (entries.some((e, i) => k.bindings[i]!.access !== 'read_write' && writable.includes(e.resource.buffer))) {
+      throw new GraphError(`webgpu: kernel ${k.key} would read and write the same buffer`);
+    }
+    const bindGroup = this.device.createBindGroup({ layout: bindGroupLayout, entries, label: k.key });
+    const workgroups = foldGrid(k.grid, this.backend.traits.maxWorkgroupsPerDimension, `kernel ${k.key}`);
+    return { kernel: k, pipeline, bindGroup, workgroups };
+  }
+
+  run(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult> {
+    if (this.disposed) return Promise.reject(new DisposedError('webgpu: this program was disposed'));
+    // Runs share buffers: a run waits for the previous one.
+    const r = this.queue.then(() => this.runNow(feeds, fetch, options));
+    this.queue = r.catch(() => undefined);
+    return r;
+  }
+
+  private async runNow(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult> {
+    if (this.disposed) throw new DisposedError('webgpu: this program was disposed');
+    this.backend.ensureUsable();
+    const device = this.device;
+    // Validate everything before touching the device.
+    const uploads: [GPUBuffer, ArrayBufferView][] = [];
+    for (const f of this.plan.feeds) {
+      const data = feeds.get(f.buf);
+      const b = this.plan.buffers.get(f.buf)!;
+      if (!data) throw new FeedError(`webgpu: no data for feed '${f.name}'`);
+      if (data.length !== b.size) throw new FeedError(`webgpu: feed '${f.name}' has ${data.length} elements, the plan expects ${b.size}`);
+      if (b.size) uploads.push([this.bufs.get(f.buf)!, toWords(data)]);
+    }
+    const fetches = fetch.map((id) => {
+      const b = this.plan.buffers.get(id);
+      if (!b) throw new GraphError(`webgpu: fetch of buffer ${id}, which the plan does not have`);
+      return b;
+    });
+    const profile = !!(options.profile || this.backend.profileAll) && this.main.length > 0;
+    const timed = profile && this.backend.timestamps;
+
+    for (const [buf, words] of uploads) device.queue.writeBuffer(buf, 0, words);
+    if (this.stepBuffer) device.queue.writeBuffer(this.stepBuffer, 0, Uint32Array.of(options.step >>> 0, 0, 0, 0));
+
+    // Readback layout: every fetch, then the timestamps.
+    let offset = 0;
+    const reads = fetches.map((b) => {
+      const at = offset;
+      offset += b.size * BYTES;
+      return { b, at };
+    });
+    const queryAt = offset;
+    if (timed) offset += this.main.length * 16;
+    const staging = offset > 0 ? this.stagingBuffer(offset) : undefined;
+
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    const encoder = device.createCommandEncoder({ label: 'kiln run' });
+    if (timed) {
+      const qs = this.timestampQueries();
+      this.main.forEach((d, i) => {
+        const pass = encoder.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+        encode(pass, d);
+        pass.end();
+      });
+    } else if (this.main.length) {
+      const pass = encoder.beginComputePass();
+      for (const d of this.main) encode(pass, d);
+      pass.end();
+    }
+    for (const s of this.snapshots) encoder.copyBufferToBuffer(s.src, 0, s.dst, 0, s.bytes);
+    for (const { b, at } of reads) if (b.size) encoder.copyBufferToBuffer(this.bufs.get(b.id)!, 0, staging!, at, b.size * BYTES);
+    if (this.tail.length) {
+      const pass = encoder.beginComputePass();
+      for (const d of this.tail) encode(pass, d);
+      pass.end();
+    }
+    for (const c of this.assignCopies) encoder.copyBufferToBuffer(c.src, 0, c.dst, 0, c.bytes);
+    if (timed) {
+      encoder.resolveQuerySet(this.querySet!, 0, 2 * this.main.length, this.resolveBuffer!, 0);
+      encoder.copyBufferToBuffer(this.resolveBuffer!, 0, staging!, queryAt, this.main.length * 16);
+    }
+    const t0 = performance.now();
+    device.queue.submit([encoder.finish()]);
+    this.backend.stats.submissions++;
+    const errors = Promise.all([device.popErrorScope(), device.popErrorScope()]);
+
+    // The one wait of the run.
+    let bytes: ArrayBuffer | undefined;
+    try {
+      const [errs] = await Promise.all([errors, staging ? staging.mapAsync(GPUMapMode.READ, 0, offset) : device.queue.onSubmittedWorkDone()]);
+      const err = errs.find((e) => e);
+      if (err) {
+        if (staging) staging.unmap();
+        throw this.backend.poison(new DeviceLostError(`webgpu: the device reported ${err.constructor.name}: ${err.message}`));
+      }
+      if (staging) {
+        bytes = staging.getMappedRange(0, offset).slice(0);
+        staging.unmap();
+      }
+    } catch (e) {
+      if (e instanceof DeviceLostError) throw e;
+      throw this.backend.lostError ?? this.backend.poison(new DeviceLostError(`webgpu: waiting for the run failed: ${(e as Error).message}`));
+    }
+    const wall = performance.now() - t0;
+    this.backend.ensureUsable();
+
+    const outputs = new Map<number, TypedArray>();
+    for (const { b, at } of reads) outputs.set(b.id, b.size ? fromWords(bytes!.slice(at, at + b.size * BYTES), b.dtype, b.size) : fromWords(new ArrayBuffer(0), b.dtype, 0));
+    if (!profile) return { outputs };
+    if (!timed) {
+      const total = this.main.reduce((a, d) => a + d.kernel.flops, 0);
+      const moved = this.main.reduce((a, d) => a + d.kernel.bytes, 0);
+      return { outputs, profileGranularity: 'submission', profile: [{ kernel: 'submission', ops: this.main.flatMap((d) => d.kernel.ops), shapes: `${this.main.length} dispatches`, ms: wall, bytes: moved, flops: total }] };
+    }
+    const ts = new BigUint64Array(bytes!, queryAt, 2 * this.main.length);
+    const entries: ProfileEntry[] = this.main.map((d, i) => ({
+      kernel: d.kernel.name, ops: d.kernel.ops, shapes: d.kernel.shapes,
+      ms: Number(ts[2 * i + 1]! - ts[2 * i]!) / 1e6, bytes: d.kernel.bytes, flops: d.kernel.flops,
+    }));
+    return { outputs, profile: entries, profileGranularity: 'kernel' };
+  }
+
+  private stagingBuffer(bytes: number): GPUBuffer {
+    if (this.staging && this.staging.size >= bytes) return this.staging;
+    if (this.staging) this.release(this.staging);
+    this.staging = this.alloc(bytes, 'readback', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    return this.staging;
+  }
+
+  private timestampQueries(): GPUQuerySet {
+    if (!this.querySet) {
+      const count = 2 * this.main.length;
+      this.querySet = this.device.createQuerySet({ type: 'timestamp', count, label: 'kiln profile' });
+      this.resolveBuffer = this.alloc(count * 8, 'profile timestamps', GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC);
+    }
+    return this.querySet;
+  }
+
+  private release(b: GPUBuffer): void {
+    const i = this.owned.indexOf(b);
+    if (i >= 0) this.owned.splice(i, 1);
+    this.backend.free(b);
+  }
+
+  /** Dispatches, in order (tests and debugging: which kernels a plan became). */
+  get kernels(): readonly Kernel[] {
+    return [...this.main, ...this.tail].map((d) => d.kernel);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of this.owned.splice(0)) this.backend.free(b);
+    this.querySet?.destroy();
+    this.querySet = undefined;
+    this.bufs.clear();
+    this.backend.forget(this);
+  }
+}
+
+function encode(pass: GPUComputePassEncoder, d: Dispatch): void {
+  pass.setPipeline(d.pipeline);
+  pass.setBindGroup(0, d.bindGroup);
+  pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+}
+
+export type { OpStep };

@@ -1,0 +1,131 @@
+/**
+ * The WGSL renderer of core's scalar expression IR: one `let` per distinct DAG node, in
+ * topological order, so shared subexpressions are computed once. The semantics are core's
+ * (the float64 references and expr-eval.ts), not WGSL's where the two differ:
+ *
+ *   - NaN/Inf: WGSL has no literals for them and a constant expression may not produce one;
+ *     literals call kiln_nan()/kiln_inf() (shaders/common.wgsl), which build them at run time.
+ *   - isnan is a bit test, since compilers may assume x == x.
+ *   - f32 -> i32 casts truncate and wrap (kiln_f2i), where WGSL's i32(x) saturates.
+ *   - i32 division by zero gives 0 (core's toDType of +-Inf/NaN); WGSL would give the dividend.
+ *   - log and sqrt of negatives give NaN and log(0) gives -Inf explicitly: WGSL leaves them
+ *     undefined and software rasterisers (lavapipe) return finite garbage.
+ *   - i32/u32 add, sub, mul and neg wrap in WGSL as in core.
+ *
+ * Storage: f32 as f32, i32 as i32, bool as u32 0/1 (callers convert at loads and stores).
+ */
+import { type Expr, type EType, exprNodes, type Fn } from '@kiln/core';
+
+export const wgslType = (t: EType): string => (t === 'bool' ? 'bool' : t);
+/** The element type a tensor of this dtype has in a storage buffer. */
+export const storageType = (t: EType): string => (t === 'bool' ? 'u32' : t);
+
+/** A WGSL literal of the given expression type (NaN/Inf through run-time helpers). */
+export function literal(v: number, t: EType): string {
+  switch (t) {
+    case 'bool': return v ? 'true' : 'false';
+    case 'u32': return `${v >>> 0}u`;
+    case 'i32': {
+      const i = v | 0;
+      return i === -2147483648 ? 'i32(-2147483648)' : i < 0 ? `(${i}i)` : `${i}i`;
+    }
+    default: {
+      if (Number.isNaN(v)) return 'kiln_nan()';
+      const f = Math.fround(v);
+      if (f === Infinity) return 'kiln_inf()';
+      if (f === -Infinity) return '(-kiln_inf())';
+      if (Object.is(f, -0)) return '(-0.0f)';
+      let s = String(f);
+      if (!/[.e]/.test(s)) s += '.0';
+      return f < 0 ? `(${s}f)` : `${s}f`;
+    }
+  }
+}
+
+function renderCall(f: Fn, t: EType, a: readonly string[]): string {
+  const [x, y] = a as [string, string];
+  switch (f) {
+    case 'add': return `(${x} + ${y})`;
+    case 'sub': return `(${x} - ${y})`;
+    case 'mul': return `(${x} * ${y})`;
+    case 'div': return t === 'i32' ? `select(${x} / ${y}, 0i, ${y} == 0i)` : `(${x} / ${y})`;
+    case 'neg': return `(-${x})`;
+    case 'abs': return `abs(${x})`;
+    case 'max': return `max(${x}, ${y})`;
+    case 'min': return `min(${x}, ${y})`;
+    case 'lt': return `(${x} < ${y})`;
+    case 'le': return `(${x} <= ${y})`;
+    case 'gt': return `(${x} > ${y})`;
+    case 'ge': return `(${x} >= ${y})`;
+    case 'eq': return `(${x} == ${y})`;
+    // NOTE: not `!=`: some compilers emit an ordered compare, false on NaN.
+    case 'ne': return t === 'f32' ? `(!(${x} == ${y}))` : `(${x} != ${y})`;
+    case 'and': return `(${x} && ${y})`;
+    case 'or': return `(${x} || ${y})`;
+    case 'not': return `(!${x})`;
+    case 'exp': return `exp(${x})`;
+    case 'log': return `select(select(log(${x}), (-kiln_inf()), ${x} == 0.0f), kiln_nan(), ${x} < 0.0f)`;
+    case 'sqrt': return `select(sqrt(${x}), kiln_nan(), ${x} < 0.0f)`;
+    case 'sin': return `sin(${x})`;
+    case 'cos': return `cos(${x})`;
+    case 'tanh': return `tanh(${x})`;
+    case 'floor': return `floor(${x})`;
+    case 'pow': return `pow(${x}, ${y})`;
+    case 'isnan': return `kiln_isnan(${x})`;
+    case 'xor': return `(${x} ^ ${y})`;
+    case 'shr': return `(${x} >> (${y} & 31u))`;
+    case 'shl': return `(${x} << (${y} & 31u))`;
+    case 'pcg': return `kiln_pcg(${x})`;
+  }
+}
+
+function renderCast(x: string, from: EType, to: EType): string {
+  if (from === to) return x;
+  if (from === 'bool') return `select(${literal(0, to)}, ${literal(1, to)}, ${x})`;
+  if (to === 'bool') return from === 'f32' ? `(!(${x} == 0.0f))` : `(${x} != ${literal(0, from)})`; // NaN is true
+  if (from === 'f32') return to === 'i32' ? `kiln_f2i(${x})` : `bitcast<u32>(kiln_f2i(${x}))`;
+  if (to === 'f32') return `f32(${x})`;
+  return `bitcast<${to}>(${x})`; // i32 <-> u32
+}
+
+export interface Rendered {
+  /** `let` statements computing every interior node. */
+  readonly lines: string[];
+  /** The WGSL expression holding the root's value. */
+  readonly value: string;
+}
+
+/**
+ * Render an expression. `arg(i)` is the WGSL value of argument i (already of the argument's
+ * expression type); `index` and `step` name the u32 output index and run counter.
+ */
+export function renderExpr(root: Expr, arg: (i: number) => string, names: { index?: string; step?: string; prefix?: string } = {}): Rendered {
+  const local = new Map<Expr, string>();
+  const lines: string[] = [];
+  const ref = (e: Expr): string => {
+    const n = local.get(e);
+    if (n !== undefined) return n;
+    switch (e.k) {
+      case 'arg': return arg(e.i);
+      case 'lit': return literal(e.v, e.t);
+      case 'index': return names.index ?? 'idx';
+      case 'step': return names.step ?? 'kiln_step';
+      default: throw new Error('webgpu renderer: node used before it was rendered');
+    }
+  };
+  const prefix = names.prefix ?? 'v';
+  let k = 0;
+  for (const e of exprNodes(root)) {
+    let code: string;
+    switch (e.k) {
+      case 'call': code = renderCall(e.f, e.a[0]?.t ?? e.t, e.a.map(ref)); break;
+      case 'select': code = `select(${ref(e.b)}, ${ref(e.a)}, ${ref(e.c)})`; break;
+      case 'cast': code = renderCast(ref(e.a), e.a.t, e.t); break;
+      default: continue; // leaves are inlined
+    }
+    const name = `${prefix}${k++}`;
+    lines.push(`let ${name} = ${code};`);
+    local.set(e, name);
+  }
+  return { lines, value: ref(root) };
+}
