@@ -6,7 +6,7 @@
 import type { Backend, Plan, ProfileEntry, Program } from './backend';
 import { DisposedError, GraphError, OptionsError } from './errors';
 import { checkFeeds } from './feeds';
-import { type Graph, TRAINING_INPUT } from './graph';
+import { type Graph, TRAINING_INPUT, type TrainHook } from './graph';
 import { type FeedValue, type HostTensor, type TypedArray, toTyped } from './host';
 import { buildPlan, type PlanOptions } from './passes';
 import { ancestors, initialParam } from './reference';
@@ -33,8 +33,7 @@ export interface ProfileRecord {
   readonly granularity: 'kernel' | 'submission';
 }
 
-/** A hook run on the host before each training step (e.g. a learning-rate schedule written as a JS function). */
-export type TrainHook = (trainStep: number) => Record<string, number | TypedArray> | void;
+export type { TrainHook };
 
 export class Executable {
   private readonly programs = new Map<string, Promise<{ plan: Plan; program: Program }>>();
@@ -43,6 +42,7 @@ export class Executable {
   private runCounter = 0;
   private trainSteps = 0;
   private lastProfile: ProfileRecord | undefined;
+  /** Host hooks of this Executable only; the graph's own `Graph.trainHooks` run first. */
   readonly trainHooks: TrainHook[] = [];
   /** Param names are scoped per Executable, so several can share one backend. */
   private readonly scope = `exe${++executables}/`;
@@ -113,7 +113,7 @@ export class Executable {
     const { plan, program } = await entry;
 
     if (train) {
-      for (const hook of this.trainHooks) {
+      for (const hook of [...this.graph.trainHooks, ...this.trainHooks]) {
         const writes = hook(this.trainSteps);
         if (writes) for (const [name, v] of Object.entries(writes)) this.setParam(name, typeof v === 'number' ? [v] : v);
       }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DTypeError, GraphError, KilnError, OptionsError, ShapeError } from './errors';
 import { gradients } from './autodiff';
 import { type GraphJSON, graphFromJSON, graphToJSON } from './serialize';
+import type { TypedArray } from './host';
 import { type ParamInit } from './init';
 import { spec as specOf } from './ops/primitives';
 import type { PrimitiveName } from './ops/names';
@@ -55,6 +56,12 @@ export class Graph {
   readonly params = new Map<string, ParamEntry>();
   /** `assign` nodes that run when `run(..., { train: true })`: optimizer and BN updates. */
   readonly updates: number[] = [];
+  /**
+   * Host functions that every Executable of this graph runs before each training step, ahead
+   * of its own `Executable.trainHooks` (e.g. a learning-rate schedule written as a JS function,
+   * added by an optimizer). Functions are not serialised: toJSON() leaves them out.
+   */
+  readonly trainHooks: TrainHook[] = [];
   /** Per-graph counter that gives each random op its own stream. */
   private randomOps = 0;
 
@@ -236,6 +243,12 @@ export class Graph {
     return this.constant(x, [], dtype);
   }
 }
+
+/**
+ * A hook run on the host before each training step, given the number of training steps run
+ * so far; it returns param values to write (by param name) before the step runs, or nothing.
+ */
+export type TrainHook = (trainStep: number) => Record<string, number | TypedArray> | void;
 
 /** An optimizer adds update nodes (`g.assign`) for each param from its gradient. */
 export interface Optimizer {
