@@ -91,6 +91,10 @@ export function defineOptimizer<O extends CommonOptions>(name: string, options: 
     name,
     options,
     apply(g, pairs) {
+      // Two assigns to one param in a step: the last would silently win. Refuse instead.
+      const updated = new Set(g.updates.map((id) => g.nodes[id]!.inputs[0]!));
+      const twice = pairs.filter(({ param }) => updated.has(param.id)).map(({ param }) => param.name);
+      if (twice.length) throw new GraphError(`${name}: ${twice.join(', ')} already ${twice.length > 1 ? 'have' : 'has'} an update in this graph (another minimize call?); pass { params } to minimize to split the params between optimizers`);
       const scope = scopeFor(g, name, options.scope);
       const schedule = options.lr instanceof Schedule ? options.lr : undefined;
       const base = schedule ? schedule.lr : (options.lr as number);
