@@ -10,13 +10,14 @@ import { softmaxCrossEntropy } from '../../packages/nn/src/losses';
 import {
   buildModel, checkpointBytes, fit, loadCheckpoint, loadCheckpointBytes, type Model, modelCheckpoint, saveCheckpoint,
 } from '../../packages/nn/src/train';
-import { blobs, maxDiff, snapshot, testSgd } from './support';
+import { momentum } from '../../packages/nn/src/optim';
+import { blobs, maxDiff, snapshot } from './support';
 
 const make = (hidden = 5, seed = 1): Promise<Model> => buildModel((g) => {
   const x = g.input('x', ['batch', 4]);
   const y = g.input('y', ['batch'], 'i32');
   const logits = dense(dropout(batchNorm(dense(x, hidden)).relu(), 0.1), 3);
-  return { x, y, output: logits, loss: softmaxCrossEntropy(logits, y), optimizer: testSgd({ lr: 0.1, momentum: 0.9 }) };
+  return { x, y, output: logits, loss: softmaxCrossEntropy(logits, y), optimizer: momentum({ lr: 0.1, momentum: 0.9 }) };
 }, { seed, compile: createReferenceBackend() });
 
 let dir: string;
@@ -38,7 +39,8 @@ describe('checkpoint round trip', () => {
 
     const file = decodeSafetensors(new Uint8Array(await readFile(path)));
     expect(Object.keys(file.tensors).sort()).toEqual([...a.exe.paramNames].sort());
-    expect(file.tensors['dense_1/kernel/velocity']).toMatchObject({ dtype: 'F32', shape: [4, 5] });
+    expect(file.tensors['momentum/dense_1/kernel/velocity']).toMatchObject({ dtype: 'F32', shape: [4, 5] });
+    expect(file.tensors['momentum/step']).toMatchObject({ dtype: 'I32', shape: [], data: Int32Array.of(10) }); // the optimizer's i32 step
     expect(file.tensors['batch_norm_1/moving_variance']).toMatchObject({ dtype: 'F32', shape: [5] });
     expect(file.metadata).toEqual({ note: 'hi', format: 'kiln-checkpoint', version: '1', runs: '10', steps: '10', epoch: '2', batch: '0' });
 
@@ -95,7 +97,7 @@ describe('checkpoint refusals leave the model unchanged', () => {
 
   const cases: [string, () => Uint8Array, RegExp][] = [
     ['missing tensor', () => edit((t) => { delete t['dense_2/bias']; }), /missing tensor 'dense_2\/bias' \(F32 \[3\]\)/],
-    ['missing optimizer slot', () => edit((t) => { delete t['dense_1/kernel/velocity']; }), /missing tensor 'dense_1\/kernel\/velocity'/],
+    ['missing optimizer slot', () => edit((t) => { delete t['momentum/dense_1/kernel/velocity']; }), /missing tensor 'momentum\/dense_1\/kernel\/velocity'/],
     ['wrong shape', () => edit((t) => { t['dense_1/kernel'] = f32([5, 4]); }), /tensor 'dense_1\/kernel' has shape \[5, 4\], the model's is \[4, 5\]/],
     ['wrong dtype', () => edit((t) => { t['dense_1/bias'] = { dtype: 'F64', shape: [5], data: new Float64Array(5) }; }), /tensor 'dense_1\/bias' has dtype F64, the model's is F32/],
     ['unknown tensor', () => edit((t) => { t['dense_9/kernel'] = f32([2]); }), /tensor not in the model: 'dense_9\/kernel'/],

@@ -10,7 +10,8 @@ import { batchNorm, dense, dropout, sequential } from '../../packages/nn/src/lay
 import { softmaxCrossEntropy } from '../../packages/nn/src/losses';
 import { accuracy, accuracyOf } from '../../packages/nn/src/metrics';
 import { buildModel, evaluate, fit, loadCheckpoint, type Model, predict, saveCheckpoint } from '../../packages/nn/src/train';
-import { blobs, maxDiff, snapshot, testSgd } from './support';
+import { momentum } from '../../packages/nn/src/optim';
+import { blobs, maxDiff, snapshot } from './support';
 
 let mnist: Promise<Dataset<Int32Array>> | undefined;
 /** The MNIST test split (10,000 images), loaded once per process. */
@@ -30,7 +31,7 @@ function classifier(backend: Backend, features: number, classes: number, options
     const logits = sequential(options.stateful
       ? [dense(options.hidden), batchNorm(), (h) => h.relu(), dropout(0.2), dense(classes)]
       : [dense(options.hidden, { activation: 'relu' }), dense(classes)])(x);
-    return { x, y, output: logits, loss: softmaxCrossEntropy(logits, y), metrics: { accuracy: accuracy(logits, y) }, optimizer: testSgd({ lr: options.lr, momentum: 0.9 }) };
+    return { x, y, output: logits, loss: softmaxCrossEntropy(logits, y), metrics: { accuracy: accuracy(logits, y) }, optimizer: momentum({ lr: options.lr, momentum: 0.9 }) };
   }, { seed: options.seed ?? 1, compile: backend });
 }
 

@@ -7,7 +7,8 @@ import { mse, softmaxCrossEntropy } from '../../packages/nn/src/losses';
 import { accuracy } from '../../packages/nn/src/metrics';
 import { buildModel, type Callback, earlyStopping, evaluate, fit, type Model, predict } from '../../packages/nn/src/train';
 import { describeFit } from './fit-suite';
-import { blobs, testSgd } from './support';
+import { sgd } from '../../packages/nn/src/optim';
+import { blobs } from './support';
 
 describeFit('reference', async () => createReferenceBackend());
 
@@ -17,7 +18,7 @@ const tinyModel = (options: { lr?: number; optimizer?: boolean } = {}): Promise<
   const logits = dense(x, 3);
   return {
     x, y, output: logits, loss: softmaxCrossEntropy(logits, y), metrics: { accuracy: accuracy(logits, y) },
-    ...(options.optimizer === false ? {} : { optimizer: testSgd({ lr: options.lr ?? 0.1 }) }),
+    ...(options.optimizer === false ? {} : { optimizer: sgd({ lr: options.lr ?? 0.1 }) }),
   };
 }, { seed: 2, compile: createReferenceBackend() });
 
@@ -89,7 +90,7 @@ describe('fit mechanics', () => {
       const x = g.input('x', ['batch', 4]);
       const y = g.input('y', ['batch', 1]);
       const out = dense(x, 1);
-      return { x, y, output: out, loss: mse(out, y), optimizer: testSgd({ lr: 1e6 }) };
+      return { x, y, output: out, loss: mse(out, y), optimizer: sgd({ lr: 1e6 }) };
     }, { compile: createReferenceBackend() });
     const data = blobs(40, 4, 2);
     const reg = createDataset({ x: data.x, y: Float32Array.from(data.y, (v) => v * 1e3), xShape: [4], yShape: [1] });

@@ -1,25 +1,6 @@
-// Shared helpers for the nn suites: a stand-in optimizer (until packages/nn/src/optim lands),
-// param snapshots, and tiny datasets.
-import type { Executable, Graph, Optimizer, Tensor } from '@kiln/core';
+// Shared helpers for the nn suites: param snapshots and tiny datasets.
+import type { Executable } from '@kiln/core';
 import { createDataset, type Dataset } from '../../packages/nn/src/data';
-
-/** Plain SGD, with optional momentum kept in a non-trainable slot `<param>/velocity`. */
-export function testSgd(options: { lr: number; momentum?: number }): Optimizer {
-  return {
-    name: 'test-sgd',
-    apply(g: Graph, pairs: readonly { param: Tensor; grad: Tensor }[]) {
-      for (const { param, grad } of pairs) {
-        let step = grad;
-        if (options.momentum) {
-          const v = g.param(`${param.name}/velocity`, param.shape as number[], { init: 'zeros', trainable: false });
-          step = v.mul(options.momentum).add(grad);
-          g.assign(v, step);
-        }
-        g.assign(param, param.sub(step.mul(options.lr)));
-      }
-    },
-  };
-}
 
 /** Every param's values, copied. */
 export async function snapshot(exe: Executable): Promise<Map<string, number[]>> {
