@@ -14,4 +14,7 @@
  */
 export * from '@kiln/core';
 export * from '@kiln/nn';
+// Both define `evaluate`: users get the model one; the float64 graph evaluator keeps a clear name.
+export { evaluate } from '@kiln/nn';
+export { evaluate as evaluateReference } from '@kiln/core';
 export { compile, createBackend, close, type BackendName, type KilnCompileOptions } from './compile';
