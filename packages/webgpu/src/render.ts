@@ -14,7 +14,7 @@
  *
  * Storage: f32 as f32, i32 as i32, bool as u32 0/1 (callers convert at loads and stores).
  */
-import { type Expr, type EType, exprNodes, type Fn } from '@kiln/core';
+import { type Expr, exprEvaluator, type EType, exprNodes, type Fn } from '@kiln/core';
 
 export const wgslType = (t: EType): string => (t === 'bool' ? 'bool' : t);
 /** The element type a tensor of this dtype has in a storage buffer. */
@@ -48,7 +48,8 @@ function renderCall(f: Fn, t: EType, a: readonly string[]): string {
     case 'add': return `(${x} + ${y})`;
     case 'sub': return `(${x} - ${y})`;
     case 'mul': return `(${x} * ${y})`;
-    case 'div': return t === 'i32' ? `select(${x} / ${y}, 0i, ${y} == 0i)` : `(${x} / ${y})`;
+    // The divisor is made non-zero first: `x / 0i` with a literal 0 is a compile error.
+    case 'div': return t === 'i32' ? `select(${x} / select(${y}, 1i, ${y} == 0i), 0i, ${y} == 0i)` : `(${x} / ${y})`;
     case 'neg': return `(-${x})`;
     case 'abs': return `abs(${x})`;
     case 'max': return `max(${x}, ${y})`;
@@ -115,7 +116,18 @@ export function renderExpr(root: Expr, arg: (i: number) => string, names: { inde
   };
   const prefix = names.prefix ?? 'v';
   let k = 0;
+  // Subtrees of literals are folded here: WGSL evaluates constant expressions at compile time
+  // and rejects overflow, NaN or a division by zero there.
+  const constant = new Set<Expr>();
   for (const e of exprNodes(root)) {
+    const args = e.k === 'call' ? e.a : e.k === 'select' ? [e.c, e.a, e.b] : e.k === 'cast' ? [e.a] : [];
+    if (e.k === 'lit' || (args.length > 0 && args.every((a) => constant.has(a)))) constant.add(e);
+    if (e.k === 'lit' || !constant.has(e)) continue;
+    const zeroDiv = e.k === 'call' && e.f === 'div' && e.t === 'i32' && exprEvaluator(e.a[1]!)([], 0, 0) === 0;
+    local.set(e, literal(zeroDiv ? 0 : exprEvaluator(e)([], 0, 0), e.t));
+  }
+  for (const e of exprNodes(root)) {
+    if (constant.has(e)) continue;
     let code: string;
     switch (e.k) {
       case 'call': code = renderCall(e.f, e.a[0]?.t ?? e.t, e.a.map(ref)); break;
