@@ -14,13 +14,10 @@
  * --resume PATH (continue from a checkpoint of the same model), --test-limit N.
  */
 import { parseArgs } from 'node:util';
-import { compileWith, createReferenceBackend, type Executable, type Graph, type Tensor } from '@kiln/core';
-import { createDataset, type Dataset, loadMnist, resolveMnistDir, subset } from '../../packages/nn/src/data';
-import { conv2d, dense, dropout, flatten, maxPool2d, sequential } from '../../packages/nn/src/layers';
-import { softmaxCrossEntropy } from '../../packages/nn/src/losses';
-import { accuracy } from '../../packages/nn/src/metrics';
-import { buildModel, evaluate, fit, loadCheckpoint, saveCheckpoint } from '../../packages/nn/src/train';
-import { adam } from '../../packages/nn/src/optim';
+import { buildModel, close, compile, data, evaluate, fit, loadCheckpoint, nn, optim, saveCheckpoint, type Tensor } from 'kiln';
+
+const { createDataset, loadMnist, resolveMnistDir, subset } = data;
+const { conv2d, dense, dropout, flatten, maxPool2d, sequential, softmaxCrossEntropy, accuracy } = nn;
 
 type ModelKind = 'mlp' | 'cnn';
 type BackendName = 'auto' | 'webgpu' | 'cpu' | 'reference';
@@ -76,21 +73,6 @@ function options() {
   };
 }
 
-/** How to compile: kiln's compile() (auto backend choice) where it loads, else the CPU backend directly. */
-async function compiler(backend: BackendName): Promise<(g: Graph) => Promise<Executable>> {
-  if (backend === 'reference') return (g) => compileWith(g, createReferenceBackend());
-  try {
-    const { compile } = await import('kiln');
-    return (g) => compile(g, { backend });
-  } catch (e) {
-    if (backend === 'webgpu') throw e;
-    // NOTE: transitional — while the kiln package cannot load (WebGPU backend not built yet).
-    console.error(`mnist: kiln's compile() is unavailable (${(e as Error).message.split('\n')[0]}); using the CPU backend`);
-    const { createCpuBackend } = await import('@kiln/cpu');
-    return async (g) => compileWith(g, await createCpuBackend(), { ownsBackend: true });
-  }
-}
-
 function network(kind: ModelKind, x: Tensor): Tensor {
   if (kind === 'mlp') {
     return sequential([dense(256, { activation: 'relu' }), dropout(0.2), dense(10)])(x);
@@ -110,7 +92,7 @@ async function main(): Promise<void> {
   const trainCount = Math.min(o.limit ?? Infinity, all.count - VALIDATION);
   const train = subset(all, indices(0, trainCount));
   const validation = subset(all, indices(all.count - VALIDATION, all.count));
-  let test: Dataset = createDataset({ x: mnist.test.images, y: mnist.test.labels, xShape: [784] });
+  let test: data.Dataset = createDataset({ x: mnist.test.images, y: mnist.test.labels, xShape: [784] });
   if (o.testLimit !== undefined) test = subset(test, indices(0, Math.min(o.testLimit, test.count)));
 
   const model = await buildModel((g) => {
@@ -121,9 +103,9 @@ async function main(): Promise<void> {
       x, y, output: logits,
       loss: softmaxCrossEntropy(logits, y),
       metrics: { accuracy: accuracy(logits, y) },
-      optimizer: adam({ lr: o.lr }),
+      optimizer: optim.adam({ lr: o.lr }),
     };
-  }, { seed: o.seed, compile: await compiler(o.backend) });
+  }, { seed: o.seed, compile: (g) => compile(g, { backend: o.backend }) });
 
   console.log(`model ${o.model}: ${model.summary().split('\n').at(-1)}`);
   console.log(`backend ${model.exe.backend}: ${model.exe.description}`);
@@ -142,7 +124,7 @@ async function main(): Promise<void> {
   const result = await evaluate(model, test, { batchSize: 500 });
   await model.dispose();
   if (o.backend !== 'reference') {
-    try { await (await import('kiln')).close(); } catch { /* nothing to close without the kiln package */ }
+    await close();
   }
   console.log(`test accuracy: ${(result['accuracy']! * 100).toFixed(2)}%`);
 }
