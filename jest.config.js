@@ -13,5 +13,6 @@ export default {
     '^@kiln/(core|webgpu|cpu|nn)$': '<rootDir>/packages/$1/src/index.ts',
     '^kiln$': '<rootDir>/packages/kiln/src/index.ts',
   },
-  testTimeout: 60000,
+  // WebGPU on a software adapter compiles each new program in about a second (LLVM per pipeline).
+  testTimeout: 180000,
 };
