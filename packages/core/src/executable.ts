@@ -188,6 +188,31 @@ export class Executable {
     return { granularity: this.lastProfile.granularity, entries, text: [head, ...rows].join('\n') };
   }
 
+  /**
+   * The last profiled run as a Chrome trace (chrome://tracing, Perfetto): one complete event
+   * per kernel, laid end to end in submission order, with ops, shapes, bytes and FLOPs.
+   */
+  chromeTrace(): { traceEvents: object[]; displayTimeUnit: 'ms'; metadata: Record<string, string> } {
+    if (!this.lastProfile) throw new GraphError('chromeTrace: no profiled run yet (run with { profile: true })');
+    let ts = 0;
+    const traceEvents = this.lastProfile.entries.map((e) => {
+      const ev = {
+        name: e.kernel, cat: e.ops.join('+'), ph: 'X', ts, dur: e.ms * 1000, pid: 1, tid: 1,
+        args: { ops: e.ops, shapes: e.shapes, bytes: e.bytes, flops: e.flops, 'GB/s': e.ms > 0 ? e.bytes / e.ms / 1e6 : 0, 'GFLOP/s': e.ms > 0 ? e.flops / e.ms / 1e6 : 0 },
+      };
+      ts += e.ms * 1000;
+      return ev;
+    });
+    return { traceEvents, displayTimeUnit: 'ms', metadata: { backend: this.backend, device: this.description, granularity: this.lastProfile.granularity } };
+  }
+
+  /** Write chromeTrace() to a file (Node). */
+  async exportChromeTrace(path: string): Promise<void> {
+    const trace = this.chromeTrace();
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(path, JSON.stringify(trace));
+  }
+
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
