@@ -1,13 +1,23 @@
 // GEMM for GPUs: each workgroup computes a TM x TN tile of C; TK-deep slices of A and B are
 // staged in workgroup memory, and each invocation keeps an RM x RN block of C in registers.
+// Shapes are uniforms, so one pipeline serves every shape.
 //
-// LOADERS (kernels/gemm.ts) define, for batch b:
+// The LOADERS define, for batch b (dims.p holds the loaders' own parameters):
 //   load_a(b, m, k) -> f32        m < M, k < K
 //   load_b(b, k, n) -> f32        k < K, n < N
 //   store_c(b, m, n, v: f32)      m < M, n < N
 #include "common.wgsl"
 
+struct Dims {
+  m: u32,
+  n: u32,
+  k: u32,
+  n4: u32,
+  p: array<vec4u, 4>,
+}
+
 {{BINDINGS}}
+@group(0) @binding({{UNIFORM_BINDING}}) var<uniform> dims: Dims;
 
 {{LOADERS}}
 
@@ -31,14 +41,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var c{{i}}_{{j}} = 0.0;
 #endfor
 #endfor
-  for (var k0 = 0u; k0 < {{K}}u; k0 += {{TK}}u) {
+  for (var k0 = 0u; k0 < dims.k; k0 += {{TK}}u) {
     for (var e = li; e < {{TK * TM}}u; e += {{(TN / RN) * (TM / RM)}}u) {
       let kk = e % {{TK}}u;
       let mm = e / {{TK}}u;
       let m = m0 + mm;
       let k = k0 + kk;
       var v = 0.0;
-      if (m < {{M}}u && k < {{K}}u) {
+      if (m < dims.m && k < dims.k) {
         v = load_a(b, m, k);
       }
       As[kk * {{TM}}u + mm] = v;
@@ -49,7 +59,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let n = n0 + nn;
       let k = k0 + kk;
       var v = 0.0;
-      if (n < {{N}}u && k < {{K}}u) {
+      if (n < dims.n && k < dims.k) {
         v = load_b(b, k, n);
       }
       Bs[kk * {{TN}}u + nn] = v;
@@ -75,7 +85,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   {
     let m = m0 + ty + {{i * (TM / RM)}}u;
     let n = n0 + tx + {{j * (TN / RN)}}u;
-    if (m < {{M}}u && n < {{N}}u) {
+    if (m < dims.m && n < dims.n) {
       store_c(b, m, n, c{{i}}_{{j}});
     }
   }

@@ -19,6 +19,8 @@ export interface WebGPUBackendOptions extends AdapterChoice {
    * (fallback) adapters with a fixed subgroup size, 'tiled' elsewhere.
    */
   gemm?: 'auto' | 'tiled' | 'subgroup';
+  /** Override the subgroup GEMM's register block (tuning experiments). */
+  gemmTiles?: DeviceTraits['gemmTiles'];
 }
 
 interface Param {
@@ -49,7 +51,7 @@ export class WebGPUBackend implements Backend {
   /** Held for the device's lifetime: Dawn's instance dies with its GPU object (see gpu.ts). */
   private gpu: GPU | null;
 
-  constructor(gpu: GPU, readonly adapter: GPUAdapter, readonly device: GPUDevice, readonly description: string, readonly profileAll: boolean, gemm: 'auto' | 'tiled' | 'subgroup') {
+  constructor(gpu: GPU, readonly adapter: GPUAdapter, readonly device: GPUDevice, readonly description: string, readonly profileAll: boolean, gemm: 'auto' | 'tiled' | 'subgroup', gemmTiles?: DeviceTraits['gemmTiles']) {
     this.gpu = gpu;
     const l = device.limits;
     this.maxBufferBytes = Math.min(l.maxBufferSize, l.maxStorageBufferBindingSize);
@@ -65,6 +67,7 @@ export class WebGPUBackend implements Backend {
       maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
       subgroupSize: fixed,
       gemm: gemm === 'auto' ? (fixed && info.isFallbackAdapter ? 'subgroup' : 'tiled') : gemm,
+      ...(gemmTiles ? { gemmTiles } : {}),
     };
     device.lost.then((i) => {
       if (!this.disposed) this.poison(new DeviceLostError(`webgpu: device lost (${i.reason}): ${i.message}`));
@@ -264,7 +267,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     const adapter = await requestAdapter(gpu, options);
     const device = await requestDevice(adapter);
     try {
-      return new WebGPUBackend(gpu, adapter, device, describeAdapter(adapter), options.profile ?? false, gemm);
+      return new WebGPUBackend(gpu, adapter, device, describeAdapter(adapter), options.profile ?? false, gemm, options.gemmTiles);
     } catch (e) {
       device.destroy();
       throw e;

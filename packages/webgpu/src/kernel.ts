@@ -6,7 +6,7 @@
 import { KernelCompileError, UnsupportedError } from '@kiln/core';
 
 /** A binding of a kernel: a plan buffer, a program scratch buffer, or the run-counter uniform. */
-export type BindingTarget = { readonly buf: number } | { readonly scratch: number } | { readonly step: true };
+export type BindingTarget = { readonly buf: number } | { readonly scratch: number } | { readonly step: true } | { readonly uniforms: true };
 
 export interface Binding {
   readonly target: BindingTarget;
@@ -25,6 +25,8 @@ export interface Kernel {
   readonly grid: readonly [number, number, number];
   /** bindings[i] is @group(0) @binding(i). */
   readonly bindings: readonly Binding[];
+  /** Contents of the kernel's own uniform buffer (shapes, so that one pipeline serves many). */
+  readonly uniforms?: Uint32Array;
   readonly ops: readonly string[];
   readonly shapes: string;
   readonly bytes: number;
@@ -42,6 +44,8 @@ export interface DeviceTraits {
   readonly subgroupSize: number;
   /** Which GEMM kernel matmul and convolutions use (see kernels/matmul.ts). */
   readonly gemm: 'tiled' | 'subgroup';
+  /** Overrides of the subgroup GEMM's register block (tuning; see scripts/matmul-timing.ts). */
+  readonly gemmTiles?: { rows?: number; vec4s?: number; wg?: number };
 }
 
 /** Context a kernel builder may use to ask the Program for scratch memory. */

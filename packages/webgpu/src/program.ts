@@ -188,9 +188,14 @@ export class WebGPUProgram implements Program {
   private async dispatchFor(k: Kernel): Promise<Dispatch> {
     const { layout, bindGroupLayout } = this.backend.layoutFor(k.bindings.map((b) => b.access));
     const pipeline = await this.backend.pipeline(kernelSource(k), k.key, layout, k.ops.join('+') || k.name);
+    let uniforms: GPUBuffer | undefined;
+    if (k.uniforms) {
+      uniforms = this.alloc(k.uniforms.byteLength, `uniforms of ${k.key}`, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+      this.device.queue.writeBuffer(uniforms, 0, k.uniforms);
+    }
     const entries = k.bindings.map((b, binding) => {
       const t = b.target;
-      const buffer = 'buf' in t ? this.bufs.get(t.buf) : 'scratch' in t ? this.scratch[t.scratch] : this.stepBuffer;
+      const buffer = 'buf' in t ? this.bufs.get(t.buf) : 'scratch' in t ? this.scratch[t.scratch] : 'uniforms' in t ? uniforms : this.stepBuffer;
       if (!buffer) throw new GraphError(`webgpu: kernel ${k.key} binds a buffer the plan does not have`);
       return { binding, resource: { buffer } };
     });
@@ -242,7 +247,8 @@ export class WebGPUProgram implements Program {
       offset += b.size * BYTES;
       return { b, at };
     });
-    const queryAt = offset;
+    const queryAt = Math.ceil(offset / 8) * 8; // BigUint64Array needs 8-byte alignment
+    if (timed) offset = queryAt;
     if (timed) offset += this.main.length * 16;
     const staging = offset > 0 ? this.stagingBuffer(offset) : undefined;
 

@@ -11,106 +11,122 @@ import { shapeToString } from '@kiln/core';
 import { type BuildContext, grid1d, type Kernel } from '../kernel';
 import { numel } from '../layout';
 import { shader } from '../preprocess';
-import { gemmKernel, type GemmIO } from './gemm';
+import { gemmKernel, type GemmIO, param } from './gemm';
 
 interface ConvAttrs { stride: [number, number]; padding: [number, number, number, number]; dilation: [number, number]; groups: number }
 
-function meta(step: OpStep, name: string, key: string) {
-  return {
-    name, key,
-    ops: step.ops,
-    shapes: `${step.inputs.map((x) => shapeToString(x.shape)).join(' * ')} -> ${shapeToString(step.out.shape)}`,
-  };
+function meta(step: OpStep, name: string) {
+  return { name, ops: step.ops, shapes: `${step.inputs.map((x) => shapeToString(x.shape)).join(' * ')} -> ${shapeToString(step.out.shape)}` };
 }
 
-function attrKey(a: ConvAttrs): string {
-  return `s${a.stride.join(',')} p${a.padding.join(',')} d${a.dilation.join(',')} g${a.groups}`;
-}
+/**
+ * The loader parameters every convolution GEMM reads (uniforms, so one pipeline serves every
+ * shape): [C, H, W, OH, OW, KH, KW, strideY, strideX, dilationY, dilationX, padTop, padLeft,
+ * channels per group (input side), channels per group (output side), channels (output side)].
+ */
+const LOCALS = `  let C = ${param(0)};
+  let H = ${param(1)};
+  let W = ${param(2)};
+  let OH = ${param(3)};
+  let OW = ${param(4)};
+  let KH = ${param(5)};
+  let KW = ${param(6)};`;
 
-/** WGSL of fn im2col(g, k, n) -> f32: input x [NB, C, H, W] seen as the K x N patch matrix of group g. */
-function im2colFn(x: readonly number[], Cg: number, KH: number, KW: number, OH: number, OW: number, a: ConvAttrs, kIsRow: boolean): string {
-  const [, C, H, W] = x as [number, number, number, number];
-  // kIsRow: (k = c·ky·kx, n = nb·oy·ox) for conv2d; otherwise swapped (backprop filter).
-  const [tap, pos] = kIsRow ? ['k', 'n'] : ['n', 'k'];
+/** fn im2col(g, k, n) -> f32: input X [NB, C, H, W] as the patch matrix of group g; `tapIsK` for conv2d, swapped for the filter gradient. */
+function im2colFn(tapIsK: boolean): string {
+  const [tap, pos] = tapIsK ? ['k', 'n'] : ['n', 'k'];
   return `fn im2col(g: u32, k: u32, n: u32) -> f32 {
-  let c = ${tap} / ${KH * KW}u;
-  let ky = (${tap} / ${KW}u) % ${KH}u;
-  let kx = ${tap} % ${KW}u;
-  let nb = ${pos} / ${OH * OW}u;
-  let oy = (${pos} / ${OW}u) % ${OH}u;
-  let ox = ${pos} % ${OW}u;
-  let iy = i32(oy * ${a.stride[0]}u + ky * ${a.dilation[0]}u) - ${a.padding[0]}i;
-  let ix = i32(ox * ${a.stride[1]}u + kx * ${a.dilation[1]}u) - ${a.padding[2]}i;
-  if (iy < 0i || iy >= ${H}i || ix < 0i || ix >= ${W}i) {
+${LOCALS}
+  let c = ${tap} / (KH * KW);
+  let ky = (${tap} / KW) % KH;
+  let kx = ${tap} % KW;
+  let nb = ${pos} / (OH * OW);
+  let oy = (${pos} / OW) % OH;
+  let ox = ${pos} % OW;
+  let iy = i32(oy * ${param(7)} + ky * ${param(9)}) - i32(${param(11)});
+  let ix = i32(ox * ${param(8)} + kx * ${param(10)}) - i32(${param(12)});
+  if (iy < 0i || iy >= i32(H) || ix < 0i || ix >= i32(W)) {
     return 0.0;
   }
-  return X[((nb * ${C}u + g * ${Cg}u + c) * ${H}u + u32(iy)) * ${W}u + u32(ix)];
+  return X[((nb * C + g * ${param(13)} + c) * H + u32(iy)) * W + u32(ix)];
 }`;
 }
+
+function convParams(x: readonly number[], out: readonly number[], k: readonly number[], a: ConvAttrs, cin: number, cout: number, O: number): number[] {
+  return [x[1]!, x[2]!, x[3]!, out[2]!, out[3]!, k[0]!, k[1]!, a.stride[0], a.stride[1], a.dilation[0], a.dilation[1], a.padding[0], a.padding[2], cin, cout, O];
+}
+
+/** Y [NB, O, OH, OW] at (row m of group g, column n = nb·oy·ox). */
+const storeNCHW = (g: string, m: string, n: string, v: string) =>
+  `{ let P = ${param(3)} * ${param(4)}; Y[((${n}) / P * ${param(15)} + ${g} * ${param(14)} + ${m}) * P + (${n}) % P] = ${v}; }`;
 
 export function conv2dKernel(step: OpStep, ctx: BuildContext): Kernel {
   const [x, w] = step.inputs as [PlanOperand, PlanOperand];
   const a = step.attrs as unknown as ConvAttrs;
-  const [NB, , , ] = x.shape as [number, number, number, number];
+  const [NB] = x.shape as [number, number, number, number];
   const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
   const [, , OH, OW] = step.out.shape as [number, number, number, number];
   const og = O / a.groups;
-  const K = Cg * KH * KW, P = OH * OW;
   const io: GemmIO = {
-    M: og, N: NB * P, K, batch: a.groups,
+    M: og, N: NB * OH * OW, K: Cg * KH * KW, batch: a.groups,
+    params: convParams(x.shape, step.out.shape, [KH, KW], a, Cg, og, O),
     buffers: [
       { name: 'X', access: 'read', target: { buf: x.buf } },
       { name: 'Wt', access: 'read', target: { buf: w.buf } },
       { name: 'Y', access: 'read_write', target: { buf: step.out.buf } },
     ],
-    helpers: im2colFn(x.shape, Cg, KH, KW, OH, OW, a, true),
-    a: (g, m, k) => `Wt[(${g} * ${og}u + ${m}) * ${K}u + ${k}]`,
+    helpers: im2colFn(true), variant: 'conv',
+    a: (g, m, k) => `Wt[(${g} * ${param(14)} + ${m}) * dims.k + ${k}]`,
     b: (g, k, n) => `im2col(${g}, ${k}, ${n})`,
-    store: (g, m, n, v) => `Y[((${n}) / ${P}u * ${O}u + ${g} * ${og}u + ${m}) * ${P}u + (${n}) % ${P}u] = ${v};`,
+    store: storeNCHW,
   };
-  return gemmKernel(io, meta(step, 'conv2d', `${shapeToString(x.shape)}*${shapeToString(w.shape)} ${attrKey(a)}`), ctx);
+  return gemmKernel(io, meta(step, 'conv2d'), ctx);
 }
 
 export function conv2dTransposeKernel(step: OpStep, ctx: BuildContext): Kernel {
   const [x, w] = step.inputs as [PlanOperand, PlanOperand];
   const a = step.attrs as unknown as ConvAttrs;
-  const [NB, Cin, H, W] = x.shape as [number, number, number, number];
+  const [NB, Cin] = x.shape as [number, number, number, number];
   const [, Cog, KH, KW] = w.shape as [number, number, number, number];
   const [, Cout, OH, OW] = step.out.shape as [number, number, number, number];
   const cig = Cin / a.groups;
-  const K = cig * KH * KW, P = OH * OW;
+  // x (the gradient of a conv2d's output) sits where that conv's output was: gather the taps that land on (oy, ox).
   const helpers = `fn gather_x(g: u32, k: u32, n: u32) -> f32 {
-  let ci = k / ${KH * KW}u;
-  let ky = (k / ${KW}u) % ${KH}u;
-  let kx = k % ${KW}u;
-  let nb = n / ${P}u;
-  let oy = (n / ${OW}u) % ${OH}u;
-  let ox = n % ${OW}u;
-  let ty = i32(oy) + ${a.padding[0]}i - i32(ky * ${a.dilation[0]}u);
-  let tx = i32(ox) + ${a.padding[2]}i - i32(kx * ${a.dilation[1]}u);
-  if (ty < 0i || tx < 0i || ty % ${a.stride[0]}i != 0i || tx % ${a.stride[1]}i != 0i) {
+${LOCALS}
+  let ci = k / (KH * KW);
+  let ky = (k / KW) % KH;
+  let kx = k % KW;
+  let nb = n / (OH * OW);
+  let oy = (n / OW) % OH;
+  let ox = n % OW;
+  let sy = i32(${param(7)});
+  let sx = i32(${param(8)});
+  let ty = i32(oy + ${param(11)}) - i32(ky * ${param(9)});
+  let tx = i32(ox + ${param(12)}) - i32(kx * ${param(10)});
+  if (ty < 0i || tx < 0i || ty % sy != 0i || tx % sx != 0i) {
     return 0.0;
   }
-  let iy = ty / ${a.stride[0]}i;
-  let ix = tx / ${a.stride[1]}i;
-  if (iy >= ${H}i || ix >= ${W}i) {
+  let iy = ty / sy;
+  let ix = tx / sx;
+  if (iy >= i32(H) || ix >= i32(W)) {
     return 0.0;
   }
-  return X[((nb * ${Cin}u + g * ${cig}u + ci) * ${H}u + u32(iy)) * ${W}u + u32(ix)];
+  return X[((nb * C + g * ${param(13)} + ci) * H + u32(iy)) * W + u32(ix)];
 }`;
   const io: GemmIO = {
-    M: Cog, N: NB * P, K, batch: a.groups,
+    M: Cog, N: NB * OH * OW, K: cig * KH * KW, batch: a.groups,
+    params: convParams(x.shape, step.out.shape, [KH, KW], a, cig, Cog, Cout),
     buffers: [
       { name: 'X', access: 'read', target: { buf: x.buf } },
       { name: 'Wt', access: 'read', target: { buf: w.buf } },
       { name: 'Y', access: 'read_write', target: { buf: step.out.buf } },
     ],
-    helpers,
-    a: (g, m, k) => `Wt[((${g} * ${cig}u + (${k}) / ${KH * KW}u) * ${Cog}u + ${m}) * ${KH * KW}u + (${k}) % ${KH * KW}u]`,
+    helpers, variant: 'convT',
+    a: (g, m, k) => `Wt[((${g} * ${param(13)} + (${k}) / (${param(5)} * ${param(6)})) * ${param(14)} + ${m}) * (${param(5)} * ${param(6)}) + (${k}) % (${param(5)} * ${param(6)})]`,
     b: (g, k, n) => `gather_x(${g}, ${k}, ${n})`,
-    store: (g, m, n, v) => `Y[((${n}) / ${P}u * ${Cout}u + ${g} * ${Cog}u + ${m}) * ${P}u + (${n}) % ${P}u] = ${v};`,
+    store: storeNCHW,
   };
-  return gemmKernel(io, meta(step, 'conv2dTranspose', `${shapeToString(x.shape)}*${shapeToString(w.shape)} ${attrKey(a)}`), ctx);
+  return gemmKernel(io, meta(step, 'conv2dTranspose'), ctx);
 }
 
 export function conv2dBackpropFilterKernel(step: OpStep, ctx: BuildContext): Kernel {
@@ -120,20 +136,20 @@ export function conv2dBackpropFilterKernel(step: OpStep, ctx: BuildContext): Ker
   const [O, Cg, KH, KW] = a.filterShape;
   const [, , OH, OW] = dy.shape as [number, number, number, number];
   const og = O / a.groups;
-  const P = OH * OW;
   const io: GemmIO = {
-    M: og, N: Cg * KH * KW, K: NB * P, batch: a.groups,
+    M: og, N: Cg * KH * KW, K: NB * OH * OW, batch: a.groups,
+    params: convParams(x.shape, dy.shape, [KH, KW], a, Cg, og, O),
     buffers: [
       { name: 'X', access: 'read', target: { buf: x.buf } },
       { name: 'DY', access: 'read', target: { buf: dy.buf } },
       { name: 'DW', access: 'read_write', target: { buf: step.out.buf } },
     ],
-    helpers: im2colFn(x.shape, Cg, KH, KW, OH, OW, a, false),
-    a: (g, m, k) => `DY[((${k}) / ${P}u * ${O}u + ${g} * ${og}u + ${m}) * ${P}u + (${k}) % ${P}u]`,
+    helpers: im2colFn(false), variant: 'convW',
+    a: (g, m, k) => `DY[((${k}) / (${param(3)} * ${param(4)}) * ${param(15)} + ${g} * ${param(14)} + ${m}) * (${param(3)} * ${param(4)}) + (${k}) % (${param(3)} * ${param(4)})]`,
     b: (g, k, n) => `im2col(${g}, ${k}, ${n})`,
-    store: (g, m, n, v) => `DW[(${g} * ${og}u + ${m}) * ${Cg * KH * KW}u + ${n}] = ${v};`,
+    store: (g, m, n, v) => `DW[(${g} * ${param(14)} + ${m}) * dims.n + ${n}] = ${v};`,
   };
-  return gemmKernel(io, meta(step, 'conv2dBackpropFilter', `${shapeToString(x.shape)}*${shapeToString(dy.shape)} ${attrKey(a)}`), ctx);
+  return gemmKernel(io, meta(step, 'conv2dBackpropFilter'), ctx);
 }
 
 const POOL_WG = 64;

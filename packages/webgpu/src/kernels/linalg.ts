@@ -2,7 +2,7 @@
 import { type OpStep, type PlanOperand, shapeToString } from '@kiln/core';
 import type { BuildContext, Kernel } from '../kernel';
 import { broadcastStrides, numel } from '../layout';
-import { batchBaseFn, gemmKernel, type GemmIO, type SubgroupTiles } from './gemm';
+import { batchBaseFn, gemmKernel, type GemmIO, param } from './gemm';
 
 export function matmulIO(step: Pick<OpStep, 'attrs' | 'inputs' | 'out'>): GemmIO {
   const [a, b] = step.inputs as [PlanOperand, PlanOperand];
@@ -15,30 +15,34 @@ export function matmulIO(step: Pick<OpStep, 'attrs' | 'inputs' | 'out'>): GemmIO
   const sb = broadcastStrides(b.shape.slice(0, -2), batch).map((s) => s * K * N);
   const vec4 = N % 4 === 0;
   const bVec = vec4 && !tb;
+  const helpers = [batchBaseFn('a_base', batch, sa), batchBaseFn('b_base', batch, sb)].join('\n\n');
+  // Transposes are strides (uniforms): NN, TN, NT and TT share a pipeline.
+  const [sam, sak] = ta ? [1, M] : [K, 1];
+  const [sbk, sbn] = tb ? [1, K] : [N, 1];
+  const mn = param(0), p = (i: number) => param(i);
   return {
-    M, N, K, batch: numel(batch),
+    M, N, K, batch: numel(batch), params: [M * N, sam, sak, sbk, sbn],
     buffers: [
       { name: 'A', access: 'read', target: { buf: a.buf } },
       { name: 'B', access: 'read', target: { buf: b.buf }, vec4: bVec },
       { name: 'C', access: 'read_write', target: { buf: step.out.buf }, vec4 },
     ],
-    helpers: [batchBaseFn('a_base', batch, sa), batchBaseFn('b_base', batch, sb)].join('\n\n'),
-    a: (bb, m, k) => (ta ? `A[a_base(${bb}) + ${k} * ${M}u + ${m}]` : `A[a_base(${bb}) + ${m} * ${K}u + ${k}]`),
-    b: (bb, k, n) => (bVec ? `B[(b_base(${bb}) + ${k} * ${N}u + ${n}) / 4u][(${n}) % 4u]` : tb ? `B[b_base(${bb}) + ${n} * ${K}u + ${k}]` : `B[b_base(${bb}) + ${k} * ${N}u + ${n}]`),
-    ...(bVec ? { b4: (bb: string, k: string, n4: string) => `B[(b_base(${bb}) + ${k} * ${N}u) / 4u + ${n4}]` } : {}),
-    store: (bb, m, n, v) => (vec4 ? `C[(${bb} * ${M * N}u + ${m} * ${N}u + ${n}) / 4u][(${n}) % 4u] = ${v};` : `C[${bb} * ${M * N}u + ${m} * ${N}u + ${n}] = ${v};`),
-    ...(vec4 ? { store4: (bb: string, m: string, n4: string, v: string) => `C[(${bb} * ${M * N}u + ${m} * ${N}u) / 4u + ${n4}] = ${v};` } : {}),
+    helpers,
+    variant: `${bVec ? 'B4' : 'B1'}${vec4 ? 'C4' : 'C1'}${numel(batch) > 1 ? ` ${helpers.replace(/\s+/g, ' ')}` : ''}`,
+    a: (bb, m, k) => `A[a_base(${bb}) + ${m} * ${p(1)} + ${k} * ${p(2)}]`,
+    b: (bb, k, n) => (bVec ? `B[(b_base(${bb}) + ${k} * dims.n + ${n}) / 4u][(${n}) % 4u]` : `B[b_base(${bb}) + ${k} * ${p(3)} + ${n} * ${p(4)}]`),
+    ...(bVec ? { b4: (bb: string, k: string, n4: string) => `B[(b_base(${bb}) + ${k} * dims.n) / 4u + ${n4}]` } : {}),
+    store: (bb, m, n, v) => (vec4 ? `C[(${bb} * ${mn} + ${m} * dims.n + ${n}) / 4u][(${n}) % 4u] = ${v};` : `C[${bb} * ${mn} + ${m} * dims.n + ${n}] = ${v};`),
+    ...(vec4 ? { store4: (bb: string, m: string, n4: string, v: string) => `C[(${bb} * ${mn} + ${m} * dims.n) / 4u + ${n4}] = ${v};` } : {}),
   };
 }
 
-export function matmulKernel(step: OpStep, ctx: BuildContext, tiles?: Partial<SubgroupTiles>): Kernel {
-  const io = matmulIO(step);
+export function matmulKernel(step: OpStep, ctx: BuildContext): Kernel {
   const [a, b] = step.inputs as [PlanOperand, PlanOperand];
   const ta = !!step.attrs.transposeA, tb = !!step.attrs.transposeB;
-  return gemmKernel(io, {
+  return gemmKernel(matmulIO(step), {
     name: 'matmul',
-    key: `${shapeToString(a.shape)}${ta ? 'T' : ''}x${shapeToString(b.shape)}${tb ? 'T' : ''}`,
     ops: step.ops,
     shapes: `${shapeToString(a.shape)}${ta ? 'ᵀ' : ''} x ${shapeToString(b.shape)}${tb ? 'ᵀ' : ''} -> ${shapeToString(step.out.shape)}`,
-  }, ctx, tiles);
+  }, ctx);
 }

@@ -1,0 +1,40 @@
+// The WGSL preprocessor, and the generated shader table being in step with shaders/*.wgsl.
+import { preprocess } from '@kiln/webgpu';
+import { evalExpr } from '../../packages/webgpu/src/preprocess';
+import { generateShaders, GEN_FILE } from '../../packages/webgpu/scripts/gen-shaders';
+import { readFileSync } from 'node:fs';
+
+describe('WGSL preprocessor', () => {
+  test('defines, arithmetic and string substitution', () => {
+    expect(preprocess('let a = {{N * 4 + 1}}u; {{BODY}}', { N: 3, BODY: 'x = 1;' })).toBe('let a = 13u; x = 1;');
+    expect(evalExpr('(A + 1) % 3 == 0 && !B', { A: 5, B: false })).toBe(true);
+    expect(evalExpr('7 / 2', {})).toBe(3);
+  });
+
+  test('#if / #else / #endif, nested', () => {
+    const src = ['#if X', 'a', '#if Y', 'b', '#else', 'c', '#endif', '#else', 'd', '#endif'].join('\n');
+    expect(preprocess(src, { X: 1, Y: 0 })).toBe('a\nc');
+    expect(preprocess(src, { X: 0, Y: 1 })).toBe('d');
+  });
+
+  test('#for unrolls with the loop variable in scope', () => {
+    const src = ['#for i in 0..N', '#for j in 0..2', 'c{{i}}_{{j}} = {{i * 2 + j}};', '#endfor', '#endfor'].join('\n');
+    expect(preprocess(src, { N: 2 })).toBe('c0_0 = 0;\nc0_1 = 1;\nc1_0 = 2;\nc1_1 = 3;');
+  });
+
+  test('#include pastes a file once', () => {
+    const files = { 'a.wgsl': 'fn a() {}', 'b.wgsl': '#include "a.wgsl"\nfn b() {}' };
+    expect(preprocess('#include "a.wgsl"\n#include "b.wgsl"\nmain', {}, 'main', new Set(), files)).toBe('fn a() {}\nfn b() {}\nmain');
+  });
+
+  test('mistakes are errors: unknown names, unclosed blocks, stray #endif', () => {
+    expect(() => preprocess('{{NOPE}}', {})).toThrow(/'NOPE' is not defined/);
+    expect(() => preprocess('#if 1\nx', {})).toThrow(/never closed/);
+    expect(() => preprocess('#endif', {})).toThrow(/unmatched/);
+    expect(() => preprocess('#for i in 0..2\n#endif', {})).toThrow(/does not close/);
+  });
+
+  test('shaders.gen.ts is generated from shaders/*.wgsl (run packages/webgpu/scripts/gen-shaders.ts)', () => {
+    expect(readFileSync(GEN_FILE, 'utf8')).toBe(generateShaders());
+  });
+});
