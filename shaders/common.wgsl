@@ -1,13 +1,14 @@
 // Helpers every Kiln kernel may use. Included once per kernel by the preprocessor.
 //
-// GRID_X, GRID_Y, GRID_Z (u32 constants emitted by kernel.ts) are the kernel's logical
-// workgroup grid. A grid with more than maxComputeWorkgroupsPerDimension workgroups in a
-// dimension is dispatched folded into 2-D/3-D; kiln_wg rebuilds the logical id from all of
-// workgroup_id. Padding workgroups of a folded dispatch get z >= GRID_Z: kernels return early.
+// KILN_GRID is the kernel's logical workgroup grid: a constant emitted by kernel.ts, or a
+// uniform for kernels whose shapes are uniforms. A grid with more than
+// maxComputeWorkgroupsPerDimension workgroups in a dimension is dispatched folded into
+// 2-D/3-D; kiln_wg rebuilds the logical id from all of workgroup_id. Padding workgroups of a
+// folded dispatch get z >= grid.z: kernels return early.
 
-fn kiln_wg(wid: vec3u, nwg: vec3u) -> vec3u {
+fn kiln_wg(wid: vec3u, nwg: vec3u, grid: vec3u) -> vec3u {
   let linear = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
-  return vec3u(linear % GRID_X, (linear / GRID_X) % GRID_Y, linear / (GRID_X * GRID_Y));
+  return vec3u(linear % grid.x, (linear / grid.x) % grid.y, linear / (grid.x * grid.y));
 }
 
 // WGSL has no NaN/Inf literals, and a constant expression may not evaluate to one: build

@@ -9,6 +9,7 @@
 #include "common.wgsl"
 
 struct Dims {
+  grid: vec4u,
   m: u32,
   n: u32,
   k: u32,
@@ -19,6 +20,11 @@ struct Dims {
 {{BINDINGS}}
 @group(0) @binding({{UNIFORM_BINDING}}) var<uniform> dims: Dims;
 
+// The grid is a uniform too (see common.wgsl).
+fn kiln_grid() -> vec3u {
+  return dims.grid.xyz;
+}
+
 {{LOADERS}}
 
 var<workgroup> As: array<f32, {{TK * TM}}>;
@@ -26,8 +32,8 @@ var<workgroup> Bs: array<f32, {{TK * TN}}>;
 
 @compute @workgroup_size({{TN / RN}}, {{TM / RM}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let g = kiln_wg(wid, nwg);
-  if (g.z >= GRID_Z) {
+  let g = kiln_wg(wid, nwg, kiln_grid());
+  if (g.z >= dims.grid.z) {
     return;
   }
   let b = g.z;

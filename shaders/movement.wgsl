@@ -12,9 +12,9 @@
 // INDEX defines `src` (input word), `dst` (output word) and `inside` (false in padding).
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg);
+  let g = kiln_wg(wid, nwg, KILN_GRID);
   let idx = g.x * {{WG}}u + lid;
-  if (g.z >= GRID_Z || idx >= {{N}}u) {
+  if (g.z >= KILN_GRID.z || idx >= {{N}}u) {
     return;
   }
   {{INDEX}}
@@ -34,9 +34,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // y[o, j, i] = x[o, indices[j], i]; an index out of [0, LEN) reads 0 (core's gather).
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg);
+  let g = kiln_wg(wid, nwg, KILN_GRID);
   let idx = g.x * {{WG}}u + lid;
-  if (g.z >= GRID_Z || idx >= {{N}}u) {
+  if (g.z >= KILN_GRID.z || idx >= {{N}}u) {
     return;
   }
   let i = idx % {{INNER}}u;
@@ -60,9 +60,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // the reference's summation order). Used when LEN * K is small.
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg);
+  let g = kiln_wg(wid, nwg, KILN_GRID);
   let idx = g.x * {{WG}}u + lid;
-  if (g.z >= GRID_Z || idx >= {{N}}u) {
+  if (g.z >= KILN_GRID.z || idx >= {{N}}u) {
     return;
   }
   let i = idx % {{INNER}}u;
@@ -87,9 +87,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // loop on the bits). y was zeroed by the previous dispatch. Summation order varies.
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg);
+  let g = kiln_wg(wid, nwg, KILN_GRID);
   let idx = g.x * {{WG}}u + lid;
-  if (g.z >= GRID_Z || idx >= {{N}}u) {
+  if (g.z >= KILN_GRID.z || idx >= {{N}}u) {
     return;
   }
   let i = idx % {{INNER}}u;
@@ -120,9 +120,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg);
+  let g = kiln_wg(wid, nwg, KILN_GRID);
   let idx = g.x * {{WG}}u + lid;
-  if (g.z >= GRID_Z || idx >= {{N}}u) {
+  if (g.z >= KILN_GRID.z || idx >= {{N}}u) {
     return;
   }
   y[idx] = {{VALUE}}u;

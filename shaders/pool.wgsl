@@ -35,9 +35,9 @@ fn window_argmax(nc: u32, oy: u32, ox: u32) -> i32 {
 
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg);
+  let g = kiln_wg(wid, nwg, KILN_GRID);
   let idx = g.x * {{WG}}u + lid;
-  if (g.z >= GRID_Z || idx >= {{N}}u) {
+  if (g.z >= KILN_GRID.z || idx >= {{N}}u) {
     return;
   }
 #if GRAD

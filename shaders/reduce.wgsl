@@ -21,9 +21,9 @@ fn in_index(o: u32, r: u32) -> u32 {
 // over partials).
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg);
+  let g = kiln_wg(wid, nwg, KILN_GRID);
   let o = g.x * {{WG}}u + lid;
-  if (g.z >= GRID_Z || o >= {{OUT}}u) {
+  if (g.z >= KILN_GRID.z || o >= {{OUT}}u) {
     return;
   }
   var acc: {{T}} = {{INIT}};
@@ -42,8 +42,8 @@ var<workgroup> part: array<{{T}}, {{WG}}>;
 // output holds partials [OUT, PARTS] that a SERIAL pass combines.
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg);
-  if (g.z >= GRID_Z) {
+  let g = kiln_wg(wid, nwg, KILN_GRID);
+  if (g.z >= KILN_GRID.z) {
     return;
   }
   let p = g.x;
@@ -73,9 +73,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // a NaN counts as the extremum (NumPy), so the first NaN wins.
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg);
+  let g = kiln_wg(wid, nwg, KILN_GRID);
   let o = g.x * {{WG}}u + lid;
-  if (g.z >= GRID_Z || o >= {{OUT}}u) {
+  if (g.z >= KILN_GRID.z || o >= {{OUT}}u) {
     return;
   }
   let base = (o / {{INNER}}u) * {{LEN}}u * {{INNER}}u + o % {{INNER}}u;

@@ -27,6 +27,8 @@ export interface Kernel {
   readonly bindings: readonly Binding[];
   /** Contents of the kernel's own uniform buffer (shapes, so that one pipeline serves many). */
   readonly uniforms?: Uint32Array;
+  /** The logical grid is in the uniforms (no KILN_GRID constant in the source). */
+  readonly uniformGrid?: boolean;
   readonly ops: readonly string[];
   readonly shapes: string;
   readonly bytes: number;
@@ -45,7 +47,7 @@ export interface DeviceTraits {
   /** Which GEMM kernel matmul and convolutions use (see kernels/matmul.ts). */
   readonly gemm: 'tiled' | 'subgroup';
   /** Overrides of the subgroup GEMM's register block (tuning; see scripts/matmul-timing.ts). */
-  readonly gemmTiles?: { rows?: number; vec4s?: number; wg?: number };
+  readonly gemmTiles?: { rows?: number; vec4s?: number; wg?: number; a4?: boolean };
 }
 
 /** Context a kernel builder may use to ask the Program for scratch memory. */
@@ -55,14 +57,14 @@ export interface BuildContext {
   scratch(bytes: number): number;
 }
 
-/** The final WGSL: grid constants, then the kernel's source. */
+/** The final WGSL: directives, the grid constant (unless the kernel reads it from its uniforms), the source. */
 export function kernelSource(k: Kernel): string {
   const [x, y, z] = k.grid;
   // Directives (`enable ...;`) must precede every declaration.
   const lines = k.source.split('\n');
-  const directives = lines.filter((l) => /^\s*(enable|requires|diagnostic)\b/.test(l));
-  const rest = lines.filter((l) => !/^\s*(enable|requires|diagnostic)\b/.test(l));
-  return [...directives, `const GRID_X: u32 = ${x}u;`, `const GRID_Y: u32 = ${y}u;`, `const GRID_Z: u32 = ${z}u;`, ...rest].join('\n');
+  const directive = (l: string) => /^\s*(enable|requires|diagnostic)\b/.test(l);
+  const grid = k.uniformGrid ? [] : [`const KILN_GRID = vec3u(${x}u, ${y}u, ${z}u);`];
+  return [...lines.filter(directive), ...grid, ...lines.filter((l) => !directive(l))].join('\n');
 }
 
 /**

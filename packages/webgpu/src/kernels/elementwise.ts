@@ -44,9 +44,9 @@ export function elementwiseKernel(step: ElementwiseStep): Kernel {
 ${decls.join('\n')}
 @compute @workgroup_size(${ELEMENTWISE_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg);
+  let g = kiln_wg(wid, nwg, KILN_GRID);
   let idx = g.x * ${ELEMENTWISE_WG}u + lid;
-  if (g.z >= GRID_Z || idx >= ${n}u) { return; }
+  if (g.z >= KILN_GRID.z || idx >= ${n}u) { return; }
   ${body.join('\n  ')}
 }
 `, {}, 'elementwise');

@@ -34,6 +34,8 @@ export interface GemmIO {
   readonly variant: string;
   /** A[b][m][k] for m < M, k < K. */
   a(b: string, m: string, k: string): string;
+  /** A[b][m][4 k4 .. 4 k4 + 3] as one vec4 load, when A is row-major with K % 4 == 0. */
+  a4?(b: string, m: string, k4: string): string;
   /** B[b][k][n] for k < K, n < N. */
   b(b: string, k: string, n: string): string;
   /** Columns 4 n4 .. 4 n4 + 3 of row k of B[b] as one vec4 load, when the layout allows. */
@@ -81,18 +83,24 @@ export function gemmKernel(io: GemmIO, meta: GemmMeta, ctx: BuildContext): Kerne
   if (io.params.length > 16) throw new Error(`webgpu: ${meta.name} needs ${io.params.length} GEMM parameters (16 at most)`);
   const { decls, bindings } = declarations(io);
   const N4 = ceilDiv(io.N, 4);
-  const uniforms = new Uint32Array(20);
-  uniforms.set([io.M, io.N, io.K, N4]);
-  uniforms.set(io.params, 4);
+  const uniforms = new Uint32Array(24);
+  uniforms.set([io.M, io.N, io.K, N4], 4);
+  uniforms.set(io.params, 8);
+  const withGrid = (grid: [number, number, number]) => {
+    uniforms.set(grid, 0);
+    return { grid, uniforms, uniformGrid: true };
+  };
   const flops = 2 * io.M * io.N * io.K * io.batch;
   const bytes = 4 * io.batch * (io.M * io.K + io.K * io.N + io.M * io.N);
   const common = { BINDINGS: decls, UNIFORM_BINDING: io.buffers.length };
   const S = ctx.traits.subgroupSize;
   if (ctx.traits.gemm === 'subgroup' && S > 0) {
     const t = subgroupTiles(io, S, ctx.traits.gemmTiles);
+    const a4 = !!io.a4 && S % 2 === 0 && t.rows % (S / 2) === 0 && ctx.traits.gemmTiles?.a4 !== false;
     const loaders = [
       io.helpers,
       `fn load_a(b: u32, m: u32, k: u32) -> f32 {\n  return ${io.a('b', 'm', 'k')};\n}`,
+      ...(a4 ? [`fn load_a4(b: u32, m: u32, k4: u32) -> vec4f {\n  return ${io.a4!('b', 'm', 'k4')};\n}`] : []),
       io.b4
         ? `fn load_b4(b: u32, k: u32, n4: u32) -> vec4f {\n  return ${io.b4('b', 'k', 'n4')};\n}`
         // A loop, not four copies: each copy of a load is a per-lane loop for lavapipe's compiler.
@@ -101,11 +109,11 @@ export function gemmKernel(io: GemmIO, meta: GemmMeta, ctx: BuildContext): Kerne
         ? `fn store_c4(b: u32, m: u32, n4: u32, v: vec4f) {\n  ${io.store4('b', 'm', 'n4', 'v')}\n}`
         : `fn store_c4(b: u32, m: u32, n4: u32, v: vec4f) {\n  for (var j = 0u; j < 4u; j++) {\n    let n = n4 * 4u + j;\n    if (n < dims.n) {\n      ${io.store('b', 'm', 'n', 'v[j]')}\n    }\n  }\n}`,
     ].join('\n\n');
-    const source = shader('gemm_subgroup.wgsl', { ...common, LOADERS: loaders, S, U: t.rows, VN: t.vec4s, WG: t.wg });
+    const source = shader('gemm_subgroup.wgsl', { ...common, LOADERS: loaders, S, U: t.rows, VN: t.vec4s, WG: t.wg, A4: a4 ? 1 : 0 });
     return {
-      name: `${meta.name}_sg`, key: `${meta.name}_sg[${io.variant}|U${t.rows} V${t.vec4s} WG${t.wg}]`, source,
-      workgroupSize: t.wg, grid: [ceilDiv(N4, t.wg * t.vec4s), ceilDiv(io.M, t.rows), io.batch],
-      bindings, uniforms, ops: meta.ops, shapes: meta.shapes, bytes, flops,
+      name: `${meta.name}_sg`, key: `${meta.name}_sg[${io.variant}${a4 ? ' A4' : ''}|U${t.rows} V${t.vec4s} WG${t.wg}]`, source,
+      workgroupSize: t.wg, ...withGrid([ceilDiv(N4, t.wg * t.vec4s), ceilDiv(io.M, t.rows), io.batch]),
+      bindings, ops: meta.ops, shapes: meta.shapes, bytes, flops,
     };
   }
   const T = { TM: 64, TN: 64, TK: 16, RM: 4, RN: 4 };
@@ -118,8 +126,8 @@ export function gemmKernel(io: GemmIO, meta: GemmMeta, ctx: BuildContext): Kerne
   const source = shader('gemm_tiled.wgsl', { ...common, LOADERS: loaders, ...T });
   return {
     name: `${meta.name}_tiled`, key: `${meta.name}_tiled[${io.variant}|${T.TM}x${T.TN}x${T.TK}]`, source,
-    workgroupSize: (T.TM / T.RM) * (T.TN / T.RN), grid: [ceilDiv(io.N, T.TN), ceilDiv(io.M, T.TM), io.batch],
-    bindings, uniforms, ops: meta.ops, shapes: meta.shapes, bytes, flops,
+    workgroupSize: (T.TM / T.RM) * (T.TN / T.RN), ...withGrid([ceilDiv(io.N, T.TN), ceilDiv(io.M, T.TM), io.batch]),
+    bindings, ops: meta.ops, shapes: meta.shapes, bytes, flops,
   };
 }
 

@@ -15,6 +15,7 @@ export function matmulIO(step: Pick<OpStep, 'attrs' | 'inputs' | 'out'>): GemmIO
   const sb = broadcastStrides(b.shape.slice(0, -2), batch).map((s) => s * K * N);
   const vec4 = N % 4 === 0;
   const bVec = vec4 && !tb;
+  const aVec = K % 4 === 0 && !ta;
   const helpers = [batchBaseFn('a_base', batch, sa), batchBaseFn('b_base', batch, sb)].join('\n\n');
   // Transposes are strides (uniforms): NN, TN, NT and TT share a pipeline.
   const [sam, sak] = ta ? [1, M] : [K, 1];
@@ -23,13 +24,14 @@ export function matmulIO(step: Pick<OpStep, 'attrs' | 'inputs' | 'out'>): GemmIO
   return {
     M, N, K, batch: numel(batch), params: [M * N, sam, sak, sbk, sbn],
     buffers: [
-      { name: 'A', access: 'read', target: { buf: a.buf } },
+      { name: 'A', access: 'read', target: { buf: a.buf }, vec4: aVec },
       { name: 'B', access: 'read', target: { buf: b.buf }, vec4: bVec },
       { name: 'C', access: 'read_write', target: { buf: step.out.buf }, vec4 },
     ],
     helpers,
-    variant: `${bVec ? 'B4' : 'B1'}${vec4 ? 'C4' : 'C1'}${numel(batch) > 1 ? ` ${helpers.replace(/\s+/g, ' ')}` : ''}`,
-    a: (bb, m, k) => `A[a_base(${bb}) + ${m} * ${p(1)} + ${k} * ${p(2)}]`,
+    variant: `${aVec ? 'A4' : 'A1'}${bVec ? 'B4' : 'B1'}${vec4 ? 'C4' : 'C1'}${numel(batch) > 1 ? ` ${helpers.replace(/\s+/g, ' ')}` : ''}`,
+    a: (bb, m, k) => (aVec ? `A[(a_base(${bb}) + ${m} * dims.k + ${k}) / 4u][(${k}) % 4u]` : `A[a_base(${bb}) + ${m} * ${p(1)} + ${k} * ${p(2)}]`),
+    ...(aVec ? { a4: (bb: string, m: string, k4: string) => `A[(a_base(${bb}) + ${m} * dims.k) / 4u + ${k4}]` } : {}),
     b: (bb, k, n) => (bVec ? `B[(b_base(${bb}) + ${k} * dims.n + ${n}) / 4u][(${n}) % 4u]` : `B[b_base(${bb}) + ${k} * ${p(3)} + ${n} * ${p(4)}]`),
     ...(bVec ? { b4: (bb: string, k: string, n4: string) => `B[(b_base(${bb}) + ${k} * dims.n) / 4u + ${n4}]` } : {}),
     store: (bb, m, n, v) => (vec4 ? `C[(${bb} * ${mn} + ${m} * dims.n + ${n}) / 4u][(${n}) % 4u] = ${v};` : `C[${bb} * ${mn} + ${m} * dims.n + ${n}] = ${v};`),
