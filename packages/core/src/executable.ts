@@ -36,7 +36,9 @@ export interface ProfileRecord {
 export type { TrainHook };
 
 export class Executable {
-  private readonly programs = new Map<string, Promise<{ plan: Plan; program: Program }>>();
+  private readonly programs = new Map<string, { ids: Set<number>; entry: Promise<{ plan: Plan; program: Program }> }>();
+  /** Programs replaced by a wider fetch set; freed on dispose (a run may still hold one). */
+  private readonly retired: Promise<{ plan: Plan; program: Program }>[] = [];
   private readonly created = new Set<string>();
   private disposed = false;
   private runCounter = 0;
@@ -100,16 +102,22 @@ export class Executable {
     const { bindings, values } = checkFeeds(this.graph, feeds, needed);
     this.syncParams();
 
-    const key = `${train ? 'T' : 'E'}|${[...bindings].sort().map(([k, v]) => `${k}=${v}`).join(',')}|${list.map((f) => `${f.key}:${f.id}`).join(',')}`;
-    let entry = this.programs.get(key);
-    if (!entry) {
-      entry = (async () => {
-        const plan = this.scoped(buildPlan(this.graph, list, train, bindings, this.options));
+    // One program per (train flag, bindings, inputs read); a new fetch set compiles the union
+    // of all fetch sets seen so far, so alternating fetches (loss every N steps) compile once.
+    const base = `${train ? 'T' : 'E'}|${[...bindings].sort().map(([k, v]) => `${k}=${v}`).join(',')}|${[...needed].sort().join(',')}`;
+    let cached = this.programs.get(base);
+    if (!cached || !list.every((f) => cached!.ids.has(f.id))) {
+      const ids = new Set([...(cached?.ids ?? []), ...list.map((f) => f.id)]);
+      if (cached) this.retired.push(cached.entry);
+      const entry = (async () => {
+        const plan = this.scoped(buildPlan(this.graph, [...ids].map((id) => ({ key: `#${id}`, id })), train, bindings, this.options));
         return { plan, program: await this.backendImpl.lower(plan) };
       })();
-      this.programs.set(key, entry);
-      entry.catch(() => this.programs.delete(key));
+      cached = { ids, entry };
+      this.programs.set(base, cached);
+      entry.catch(() => this.programs.delete(base));
     }
+    const entry = cached.entry;
     const { plan, program } = await entry;
 
     if (train) {
@@ -123,12 +131,13 @@ export class Executable {
       const id = this.graph.inputs.get(f.name)!;
       feedMap.set(f.buf, values.get(id)!.data);
     }
-    const result = await program.run(feedMap, plan.fetches.map((f) => f.operand.buf), { step: this.runCounter, profile: options.profile ?? this.options.profile ?? false });
+    const wanted = list.map((f) => ({ key: f.key, operand: plan.fetches.find((p) => p.key === `#${f.id}`)!.operand }));
+    const result = await program.run(feedMap, [...new Set(wanted.map((f) => f.operand.buf))], { step: this.runCounter, profile: options.profile ?? this.options.profile ?? false });
     this.runCounter++;
     if (train) this.trainSteps++;
     if (result.profile) this.lastProfile = { entries: result.profile, granularity: result.profileGranularity ?? 'kernel' };
     const out = {} as Record<K, HostTensor>;
-    for (const f of plan.fetches) {
+    for (const f of wanted) {
       out[f.key as K] = { data: result.outputs.get(f.operand.buf)!, shape: [...f.operand.shape], dtype: f.operand.dtype };
     }
     return out;
@@ -216,9 +225,10 @@ export class Executable {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const p of this.programs.values()) {
+    for (const p of [...[...this.programs.values()].map((c) => c.entry), ...this.retired]) {
       try { (await p).program.dispose(); } catch { /* a failed compile has nothing to free */ }
     }
+    this.retired.length = 0;
     this.programs.clear();
     for (const name of this.created) this.backendImpl.deleteParam(this.scope + name);
     this.created.clear();
