@@ -44,6 +44,8 @@ export interface GemmIO {
   store(b: string, m: string, n: string, v: string): string;
   /** Statement storing a vec4 into columns 4 n4 .. of C[b][m], when N % 4 == 0. */
   store4?(b: string, m: string, n4: string, v: string): string;
+  /** The same operands without vec4 bindings (for kernels that load scalars only). */
+  scalar?(): GemmIO;
 }
 
 export interface GemmMeta {
@@ -116,6 +118,9 @@ export function gemmKernel(io: GemmIO, meta: GemmMeta, ctx: BuildContext): Kerne
       bindings, ops: meta.ops, shapes: meta.shapes, bytes, flops,
     };
   }
+  // The tiled kernel stages scalars through workgroup memory: vec4 bindings buy it nothing, and
+  // declaring every operand scalar keeps it to one pipeline per loader family.
+  if (io.buffers.some((b) => b.vec4)) return gemmKernel(scalarOnly(io), meta, ctx);
   const T = { TM: 64, TN: 64, TK: 16, RM: 4, RN: 4 };
   const loaders = [
     io.helpers,
@@ -129,6 +134,12 @@ export function gemmKernel(io: GemmIO, meta: GemmMeta, ctx: BuildContext): Kerne
     workgroupSize: (T.TM / T.RM) * (T.TN / T.RN), ...withGrid([ceilDiv(io.N, T.TN), ceilDiv(io.M, T.TM), io.batch]),
     bindings, ops: meta.ops, shapes: meta.shapes, bytes, flops,
   };
+}
+
+/** The same GEMM with every operand bound as f32 (no vec4 loaders). */
+function scalarOnly(io: GemmIO): GemmIO {
+  if (!io.scalar) throw new Error('webgpu: GEMM with vec4 operands has no scalar form');
+  return io.scalar();
 }
 
 /** `fn name(b: u32) -> u32`: element offset of batch b of an operand broadcast over `batch` (baked: batch shapes vary little). */

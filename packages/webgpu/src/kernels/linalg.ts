@@ -4,7 +4,7 @@ import type { BuildContext, Kernel } from '../kernel';
 import { broadcastStrides, numel } from '../layout';
 import { batchBaseFn, gemmKernel, type GemmIO, param } from './gemm';
 
-export function matmulIO(step: Pick<OpStep, 'attrs' | 'inputs' | 'out'>): GemmIO {
+export function matmulIO(step: Pick<OpStep, 'attrs' | 'inputs' | 'out'>, allowVec4 = true): GemmIO {
   const [a, b] = step.inputs as [PlanOperand, PlanOperand];
   const ta = !!step.attrs.transposeA, tb = !!step.attrs.transposeB;
   const out = step.out.shape;
@@ -13,9 +13,9 @@ export function matmulIO(step: Pick<OpStep, 'attrs' | 'inputs' | 'out'>): GemmIO
   const batch = out.slice(0, -2);
   const sa = broadcastStrides(a.shape.slice(0, -2), batch).map((s) => s * M * K);
   const sb = broadcastStrides(b.shape.slice(0, -2), batch).map((s) => s * K * N);
-  const vec4 = N % 4 === 0;
+  const vec4 = allowVec4 && N % 4 === 0;
   const bVec = vec4 && !tb;
-  const aVec = K % 4 === 0 && !ta;
+  const aVec = allowVec4 && K % 4 === 0 && !ta;
   const helpers = [batchBaseFn('a_base', batch, sa), batchBaseFn('b_base', batch, sb)].join('\n\n');
   // Transposes are strides (uniforms): NN, TN, NT and TT share a pipeline.
   const [sam, sak] = ta ? [1, M] : [K, 1];
@@ -36,6 +36,7 @@ export function matmulIO(step: Pick<OpStep, 'attrs' | 'inputs' | 'out'>): GemmIO
     ...(bVec ? { b4: (bb: string, k: string, n4: string) => `B[(b_base(${bb}) + ${k} * dims.n) / 4u + ${n4}]` } : {}),
     store: (bb, m, n, v) => (vec4 ? `C[(${bb} * ${mn} + ${m} * dims.n + ${n}) / 4u][(${n}) % 4u] = ${v};` : `C[${bb} * ${mn} + ${m} * dims.n + ${n}] = ${v};`),
     ...(vec4 ? { store4: (bb: string, m: string, n4: string, v: string) => `C[(${bb} * ${mn} + ${m} * dims.n) / 4u + ${n4}] = ${v};` } : {}),
+    scalar: () => matmulIO(step, false),
   };
 }
 
