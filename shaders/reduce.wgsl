@@ -4,7 +4,11 @@
 #include "common.wgsl"
 
 @group(0) @binding(0) var<storage, read_write> y: array<{{OUT_T}}>;
+#if VEC4
+@group(0) @binding(1) var<storage, read> x: array<vec4<{{T}}>>;
+#else
 @group(0) @binding(1) var<storage, read> x: array<{{T}}>;
+#endif
 
 #if ARG == 0
 fn combine(acc: {{T}}, v: {{T}}) -> {{T}} {
@@ -27,9 +31,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     return;
   }
   var acc: {{T}} = {{INIT}};
+#if VEC4
+  // Rows are contiguous: read them as vec4s, combining the components in order.
+  for (var r = 0u; r < {{R / 4}}u; r++) {
+    let v = x[o * {{R / 4}}u + r];
+    acc = combine(combine(combine(combine(acc, v.x), v.y), v.z), v.w);
+  }
+#else
   for (var r = 0u; r < {{R}}u; r++) {
     acc = combine(acc, x[in_index(o, r)]);
   }
+#endif
   y[o] = acc;
 }
 #endif

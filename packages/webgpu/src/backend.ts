@@ -66,6 +66,7 @@ export class WebGPUBackend implements Backend {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
       subgroupSize: fixed,
+      cpuLike: !!info.isFallbackAdapter,
       gemm: gemm === 'auto' ? (fixed && info.isFallbackAdapter ? 'subgroup' : 'tiled') : gemm,
       ...(gemmTiles ? { gemmTiles } : {}),
     };

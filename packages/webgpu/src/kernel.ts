@@ -44,7 +44,9 @@ export interface DeviceTraits {
   readonly maxStorageBuffersPerShaderStage: number;
   /** Fixed subgroup size when the device has subgroups and min == max size; otherwise 0. */
   readonly subgroupSize: number;
-  /** Which GEMM kernel matmul and convolutions use (see kernels/matmul.ts). */
+  /** A software adapter running invocations as CPU SIMD lanes (lavapipe): barriers are costly, serial loops are not. */
+  readonly cpuLike: boolean;
+  /** Which GEMM kernel matmul and convolutions use (see kernels/gemm.ts). */
   readonly gemm: 'tiled' | 'subgroup';
   /** Overrides of the subgroup GEMM's register block (tuning; see scripts/matmul-timing.ts). */
   readonly gemmTiles?: { rows?: number; vec4s?: number; wg?: number; a4?: boolean };

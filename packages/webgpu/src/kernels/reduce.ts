@@ -21,7 +21,7 @@ const MANY_OUTPUTS = 4096;
 /** Workgroups a split reduction aims for. */
 const TARGET_WORKGROUPS = 256;
 
-const FLAGS = { SERIAL: 0, TREE: 0, ARG: 0, COMBINE: '', INIT: '0', IN_INDEX: 'return 0u;', CHUNK: 1, PARTS: 1, R: 0, INNER: 1, LEN: 1, BETTER: 'false' };
+const FLAGS = { SERIAL: 0, TREE: 0, ARG: 0, VEC4: 0, COMBINE: '', INIT: '0', IN_INDEX: 'return 0u;', CHUNK: 1, PARTS: 1, R: 0, INNER: 1, LEN: 1, BETTER: 'false' };
 const reduceShader = (d: Defines) => shader('reduce.wgsl', { ...FLAGS, ...d });
 
 /** WGSL body of in_index(o, r) for reducing `axes` of `shape`. */
@@ -72,10 +72,16 @@ export function reduceKernels(step: OpStep, ctx: BuildContext): Kernel[] {
   const inIndex = reduceIndexCode(x.shape, axes);
   const keyBase = `${step.op}[${x.shape.join(',')}|${[...axes].join(',')}|${T}]`;
   if (O === 0) return [];
-  if (R <= SERIAL_MAX || O >= MANY_OUTPUTS) {
+  // On CPU-emulated adapters an invocation per output is best as soon as there are a few SIMD
+  // groups of outputs; GPUs want many more threads (and trees for long rows).
+  const serial = ctx.traits.cpuLike ? R <= SERIAL_MAX || O >= 32 : R <= SERIAL_MAX || O >= MANY_OUTPUTS;
+  // Reducing trailing dims: output o reads the contiguous row [o R, (o + 1) R).
+  const trailing = [...axes].every((a) => a >= rank - axes.size) || x.shape.filter((_, i) => !axes.has(i)).every((d) => d === 1);
+  const vec4 = trailing && R % 4 === 0 && R > 0;
+  if (serial) {
     return [{
-      name: `reduce_${step.op}`, key: `serial_${keyBase}`,
-      source: reduceShader({ ...common, SERIAL: 1, WG: SERIAL_WG, R, IN_INDEX: inIndex }),
+      name: `reduce_${step.op}`, key: `serial_${keyBase}${vec4 ? ' x4' : ''}`,
+      source: reduceShader({ ...common, SERIAL: 1, WG: SERIAL_WG, R, IN_INDEX: inIndex, VEC4: vec4 ? 1 : 0 }),
       workgroupSize: SERIAL_WG, grid: grid1d(O, SERIAL_WG),
       bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }],
       bytes: 4 * (numel(x.shape) + O), ...meta,
