@@ -11,7 +11,9 @@
  *     --kernel              also report the kernel time from timestamp queries
  *
  * Shapes are uniforms, so the first run of a configuration includes compiling its pipeline
- * (reported separately as "first run").
+ * (reported separately as "first run"). "cpu" is GFLOP per second of CPU time the whole process
+ * used (lavapipe's threads included): it hardly moves when other processes load the machine,
+ * so compare configurations with it; wall-clock figures are what users see.
  */
 import type { Plan, Program } from '@kiln/core';
 import { createWebGPUBackend, type WebGPUBackendOptions } from '../src/index';
@@ -64,16 +66,19 @@ for (const n of sizes) {
     for (let k = 0; k < n; k++) acc += a[i * n + k]! * b[k * n + j]!;
     err = Math.max(err, Math.abs(acc - c[i * n + j]!));
   }
-  const wall: number[] = [], kernel: number[] = [];
+  const wall: number[] = [], kernel: number[] = [], cpu: number[] = [];
   for (let r = 0; r < runs; r++) {
+    const c0 = process.cpuUsage();
     t = performance.now();
     const res = await program.run(feeds, fetch, { step: 0, profile: flag('kernel') });
     wall.push(performance.now() - t);
+    const c1 = process.cpuUsage(c0);
+    cpu.push((c1.user + c1.system) / 1000);
     if (res.profile) kernel.push(res.profile[0]!.ms);
   }
   const gf = (ms: number) => (2 * n ** 3) / ms / 1e6;
   console.log(`n=${String(n).padStart(4)}  median ${gf(median(wall)).toFixed(2).padStart(6)} GFLOP/s  best ${gf(Math.min(...wall)).toFixed(2).padStart(6)}  (${median(wall).toFixed(1)} ms)` +
-    (kernel.length ? `  kernel median ${gf(median(kernel)).toFixed(2)} GFLOP/s` : '') + `  first run ${firstMs.toFixed(0)} ms  max|err| ${err.toExponential(1)}`);
+    (kernel.length ? `  kernel median ${gf(median(kernel)).toFixed(2)} GFLOP/s` : '') + `  cpu ${gf(median(cpu)).toFixed(2)} GFLOP/cpu-s  first run ${firstMs.toFixed(0)} ms  max|err| ${err.toExponential(1)}`);
   program.dispose();
 }
 await backend.dispose();
