@@ -10,7 +10,7 @@ const F: Record<Fn, (a: number[], t: string) => number> = {
   add: ([a, b], t) => (t === 'i32' ? (a! + b!) | 0 : t === 'u32' ? u32(a! + b!) : a! + b!),
   sub: ([a, b], t) => (t === 'i32' ? (a! - b!) | 0 : t === 'u32' ? u32(a! - b!) : a! - b!),
   mul: ([a, b], t) => (t === 'i32' ? Math.imul(a!, b!) : t === 'u32' ? u32(Math.imul(a!, b!)) : a! * b!),
-  div: ([a, b], t) => (t === 'f32' ? a! / b! : b === 0 ? a! : Math.trunc(a! / b!) | 0),
+  div: ([a, b], t) => (t === 'f32' ? a! / b! : b === 0 ? 0 : Math.trunc(a! / b!) | 0), // integer x / 0 is 0, as the reference and both backends
   neg: ([a], t) => (t === 'i32' ? -a! | 0 : -a!),
   abs: ([a]) => Math.abs(a!),
   max: ([a, b]) => Math.max(a!, b!),
