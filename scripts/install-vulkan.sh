@@ -7,15 +7,26 @@
 # mesa-vulkan-drivers is already installed. Needs root to install; without it
 # (or off Debian) it only says what to do and exits 0, leaving the verdict to
 # scripts/check-webgpu.mjs.
+#
+# Every decision reads its facts through commands on PATH (dpkg-query, dpkg,
+# apt-get, id) and two paths that tests may point elsewhere, so
+# test/scripts/install-vulkan.test.ts drives each branch with stub commands:
+#   KILN_OS_RELEASE  (default /etc/os-release)
+#   KILN_APT_ETC     (default /etc/apt)
 set -euo pipefail
 
 MIN_MESA=23
 PKG=mesa-vulkan-drivers
+OS_RELEASE=${KILN_OS_RELEASE:-/etc/os-release}
+APT_ETC=${KILN_APT_ETC:-/etc/apt}
 say() { echo "install-vulkan: $*"; }
 
+# The installed version, or nothing. dpkg-query exits 1 for a package dpkg has
+# never seen: that is "not installed", not a failure of this script.
 installed_version() {
-  dpkg-query -W -f='${db:Status-Abbrev}|${Version}' "$PKG" 2>/dev/null \
-    | awk -F'|' '$1 ~ /^ii/ {print $2}'
+  local status
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' "$PKG" 2>/dev/null || true)
+  awk -F'|' '$1 ~ /^ii/ {print $2}' <<<"$status"
 }
 
 mesa_ok() {
@@ -29,12 +40,11 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
   exit 0
 fi
 
+current=$(installed_version)
 if mesa_ok; then
-  say "$PKG $(installed_version) already installed (>= $MIN_MESA); nothing to do."
+  say "$PKG $current already installed (>= $MIN_MESA); nothing to do."
   exit 0
 fi
-
-current=$(installed_version)
 say "$PKG ${current:-not installed}; need >= $MIN_MESA."
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -43,7 +53,7 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 0
 fi
 
-codename=$( . /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}" )
+codename=$( . "$OS_RELEASE" 2>/dev/null && echo "${VERSION_CODENAME:-}" || true )
 export DEBIAN_FRONTEND=noninteractive
 
 if [[ "$codename" != bookworm ]]; then
@@ -52,12 +62,12 @@ if [[ "$codename" != bookworm ]]; then
   apt-get update -qq
   apt-get install -y "$PKG"
 else
-  BACKPORTS=/etc/apt/sources.list.d/backports.sources
-  SOURCES=/etc/apt/sources.list.d/debian.sources
-  LIST=/etc/apt/sources.list
+  BACKPORTS=$APT_ETC/sources.list.d/backports.sources
+  SOURCES=$APT_ETC/sources.list.d/debian.sources
+  LIST=$APT_ETC/sources.list
 
   if grep -rqsE --include='*.list' --include='*.sources' \
-       '^[^#]*[[:space:]]bookworm-backports([[:space:]]|$)' "$LIST" /etc/apt/sources.list.d/; then
+       '^[^#]*[[:space:]]bookworm-backports([[:space:]]|$)' "$LIST" "$APT_ETC/sources.list.d/"; then
     say "bookworm-backports already configured."
   else
     uri=""
@@ -82,13 +92,14 @@ else
     fi
     uri=${uri:-http://deb.debian.org/debian}
     say "adding bookworm-backports from $uri -> $BACKPORTS"
-    cat > "$BACKPORTS" <<EOF
+    mkdir -p "$(dirname "$BACKPORTS")"
+    cat > "$BACKPORTS" <<SRC
 Types: deb
 URIs: $uri
 Suites: bookworm-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
+SRC
   fi
 
   apt-get update -qq
