@@ -39,6 +39,9 @@ export function createReferenceBackend(): Backend {
     deleteParam(name) { params.delete(name); dtypes.delete(name); },
     async lower(plan: Plan): Promise<Program> {
       const evals = new Map(plan.steps.map((s, k) => [k, s.kind === 'elementwise' ? exprEvaluator(s.expr) : null]));
+      // Temps live in the memory plan's slots, as on a device: a temp overwritten by another
+      // that shares its slot while still live reads wrong values, so plan parity checks the plan.
+      const slotMemory = plan.slots.map((bytes) => new Float64Array(Math.ceil(bytes / 4)));
       return {
         async run(feeds, fetch, { step }) {
           if (disposed) throw new DisposedError('backend disposed');
@@ -49,30 +52,43 @@ export function createReferenceBackend(): Backend {
             if (b.kind === 'param') vals.set(b.id, params.get(b.name!)!.slice());
             if (b.kind === 'const') vals.set(b.id, Float64Array.from(b.data!));
           }
-          const ref = (o: PlanOperand) => ({ shape: o.shape, dtype: o.dtype, data: vals.get(o.buf)! });
+          const slotOf = (id: number) => {
+            const b = plan.buffers.get(id)!;
+            return b.kind === 'temp' && b.slot !== undefined ? { memory: slotMemory[b.slot]!, size: b.size } : undefined;
+          };
+          const read = (id: number): Float64Array => {
+            const s = slotOf(id);
+            return s ? s.memory.subarray(0, s.size) : vals.get(id)!;
+          };
+          const write = (id: number, data: Float64Array) => {
+            const s = slotOf(id);
+            if (s) s.memory.set(data);
+            else vals.set(id, data);
+          };
+          const ref = (o: PlanOperand) => ({ shape: o.shape, dtype: o.dtype, data: read(o.buf) });
           plan.steps.forEach((s, k) => {
             if (s.kind === 'assign') return;
             if (s.kind === 'elementwise') {
               const f = evals.get(k)!;
               const n = s.out.shape.reduce((a, b) => a * b, 1);
               const maps = s.inputs.map((i) => broadcastIndex(i.shape, s.out.shape));
-              const ins = s.inputs.map((i) => vals.get(i.buf)!);
+              const ins = s.inputs.map((i) => read(i.buf));
               const out = new Float64Array(n);
               const args = new Array<number>(ins.length);
               for (let i = 0; i < n; i++) {
                 for (let j = 0; j < ins.length; j++) args[j] = ins[j]![maps[j]![i]!]!;
                 out[i] = f(args, i, step);
               }
-              vals.set(s.out.buf, round(s.out.dtype, out));
+              write(s.out.buf, round(s.out.dtype, out));
               return;
             }
             const out = s.view
               ? applyView(ref(s.inputs[0]!), s.view, s.out.shape)
               : spec(s.op).ref(s.inputs.map(ref), s.attrs, { out: { shape: s.out.shape, dtype: s.out.dtype }, step });
-            vals.set(s.out.buf, round(s.out.dtype, out));
+            write(s.out.buf, round(s.out.dtype, out));
           });
           for (const s of plan.steps) if (s.kind === 'assign') {
-            const src = vals.get(s.src.buf)!;
+            const src = read(s.src.buf);
             const map = broadcastIndex(s.src.shape, s.dst.shape);
             params.set(plan.buffers.get(s.dst.buf)!.name!, Float64Array.from(map, (i) => src[i]!));
           }
@@ -80,7 +96,7 @@ export function createReferenceBackend(): Backend {
           for (const b of fetch) {
             const buf = plan.buffers.get(b)!;
             const a = arrayFor(buf.dtype, buf.size);
-            a.set(vals.get(b)!);
+            a.set(read(b));
             outputs.set(b, a);
           }
           return { outputs };

@@ -10,6 +10,7 @@ import type { PGraph } from './pgraph';
 import { prune } from './pgraph';
 import { eliminateCommonSubexpressions, elideBroadcasts, foldConstants } from './simplify';
 import { specialize } from './specialize';
+import { validatePlan } from './validate-plan';
 
 export const PASSES: readonly { name: string; run: (pg: PGraph) => PGraph }[] = [
   { name: 'foldConstants', run: foldConstants },
@@ -39,8 +40,11 @@ export function buildPlan(g: Graph, fetches: readonly { key: string; id: number 
     pg = p.run(pg);
     if (options.debug) validate(pg, p.name);
   }
-  return lowerToPlan(pg, { fuse: options.fuse ?? true });
+  const plan = lowerToPlan(pg, { fuse: options.fuse ?? true });
+  if (options.debug) validatePlan(plan);
+  return plan;
 }
 
+export { liveRanges, planMemory, validatePlan } from './validate-plan';
 export { lowerToPlan, specialize, foldConstants, eliminateCommonSubexpressions, elideBroadcasts, prune };
 export type { PGraph };
