@@ -1,4 +1,8 @@
-import { CIFAR10_RECORD_BYTES, DataFormatError, parseCifar10 } from '../../packages/nn/src/data';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { CIFAR10_RECORD_BYTES, DataFormatError, parseCifar10, readCifar10File } from '../../packages/nn/src/data';
 
 /** A record whose pixel p has value (seed + p) % 256, label first. */
 function record(label: number, seed: number): Uint8Array {
@@ -41,5 +45,21 @@ describe('parseCifar10', () => {
   it('refuses a label above 9, naming the record', () => {
     const bytes = concat(record(0, 0), record(1, 0), record(12, 0));
     expect(() => parseCifar10(bytes, 'c.bin')).toThrow('c.bin: record 2 (byte offset 6146): label 12 is out of range 0..9');
+  });
+});
+
+describe('readCifar10File', () => {
+  it('reads plain and gzipped files; refuses a gzip stream as soon as it passes maxRecords', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-cifar-'));
+    const bytes = concat(record(3, 0), record(9, 100), record(1, 7));
+    await writeFile(join(dir, 'b.bin'), bytes);
+    await writeFile(join(dir, 'b.bin.gz'), gzipSync(bytes));
+    for (const f of ['b.bin', 'b.bin.gz']) expect(Array.from((await readCifar10File(join(dir, f))).labels)).toEqual([3, 9, 1]);
+    await expect(readCifar10File(join(dir, 'b.bin.gz'), { maxRecords: 2 })).rejects.toThrow(
+      new RegExp(`^${join(dir, 'b.bin.gz')}: the gzip content passes the 6146-byte limit \\(stopped after inflating \\d+\\)$`),
+    );
+    await expect(readCifar10File(join(dir, 'b.bin'), { maxRecords: 2 })).rejects.toThrow(`${join(dir, 'b.bin')}: 9219 bytes, over the 6146-byte limit`);
+    await expect(readCifar10File(join(dir, 'none.bin'))).rejects.toThrow(DataFormatError);
+    await expect(readCifar10File(join(dir, 'b.bin'), { maxRecords: 0 })).rejects.toThrow(RangeError);
   });
 });

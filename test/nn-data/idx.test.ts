@@ -91,4 +91,44 @@ describe('readIdxFile', () => {
     await writeFile(join(dir, 'bad.gz'), new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2, 3]));
     await expect(readIdxFile(join(dir, 'bad.gz'))).rejects.toThrow(/bad\.gz: gzip decompression failed/);
   });
+
+  it('checks sizes while inflating: a small .gz never inflates past what its header declares', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-idx-'));
+    // A 9-byte IDX (shape [1]) followed by 32 MiB of zeros: about 32 KB gzipped.
+    const bomb = new Uint8Array(9 + 32 * 2 ** 20);
+    bomb.set(encodeIdx({ dtype: 'u8', shape: [1], data: [7] }));
+    const path = join(dir, 'bomb.gz');
+    await writeFile(path, gzipSync(bomb));
+    const err = await readIdxFile(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DataFormatError);
+    const m = /^(.*): trailing bytes: the header declares 9 bytes, the gzip content is longer \(stopped after inflating (\d+)\)$/.exec((err as Error).message);
+    expect(m?.[1]).toBe(path);
+    expect(Number(m![2])).toBeLessThanOrEqual(64 * 1024); // one inflate chunk, not 32 MiB
+
+    // A header inconsistent with the expectation stops the read at the header.
+    const images = encodeIdx({ dtype: 'u8', shape: [2, 28, 27], data: new Uint8Array(2 * 28 * 27) });
+    await writeFile(join(dir, 'images.gz'), gzipSync(images));
+    await expect(readIdxFile(join(dir, 'images.gz'), { dtype: 'u8', shape: [null, 28, 28] })).rejects.toThrow(`${join(dir, 'images.gz')}: shape [2, 28, 27], expected [*, 28, 28]`);
+
+    // A declared or actual size over maxBytes is refused before reading on.
+    await expect(readIdxFile(join(dir, 'images.gz'), undefined, { maxBytes: 1000 })).rejects.toThrow(`${join(dir, 'images.gz')}: the header declares 1528 bytes, over the 1000-byte limit`);
+    await writeFile(join(dir, 'images'), images);
+    await expect(readIdxFile(join(dir, 'images'), undefined, { maxBytes: 1000 })).rejects.toThrow(`${join(dir, 'images')}: 1528 bytes, over the 1000-byte limit`);
+
+    // A shorter stream is left to the parser, which names both sizes.
+    await writeFile(join(dir, 'short.gz'), gzipSync(images.subarray(0, 100)));
+    await expect(readIdxFile(join(dir, 'short.gz'))).rejects.toThrow(/short\.gz: truncated: expected 1528 bytes .*, got 100$/);
+  });
+
+  it('file-system failures are DataFormatErrors naming the file and the operation, with the Node error as cause', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-idx-'));
+    const missing = await readIdxFile(join(dir, 'nope')).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(DataFormatError);
+    expect((missing as Error).message).toMatch(new RegExp(`^${join(dir, 'nope')}: cannot open: ENOENT`));
+    expect(((missing as Error).cause as NodeJS.ErrnoException).code).toBe('ENOENT');
+    const folder = await readIdxFile(dir).catch((e: unknown) => e);
+    expect(folder).toBeInstanceOf(DataFormatError);
+    expect((folder as Error).message).toMatch(new RegExp(`^${dir}: cannot read: EISDIR`));
+    expect(((folder as Error).cause as NodeJS.ErrnoException).code).toBe('EISDIR');
+  });
 });

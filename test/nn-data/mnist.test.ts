@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { encodeIdx, loadMnist, loadMnistSplit, resolveMnistDir } from '../../packages/nn/src/data';
+import { DataFormatError, encodeIdx, loadMnist, loadMnistSplit, resolveMnistDir } from '../../packages/nn/src/data';
 
 /** Writes a miniature MNIST: n images whose pixels are all (i * 51) % 256, label i % 10. */
 async function writeMini(dir: string, prefix: string, n: number, opts: { gzipImages?: boolean; labels?: number[]; cols?: number } = {}) {
@@ -39,7 +39,38 @@ describe('loadMnist (on small files)', () => {
   it('says which file is missing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kiln-mnist-'));
     await writeMini(dir, 'train', 2);
-    await expect(loadMnistSplit(dir, 'test')).rejects.toThrow(/t10k-images-idx3-ubyte: MNIST file not found/);
+    // Both test files are missing: both are named, images first, every time.
+    const both = `${dir}: MNIST files not found: t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (nor t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz); `;
+    for (let i = 0; i < 5; i++) {
+      const err = await loadMnistSplit(dir, 'test').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DataFormatError);
+      expect((err as Error).message.startsWith(both)).toBe(true);
+    }
+    await expect(loadMnist({ dir })).rejects.toThrow(both);
+    // Only the labels missing: only the labels named.
+    await writeFile(join(dir, 't10k-images-idx3-ubyte'), encodeIdx({ dtype: 'u8', shape: [1, 28, 28], data: new Uint8Array(784) }));
+    await expect(loadMnistSplit(dir, 'test')).rejects.toThrow(`${dir}: MNIST file not found: t10k-labels-idx1-ubyte (nor t10k-labels-idx1-ubyte.gz)`);
+    // loadMnist names every missing file of both splits, train first.
+    const empty = await mkdtemp(join(tmpdir(), 'kiln-mnist-'));
+    await expect(loadMnist({ dir: empty })).rejects.toThrow(
+      `${empty}: MNIST files not found: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (`,
+    );
+  });
+
+  it('names every malformed file in a fixed order, whichever read fails first', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-mnist-'));
+    // The big train images fail late (their shape is checked only after the header), the
+    // tiny test labels early: the message still lists train before test.
+    await writeFile(join(dir, 'train-images-idx3-ubyte'), encodeIdx({ dtype: 'u8', shape: [400, 28, 27], data: new Uint8Array(400 * 28 * 27) }));
+    await writeFile(join(dir, 'train-labels-idx1-ubyte'), encodeIdx({ dtype: 'u8', shape: [400], data: new Uint8Array(400) }));
+    await writeMini(dir, 't10k', 2);
+    await writeFile(join(dir, 't10k-labels-idx1-ubyte'), new Uint8Array([0, 0, 8]));
+    const messages = new Set<string>();
+    for (let i = 0; i < 5; i++) messages.add(((await loadMnist({ dir }).catch((e: unknown) => e)) as Error).message);
+    expect([...messages]).toEqual([
+      `${join(dir, 'train-images-idx3-ubyte')}: shape [400, 28, 27], expected [*, 28, 28]; ` +
+        `${join(dir, 't10k-labels-idx1-ubyte')}: truncated: 3 bytes, an IDX header needs at least 4`,
+    ]);
   });
 
   it('refuses image/label count mismatches, bad labels and wrong image sizes', async () => {

@@ -5,8 +5,8 @@
  * `model.safetensors: tensor 'dense1.w': data_offsets [0, 396] span 396 bytes, F32 [10, 10] needs 400`.
  */
 export class CheckpointError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     // NOTE: set by hand, not from new.target.name, so minified bundles keep a useful name.
     this.name = 'CheckpointError';
   }

@@ -5,7 +5,7 @@
  * of a 32x32 image, i.e. CHW, which is the NCHW layout conv2d takes.
  */
 import { DataFormatError } from './errors';
-import { readMaybeGzipped } from './fs';
+import { readDataFile } from './fs';
 
 export const CIFAR10_IMAGE_BYTES = 3 * 32 * 32;
 export const CIFAR10_RECORD_BYTES = 1 + CIFAR10_IMAGE_BYTES;
@@ -54,7 +54,25 @@ export function parseCifar10(bytes: Uint8Array, name = 'cifar10'): Cifar10Batch 
   return { images, labels, count };
 }
 
-/** Reads one CIFAR-10 `.bin` file (gunzipping it if needed) with {@link parseCifar10}. */
-export async function readCifar10File(path: string): Promise<Cifar10Batch> {
-  return parseCifar10(await readMaybeGzipped(path), path);
+export interface ReadCifar10Options {
+  /** Refuse a file (after gunzip) of more records than this; default 60,000, the whole CIFAR-10 set. */
+  maxRecords?: number;
+}
+
+/**
+ * Reads one CIFAR-10 `.bin` file (gunzipping it if needed) with {@link parseCifar10}. The
+ * size is checked while reading: a gzip stream is refused as soon as it inflates past
+ * `maxRecords` records.
+ *
+ * @throws DataFormatError naming `path`: missing or unreadable file, corrupt gzip, too
+ *   large, or any refusal of {@link parseCifar10}.
+ * @example
+ * const { images, labels, count } = await readCifar10File('cifar-10-batches-bin/test_batch.bin'); // count 10000
+ */
+export async function readCifar10File(path: string, options: ReadCifar10Options = {}): Promise<Cifar10Batch> {
+  const maxRecords = options.maxRecords ?? 60_000;
+  if (!Number.isSafeInteger(maxRecords) || maxRecords < 1) {
+    throw new RangeError(`readCifar10File: maxRecords must be a positive integer, got ${String(maxRecords)}`);
+  }
+  return parseCifar10(await readDataFile(path, { maxBytes: maxRecords * CIFAR10_RECORD_BYTES }), path);
 }

@@ -8,7 +8,7 @@
  *   then       the elements, row-major, big-endian (MSB first) like the header
  */
 import { DataFormatError } from './errors';
-import { readMaybeGzipped } from './fs';
+import { readDataFile } from './fs';
 
 export type IdxDtype = 'u8' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64';
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
@@ -52,18 +52,31 @@ function dtypeOfCode(code: number): IdxDtype | undefined {
   return (Object.keys(DTYPES) as IdxDtype[]).find((k) => DTYPES[k].code === code);
 }
 
+/** What an IDX header says: element type, dimensions, and the sizes they imply. */
+export interface IdxHeader {
+  dtype: IdxDtype;
+  shape: number[];
+  /** Bytes of the header itself: 4 + 4 per dimension. */
+  headerBytes: number;
+  /** Elements the shape holds. */
+  count: number;
+  /** The whole file's size: header plus elements. */
+  totalBytes: number;
+}
+
 /**
- * Decodes an IDX file held in memory. `name` (the file name) starts every error message.
- * Refuses a bad magic number, an unknown type code, a truncated file and trailing bytes.
+ * Decodes the header at the start of `bytes` (which may hold only the first few bytes of a
+ * file), checking it against `expect`. Returns `{ need }`, the bytes a complete header
+ * takes, while `bytes` is shorter than that; the readers use it to know a file's declared
+ * size before reading (or inflating) the rest.
  *
+ * @throws DataFormatError naming `name`: bad magic number, unknown type code, a shape other
+ *   than the expected one, or a size too large to address.
  * @example
- * const labels = parseIdx(encodeIdx({ dtype: 'u8', shape: [3], data: new Uint8Array([7, 2, 1]) }));
- * labels.shape; // [3]
+ * readIdxHeader(new Uint8Array([0, 0, 0x08, 1, 0, 0, 0, 3])); // { dtype: 'u8', shape: [3], totalBytes: 11, ... }
  */
-export function parseIdx(bytes: Uint8Array, name = 'idx', expect: IdxExpectation = {}): IdxTensor {
-  if (bytes.length < 4) {
-    throw new DataFormatError(`${name}: truncated: ${bytes.length} bytes, an IDX header needs at least 4`);
-  }
+export function readIdxHeader(bytes: Uint8Array, name = 'idx', expect: IdxExpectation = {}): IdxHeader | { need: number } {
+  if (bytes.length < 4) return { need: 4 };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, false);
   const ndims = bytes[3]!;
@@ -85,22 +98,39 @@ export function parseIdx(bytes: Uint8Array, name = 'idx', expect: IdxExpectation
     );
   }
   const headerBytes = 4 + 4 * ndims;
-  if (bytes.length < headerBytes) {
-    throw new DataFormatError(
-      `${name}: truncated header: ${bytes.length} bytes, expected ${headerBytes} for ${ndims} dimensions`,
-    );
-  }
+  if (bytes.length < headerBytes) return { need: headerBytes };
   const shape: number[] = [];
   for (let d = 0; d < ndims; d++) shape.push(view.getUint32(4 + 4 * d, false));
   if (expect.shape !== undefined && expect.shape.some((want, d) => want !== null && want !== shape[d])) {
     throw new DataFormatError(`${name}: shape ${fmtShape(shape)}, expected ${fmtShape(expect.shape)}`);
   }
-  const info = DTYPES[dtype];
   const count = shape.reduce((a, b) => a * b, 1);
-  const expected = headerBytes + count * info.size;
-  if (!Number.isSafeInteger(expected)) {
+  const totalBytes = headerBytes + count * DTYPES[dtype].size;
+  if (!Number.isSafeInteger(totalBytes)) {
     throw new DataFormatError(`${name}: shape ${fmtShape(shape)} is too large to address`);
   }
+  return { dtype, shape, headerBytes, count, totalBytes };
+}
+
+/**
+ * Decodes an IDX file held in memory. `name` (the file name) starts every error message.
+ * Refuses a bad magic number, an unknown type code, a truncated file and trailing bytes.
+ *
+ * @example
+ * const labels = parseIdx(encodeIdx({ dtype: 'u8', shape: [3], data: new Uint8Array([7, 2, 1]) }));
+ * labels.shape; // [3]
+ */
+export function parseIdx(bytes: Uint8Array, name = 'idx', expect: IdxExpectation = {}): IdxTensor {
+  const header = readIdxHeader(bytes, name, expect);
+  if ('need' in header) {
+    throw new DataFormatError(
+      header.need === 4
+        ? `${name}: truncated: ${bytes.length} bytes, an IDX header needs at least 4`
+        : `${name}: truncated header: ${bytes.length} bytes, expected ${header.need} for ${bytes[3]} dimensions`,
+    );
+  }
+  const { dtype, shape, headerBytes, count, totalBytes: expected } = header;
+  const info = DTYPES[dtype];
   if (bytes.length !== expected) {
     const what = bytes.length < expected ? 'truncated' : 'trailing bytes';
     throw new DataFormatError(
@@ -108,6 +138,7 @@ export function parseIdx(bytes: Uint8Array, name = 'idx', expect: IdxExpectation
         `for shape ${fmtShape(shape)}), got ${bytes.length}`,
     );
   }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let data: IdxData;
   if (info.size === 1) {
     // Single bytes have no byte order: copy them in one go (slice copies, so the result
@@ -150,13 +181,32 @@ export function encodeIdx(tensor: { dtype: IdxDtype; shape: number[]; data: Arra
   return out;
 }
 
+/** Refuse IDX files over this many bytes unless the caller raises the limit (2 GiB). */
+export const IDX_MAX_BYTES = 2 ** 31;
+
+export interface ReadIdxOptions {
+  /** Refuse a file (after gunzip) over this many bytes; default {@link IDX_MAX_BYTES}. */
+  maxBytes?: number;
+}
+
 /**
  * Reads and decodes an IDX file; a gzipped file (as distributed, `*.gz`) is gunzipped
- * first. The two cannot be confused: gzip starts with 0x1f, IDX with 0x00.
+ * first. The two cannot be confused: gzip starts with 0x1f, IDX with 0x00. The header is
+ * checked as soon as its bytes arrive, and a gzip stream is refused the moment it passes
+ * the size the header declares, so a small crafted `.gz` never inflates to more than that.
  *
+ * @throws DataFormatError naming `path`: missing or unreadable file, corrupt gzip, bad
+ *   header, a shape other than `expect.shape`, truncated or trailing data, over `maxBytes`.
  * @example
  * const { shape } = await readIdxFile('data/t10k-images-idx3-ubyte'); // [10000, 28, 28]
  */
-export async function readIdxFile(path: string, expect?: IdxExpectation): Promise<IdxTensor> {
-  return parseIdx(await readMaybeGzipped(path), path, expect);
+export async function readIdxFile(path: string, expect?: IdxExpectation, options: ReadIdxOptions = {}): Promise<IdxTensor> {
+  const bytes = await readDataFile(path, {
+    maxBytes: options.maxBytes ?? IDX_MAX_BYTES,
+    declaredSize: (head) => {
+      const header = readIdxHeader(head, path, expect);
+      return 'need' in header ? undefined : header.totalBytes;
+    },
+  });
+  return parseIdx(bytes, path, expect);
 }

