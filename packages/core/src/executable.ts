@@ -24,7 +24,18 @@ export interface CompileOptions extends PlanOptions {
   profile?: boolean;
   /** Dispose the backend with the Executable (compile() creates one backend per Executable). */
   ownsBackend?: boolean;
+  /**
+   * Most compiled programs kept at once (default 16). Each distinct run configuration (train
+   * flag, symbol bindings such as the batch size, inputs read) compiles one program; past the
+   * bound the least recently used one is freed and compiled again if it is needed again.
+   */
+  programCacheSize?: number;
 }
+
+/** Default of CompileOptions.programCacheSize. */
+export const PROGRAM_CACHE_SIZE = 16;
+
+interface CachedProgram { ids: Set<number>; entry: Promise<{ plan: Plan; program: Program }> }
 
 let executables = 0;
 
@@ -36,9 +47,14 @@ export interface ProfileRecord {
 export type { TrainHook };
 
 export class Executable {
-  private readonly programs = new Map<string, { ids: Set<number>; entry: Promise<{ plan: Plan; program: Program }> }>();
-  /** Programs replaced by a wider fetch set; freed on dispose (a run may still hold one). */
-  private readonly retired: Promise<{ plan: Plan; program: Program }>[] = [];
+  /** Compiled programs by run configuration, least recently used first (a Map keeps insertion order). */
+  private readonly programs = new Map<string, CachedProgram>();
+  private readonly cacheSize: number;
+  /**
+   * Runs execute one at a time, in call order: each waits for the previous one, so concurrent
+   * run()s see the counters, train hooks and params exactly as the same runs in sequence.
+   */
+  private queue: Promise<unknown> = Promise.resolve();
   private readonly created = new Set<string>();
   private disposed = false;
   private runCounter = 0;
@@ -50,7 +66,17 @@ export class Executable {
   private readonly scope = `exe${++executables}/`;
 
   constructor(readonly graph: Graph, readonly backendImpl: Backend, private readonly options: CompileOptions = {}) {
+    const size = options.programCacheSize ?? PROGRAM_CACHE_SIZE;
+    if (!Number.isSafeInteger(size) || size < 1) throw new OptionsError(`compile: programCacheSize must be a positive integer, got ${String(options.programCacheSize)}`);
+    this.cacheSize = size;
     this.syncParams();
+  }
+
+  /** Chain `job` after every run and param read queued before it. */
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const r = this.queue.then(job);
+    this.queue = r.catch(() => undefined);
+    return r;
   }
 
   /** Which backend runs this Executable: 'webgpu', 'cpu' or 'reference'. */
@@ -94,36 +120,27 @@ export class Executable {
     const list = Object.entries<Tensor>(fetches).map(([key, t]) => {
       if (!(t instanceof Tensor)) throw new GraphError(`run: fetch '${key}' is not a Tensor`);
       if (t.graph !== this.graph) throw new GraphError(`run: fetch '${key}' (${t}) belongs to another graph`);
-      return { key, id: t.id };
+      return { key: key as K, id: t.id };
     });
     if (train && this.graph.updates.length === 0) throw new GraphError('run: train: true but the graph has no updates (call g.minimize first)');
     const roots = [...list.map((f) => f.id), ...(train ? this.graph.updates : [])];
-    const needed = new Set(ancestors(this.graph, roots).map((id) => this.graph.nodes[id]!).filter((n) => n.op === 'input' && n.attrs.name !== TRAINING_INPUT).map((n) => n.attrs.name as string));
-    const { bindings, values } = checkFeeds(this.graph, feeds, needed);
-    this.syncParams();
+    const live = ancestors(this.graph, roots);
+    const needed = new Set(live.map((id) => this.graph.nodes[id]!).filter((n) => n.op === 'input' && n.attrs.name !== TRAINING_INPUT).map((n) => n.attrs.name as string));
+    const { bindings, values } = checkFeeds(this.graph, feeds, needed, {}, new Set(live));
+    // The run reads its feeds as they are now: it may wait in the queue, and the caller may
+    // refill its arrays for the next batch meanwhile (number[] feeds were converted already).
+    for (const [id, v] of values) if (!v.exact) values.set(id, { ...v, data: v.data.slice() as TypedArray });
+    return this.enqueue(() => this.runQueued(list, needed, bindings, values, train, options));
+  }
 
-    // One program per (train flag, bindings, inputs read); a new fetch set compiles the union
-    // of all fetch sets seen so far, so alternating fetches (loss every N steps) compile once.
-    const base = `${train ? 'T' : 'E'}|${[...bindings].sort().map(([k, v]) => `${k}=${v}`).join(',')}|${[...needed].sort().join(',')}`;
-    let cached = this.programs.get(base);
-    if (!cached || !list.every((f) => cached!.ids.has(f.id))) {
-      const ids = new Set([...(cached?.ids ?? []), ...list.map((f) => f.id)]);
-      if (cached) this.retired.push(cached.entry);
-      const entry = (async () => {
-        const plan = this.scoped(buildPlan(this.graph, [...ids].map((id) => ({ key: `#${id}`, id })), train, bindings, this.options));
-        return { plan, program: await this.backendImpl.lower(plan) };
-      })();
-      cached = { ids, entry };
-      this.programs.set(base, cached);
-      entry.catch(() => this.programs.delete(base));
-    }
-    const entry = cached.entry;
-    const { plan, program } = await entry;
+  private async runQueued<K extends string>(list: { key: K; id: number }[], needed: ReadonlySet<string>, bindings: ReadonlyMap<string, number>, values: ReturnType<typeof checkFeeds>['values'], train: boolean, options: RunOptions): Promise<Record<K, HostTensor>> {
+    this.syncParams();
+    const { plan, program } = await this.programFor(list.map((f) => f.id), needed, bindings, train);
 
     if (train) {
       for (const hook of [...this.graph.trainHooks, ...this.trainHooks]) {
         const writes = hook(this.trainSteps);
-        if (writes) for (const [name, v] of Object.entries(writes)) this.setParam(name, typeof v === 'number' ? [v] : v);
+        if (writes) for (const [name, v] of Object.entries(writes)) this.writeParam(name, typeof v === 'number' ? [v] : v);
       }
     }
     const feedMap = new Map<number, TypedArray>();
@@ -138,10 +155,45 @@ export class Executable {
     if (result.profile) this.lastProfile = { entries: result.profile, granularity: result.profileGranularity ?? 'kernel' };
     const out = {} as Record<K, HostTensor>;
     for (const f of wanted) {
-      out[f.key as K] = { data: result.outputs.get(f.operand.buf)!, shape: [...f.operand.shape], dtype: f.operand.dtype };
+      out[f.key] = { data: result.outputs.get(f.operand.buf)!, shape: [...f.operand.shape], dtype: f.operand.dtype };
     }
     return out;
   }
+
+  /**
+   * One program per (train flag, bindings, inputs read); a new fetch set compiles the union of
+   * all fetch sets seen so far, so alternating fetches (loss every N steps) compile once. Runs
+   * are queued, so a program replaced or evicted here is used by no run and is freed at once.
+   */
+  private async programFor(ids: readonly number[], needed: ReadonlySet<string>, bindings: ReadonlyMap<string, number>, train: boolean): Promise<{ plan: Plan; program: Program }> {
+    const base = `${train ? 'T' : 'E'}|${[...bindings].sort().map(([k, v]) => `${k}=${v}`).join(',')}|${[...needed].sort().join(',')}`;
+    let cached = this.programs.get(base);
+    if (cached) this.programs.delete(base); // re-inserted below as the most recently used
+    if (!cached || !ids.every((id) => cached!.ids.has(id))) {
+      const all = new Set([...(cached?.ids ?? []), ...ids]);
+      if (cached) void freeProgram(cached);
+      const entry = (async () => {
+        const plan = this.scoped(buildPlan(this.graph, [...all].map((id) => ({ key: `#${id}`, id })), train, bindings, this.options));
+        return { plan, program: await this.backendImpl.lower(plan) };
+      })();
+      cached = { ids: all, entry };
+    }
+    this.programs.set(base, cached);
+    for (const [key, old] of this.programs) {
+      if (this.programs.size <= this.cacheSize) break;
+      this.programs.delete(key);
+      void freeProgram(old);
+    }
+    try {
+      return await cached.entry;
+    } catch (e) {
+      if (this.programs.get(base) === cached) this.programs.delete(base);
+      throw e;
+    }
+  }
+
+  /** Programs compiled and held now (at most CompileOptions.programCacheSize). */
+  get cachedPrograms(): number { return this.programs.size; }
 
   /** The plan a run configuration compiles to (for inspection and tests). */
   plan(fetches: Record<string, Tensor>, options: { train?: boolean; bindings?: Record<string, number> } = {}): Plan {
@@ -160,15 +212,22 @@ export class Executable {
     return this.graph.nodes[p.id]!;
   }
 
+  /** A param's current value; it reads after every run queued before the call. */
   async getParam(name: string): Promise<HostTensor> {
     if (this.disposed) throw new DisposedError('Executable was disposed');
     const node = this.paramNode(name);
-    this.syncParams();
-    return { data: await this.backendImpl.readParam(this.scope + name), shape: node.shape as number[], dtype: node.dtype };
+    return this.enqueue(async () => {
+      this.syncParams();
+      return { data: await this.backendImpl.readParam(this.scope + name), shape: node.shape as number[], dtype: node.dtype };
+    });
   }
 
   setParam(name: string, values: ArrayLike<number>): void {
     if (this.disposed) throw new DisposedError('Executable was disposed');
+    this.writeParam(name, values);
+  }
+
+  private writeParam(name: string, values: ArrayLike<number>): void {
     const node = this.paramNode(name);
     const n = (node.shape as number[]).reduce((a, b) => a * b, 1);
     if (values.length !== n) throw new OptionsError(`setParam('${name}'): ${values.length} values for shape ${shapeToString(node.shape)} (${n})`);
@@ -225,15 +284,18 @@ export class Executable {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const p of [...[...this.programs.values()].map((c) => c.entry), ...this.retired]) {
-      try { (await p).program.dispose(); } catch { /* a failed compile has nothing to free */ }
-    }
-    this.retired.length = 0;
+    await this.queue; // runs called before dispose() finish first; later calls are refused
+    const held = [...this.programs.values()];
     this.programs.clear();
+    await Promise.all(held.map(freeProgram));
     for (const name of this.created) this.backendImpl.deleteParam(this.scope + name);
     this.created.clear();
     if (this.options.ownsBackend) await this.backendImpl.dispose();
   }
+}
+
+async function freeProgram(c: CachedProgram): Promise<void> {
+  try { (await c.entry).program.dispose(); } catch { /* a failed compile has nothing to free */ }
 }
 
 export async function compileWith(g: Graph, backend: Backend, options: CompileOptions = {}): Promise<Executable> {

@@ -12,6 +12,12 @@ import { consumers, numel, type PGraph, type PNode } from './pgraph';
 
 /** Most inputs a fused kernel may read (WebGPU guarantees 8 storage buffers per stage, one is the output). */
 export const MAX_FUSED_INPUTS = 7;
+/**
+ * Most graph ops fused into one kernel. Bounds the depth of a kernel's expression, so a chain of
+ * any length lowers, renders and compiles without deep recursion (a longer chain becomes
+ * several kernels); real models fuse far fewer ops than this per kernel.
+ */
+export const MAX_FUSED_OPS = 64;
 
 const isElementwise = (n: PNode) => spec(n.op).kind === 'elementwise';
 
@@ -71,7 +77,7 @@ export function lowerToPlan(pg: PGraph, options: { fuse?: boolean } = {}): Plan 
       if (!fuse || !isElementwise(p) || roots.has(p.id)) return false;
       const users = cons.get(p.id) ?? [];
       if (p.inputs.length === 0 && p.op !== 'random') return true; // literals: copy into every user
-      if (users.length !== 1 || users[0] !== user.id) return false;
+      if (users.length !== 1 || users[0] !== user.id || ops.length >= MAX_FUSED_OPS) return false;
       const e = spec(p.op).expr!(p.inputs.map((_, k) => E.arg(k, 'f32')), p.attrs, p.dtype);
       if ((exprUses(e, 'index') || p.inputs.some((i) => !sameShape(byId.get(i)!, p))) && !sameShape(p, n)) return false;
       const extra = p.inputs.filter((i) => !leaves.includes(i)).length;
