@@ -1,11 +1,31 @@
 // The executor: one submission per run, flat memory, resident params and training steps,
 // profiles, bad input, and the faults (compile errors, size limits, device loss, disposal).
+// Submissions, dispatches and buffers are counted on the device itself (device-spy.ts), not
+// read from the backend's own stats, which the code under test keeps.
 import {
   compileWith, DeviceLostError, DisposedError, E, evaluate, FeedError, Graph, KernelCompileError, type Optimizer,
   ReferenceSession, UnsupportedError,
 } from '@kiln/core';
-import { createWebGPUBackend, type WebGPUBackend } from '@kiln/webgpu';
+import { type WebGPUBackend, type WebGPUProgram } from '@kiln/webgpu';
+import { type DeviceSpy, spiedWebGPUBackend } from './device-spy';
 import { describeGpu, expectClose, PlanBuilder, rand, runPlan, useBackend } from './support';
+
+/** A watched backend per suite, disposed after it; `programs` collects what it lowered. */
+function useSpiedBackend(): { backend: () => WebGPUBackend; spy: () => DeviceSpy; programs: WebGPUProgram[] } {
+  let made: { backend: WebGPUBackend; spy: DeviceSpy } | undefined;
+  const programs: WebGPUProgram[] = [];
+  beforeAll(async () => {
+    made = await spiedWebGPUBackend();
+    const lower = made.backend.lower.bind(made.backend);
+    made.backend.lower = async (plan) => {
+      const p = await lower(plan);
+      programs.push(p as WebGPUProgram);
+      return p;
+    };
+  });
+  afterAll(async () => { await made?.backend.dispose(); });
+  return { backend: () => made!.backend, spy: () => made!.spy, programs };
+}
 
 const sgd = (lr: number): Optimizer => ({
   name: 'sgd',
@@ -28,17 +48,21 @@ function mlp() {
 }
 
 describeGpu('executor', () => {
-  const backend = useBackend();
+  const { backend, spy, programs } = useSpiedBackend();
 
-  test('one queue submission per run, training included; the params train like the reference', async () => {
+  test('one queue submission per run, training included, dispatching every kernel once; the params train like the reference', async () => {
     const { g, loss, feeds } = mlp();
     const exe = await compileWith(g, backend());
     const ref = new ReferenceSession(g);
     try {
       for (let step = 0; step < 3; step++) {
-        const before = backend().stats.submissions;
-        const got = await exe.run(feeds, { loss }, { train: true });
-        expect(backend().stats.submissions - before).toBe(1);
+        const seen = programs.length;
+        const { result: got, submits, dispatches, created } = await spy().during(() => exe.run(feeds, { loss }, { train: true }));
+        const program = programs[programs.length - 1]!;
+        expect(submits).toBe(1);
+        expect(dispatches).toBe(program.kernels.length);
+        expect(dispatches).toBeGreaterThanOrEqual(exe.plan({ loss }, { train: true, bindings: { batch: 4 } }).steps.filter((s) => s.kind !== 'assign').length);
+        if (step > 0) expect({ lowered: programs.length - seen, created }).toEqual({ lowered: 0, created: 0 });
         expectClose(got.loss.data, ref.run(feeds, { loss }, { train: true }).loss.data, 1e-5, 1e-4);
       }
       expectClose((await exe.getParam('w1')).data, ref.params.get('w1')!, 1e-5, 1e-4);
@@ -47,15 +71,17 @@ describeGpu('executor', () => {
     }
   });
 
-  test('memory is flat over 1,000 runs of a small graph', async () => {
+  test('device memory is flat over 1,000 runs of a small graph, and the byte counter agrees with the device', async () => {
     const { g, logits, feeds } = mlp();
     const exe = await compileWith(g, backend());
     try {
       await exe.run(feeds, { logits }, { train: true });
       await exe.run(feeds, { logits }, { train: false }); // both configurations compiled
-      const bytes = backend().stats.allocatedBytes;
-      for (let i = 0; i < 1000; i++) await exe.run(feeds, { logits }, { train: i % 2 === 0 });
+      const live = spy().live.length, bytes = spy().liveBytes, made = spy().buffers.length;
       expect(backend().stats.allocatedBytes).toBe(bytes);
+      for (let i = 0; i < 1000; i++) await exe.run(feeds, { logits }, { train: i % 2 === 0 });
+      expect({ created: spy().buffers.length - made, live: spy().live.length, bytes: spy().liveBytes }).toEqual({ created: 0, live, bytes });
+      expect(backend().stats.allocatedBytes).toBe(spy().liveBytes);
     } finally {
       await exe.dispose();
     }
@@ -97,12 +123,13 @@ describeGpu('executor', () => {
     const { g, loss, feeds } = mlp();
     const exe = await compileWith(g, backend());
     try {
-      const before = backend().stats.submissions;
-      await expect(exe.run({ x: feeds.x }, { loss })).rejects.toThrow(FeedError); // missing y
-      await expect(exe.run({ ...feeds, z: feeds.x }, { loss })).rejects.toThrow(FeedError); // unknown
-      await expect(exe.run({ ...feeds, x: new Float32Array(7) }, { loss })).rejects.toThrow(FeedError); // shape
-      await expect(exe.run({ ...feeds, y: Float32Array.of(0, 1, 2, 0) }, { loss })).rejects.toThrow(FeedError); // dtype
-      expect(backend().stats.submissions).toBe(before);
+      const bad = await spy().during(async () => {
+        await expect(exe.run({ x: feeds.x }, { loss })).rejects.toThrow(FeedError); // missing y
+        await expect(exe.run({ ...feeds, z: feeds.x }, { loss })).rejects.toThrow(FeedError); // unknown
+        await expect(exe.run({ ...feeds, x: new Float32Array(7) }, { loss })).rejects.toThrow(FeedError); // shape
+        await expect(exe.run({ ...feeds, y: Float32Array.of(0, 1, 2, 0) }, { loss })).rejects.toThrow(FeedError); // dtype
+      });
+      expect({ submits: bad.submits, dispatches: bad.dispatches, created: bad.created }).toEqual({ submits: 0, dispatches: 0, created: 0 });
       const got = await exe.run(feeds, { loss });
       expectClose(got.loss.data, evaluate(g, feeds, { loss }).loss.data, 1e-5, 1e-4);
     } finally {
@@ -127,9 +154,15 @@ describeGpu('executor', () => {
     const { g, loss, feeds } = mlp();
     const exe = await compileWith(g, backend());
     try {
-      await exe.run(feeds, { loss }, { train: true, profile: true });
+      const { dispatches } = await spy().during(() => exe.run(feeds, { loss }, { train: true, profile: true }));
       const report = exe.profileReport();
+      expect(backend().timestamps).toBe(backend().adapter.features.has('timestamp-query'));
       expect(report.granularity).toBe(backend().timestamps ? 'kernel' : 'submission');
+      if (backend().timestamps) {
+        // One timed entry per dispatch the device saw (this graph's assigns are plain copies).
+        expect(report.entries.length).toBe(dispatches);
+        expect(report.entries.reduce((a, e) => a + e.ms, 0)).toBeGreaterThan(0);
+      }
       expect(report.entries.length).toBeGreaterThan(3);
       const mm = report.entries.find((e) => e.kernel.startsWith('matmul'))!;
       expect(mm.flops).toBeGreaterThan(0);
@@ -156,16 +189,17 @@ describeGpu('executor', () => {
     const p = new PlanBuilder();
     const x = p.feed('x', [1]);
     p.fetch('y', p.elementwise(E.add(E.arg(0, 'f32'), E.lit(1)), [x], [n], 'f32'));
-    const before = backend().stats.allocatedBytes;
-    await expect(backend().lower(p.build())).rejects.toThrow(UnsupportedError);
-    await expect(backend().lower(p.build())).rejects.toThrow(new RegExp(`f32\\[${n}\\].*test.*maxStorageBufferBindingSize \\(${limit}`));
-    expect(backend().stats.allocatedBytes).toBe(before);
+    const refused = await spy().during(async () => {
+      await expect(backend().lower(p.build())).rejects.toThrow(UnsupportedError);
+      await expect(backend().lower(p.build())).rejects.toThrow(new RegExp(`f32\\[${n}\\].*test.*maxStorageBufferBindingSize \\(${limit}`));
+    });
+    expect({ created: refused.created, submits: refused.submits }).toEqual({ created: 0, submits: 0 });
   });
 });
 
 describeGpu('faults and disposal', () => {
   async function fresh(): Promise<WebGPUBackend> {
-    return createWebGPUBackend();
+    return (await spiedWebGPUBackend()).backend;
   }
   const small = () => {
     const p = new PlanBuilder();
@@ -174,34 +208,48 @@ describeGpu('faults and disposal', () => {
     return p.build();
   };
 
-  test('dispose frees every buffer; using the backend or a program afterwards is a DisposedError', async () => {
-    const b = await fresh();
+  test('dispose destroys every buffer it created before the device goes; later use is a DisposedError', async () => {
+    const { backend: b, spy } = await spiedWebGPUBackend();
     const { g, logits, feeds } = mlp();
     const exe = await compileWith(g, b);
-    await exe.run(feeds, { logits });
+    await exe.run(feeds, { logits }, { train: true });
+    await exe.run(feeds, { logits }, { profile: true });
     const program = await b.lower(small());
-    expect(b.stats.allocatedBytes).toBeGreaterThan(0);
-    await exe.dispose();
-    await b.dispose();
-    expect(b.stats.allocatedBytes).toBe(0);
+    await program.run(new Map([[0, new Float32Array(4)]]), [1], { step: 0 });
+    await b.readParam(`${(exe as unknown as { scope: string }).scope}w1`);
+    expect(spy.live.length).toBeGreaterThan(10);
+    await b.dispose(); // the Executable and the program are still open: the backend frees their buffers
+    expect(spy.aliveAtDeviceDestroy?.map((r) => r.label)).toEqual([]);
+    expect(spy.querySetsLive).toBe(0);
     await expect(program.run(new Map([[0, new Float32Array(4)]]), [1], { step: 0 })).rejects.toThrow(DisposedError);
     await expect(b.lower(small())).rejects.toThrow(DisposedError);
     expect(() => b.createParam('p', 'f32', new Float32Array(2))).toThrow(DisposedError);
     await b.dispose(); // idempotent
   });
 
-  test('program.dispose() and deleteParam free their bytes', async () => {
-    const b = await fresh();
+  test('Executable.dispose(), program.dispose() and deleteParam destroy their buffers on a live device', async () => {
+    const { backend: b, spy } = await spiedWebGPUBackend();
     try {
-      const empty = b.stats.allocatedBytes;
+      expect(spy.live).toEqual([]);
       const program = await b.lower(small());
-      expect(b.stats.allocatedBytes).toBeGreaterThan(empty);
+      await program.run(new Map([[0, new Float32Array(4)]]), [1], { step: 0 });
+      expect(spy.liveBytes).toBeGreaterThan(0);
+      expect(b.stats.allocatedBytes).toBe(spy.liveBytes);
       program.dispose();
-      expect(b.stats.allocatedBytes).toBe(empty);
+      expect(spy.live).toEqual([]);
       b.createParam('p', 'f32', new Float32Array(100));
-      expect(b.stats.allocatedBytes).toBe(empty + 400);
+      expect(spy.live.map((r) => r.size)).toEqual([400]);
       b.deleteParam('p');
-      expect(b.stats.allocatedBytes).toBe(empty);
+      expect(spy.live).toEqual([]);
+      const { g, loss, feeds } = mlp();
+      const exe = await compileWith(g, b);
+      await exe.run(feeds, { loss }, { train: true, profile: true });
+      await exe.run(feeds, { loss });
+      expect(spy.live.length).toBeGreaterThan(10);
+      await exe.dispose();
+      expect(spy.live.map((r) => r.label)).toEqual([]);
+      expect(spy.querySetsLive).toBe(0);
+      expect(b.stats.allocatedBytes).toBe(0);
     } finally {
       await b.dispose();
     }
