@@ -222,6 +222,23 @@ export class Executable {
     });
   }
 
+  /**
+   * Every param and the run and step counters as one consistent state between runs: read
+   * after every run queued before the call, before any run queued after it (checkpoints).
+   */
+  async snapshot(): Promise<{ params: Map<string, HostTensor>; runs: number; steps: number }> {
+    if (this.disposed) throw new DisposedError('Executable was disposed');
+    return this.enqueue(async () => {
+      this.syncParams();
+      const params = new Map<string, HostTensor>();
+      for (const name of this.graph.params.keys()) {
+        const node = this.paramNode(name);
+        params.set(name, { data: await this.backendImpl.readParam(this.scope + name), shape: node.shape as number[], dtype: node.dtype });
+      }
+      return { params, runs: this.runCounter, steps: this.trainSteps };
+    });
+  }
+
   setParam(name: string, values: ArrayLike<number>): void {
     if (this.disposed) throw new DisposedError('Executable was disposed');
     this.writeParam(name, values);
