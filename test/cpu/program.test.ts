@@ -5,6 +5,7 @@
  */
 import { DisposedError, E, FeedError, GraphError } from '@kiln/core';
 import { createCpuBackend, createGemmEngine, gemmJs } from '@kiln/cpu';
+import { countGemms, stillHeld, trackAllocations } from './observe';
 import { expectClose, PlanBuilder, rand } from './plans';
 
 const x0 = E.arg(0, 'f32'), x1 = E.arg(1, 'f32');
@@ -104,28 +105,73 @@ describe('cpu program', () => {
     backend.dispose();
   });
 
-  test('memory stays flat over many runs; profiles name every kernel; dispose frees everything', async () => {
+  test('runs keep nothing; dispose lets go of every array the backend made (seen by a real GC)', async () => {
     const backend = await createCpuBackend({ mode: 'cpu' });
-    backend.createParam('w', 'f32', rand(3));
     const { plan, x, loss } = trainPlan();
-    const before = backend.stats.allocatedBytes;
-    const p = await backend.lower(plan);
-    const after = backend.stats.allocatedBytes;
-    expect(after).toBeGreaterThan(before);
+    const made = await trackAllocations(async () => {
+      backend.createParam('w', 'f32', rand(3));
+      return backend.lower(plan);
+    });
+    const p = made.result;
+    expect((await stillHeld(made.allocations)).length).toBeGreaterThanOrEqual(4); // feed, param, slots, constant
     const feeds = new Map([[x.buf, Float32Array.of(0.1, 0.2, 0.3)]]);
-    for (let i = 0; i < 200; i++) await p.run(feeds, [loss.buf], { step: i });
-    expect(backend.stats.allocatedBytes).toBe(after);
-    expect(backend.stats.submissions).toBe(200);
-    const r = await p.run(feeds, [loss.buf], { step: 0, profile: true });
-    expect(r.profileGranularity).toBe('kernel');
-    expect(r.profile!.map((e) => e.kernel)).toEqual(['elementwise', 'reduce', 'elementwise']);
-    expect(r.profile!.every((e) => e.ms >= 0 && e.shapes.length > 0)).toBe(true);
+    const results: WeakRef<object>[] = [];
+    const runs = await trackAllocations(async () => {
+      for (let i = 0; i < 200; i++) results.push(new WeakRef((await p.run(feeds, [loss.buf], { step: i })).outputs.get(loss.buf)!));
+    });
+    expect(await stillHeld(runs.allocations)).toEqual([]);
+    expect(results.filter((r) => r.deref() !== undefined)).toHaveLength(0); // no readback is kept
     p.dispose();
-    expect(backend.stats.allocatedBytes).toBe(before);
+    backend.deleteParam('w');
+    expect((await stillHeld(made.allocations)).map((a) => `${a.kind} ${a.bytes} B`)).toEqual([]);
     await expect(p.run(feeds, [], { step: 0 })).rejects.toThrow(DisposedError);
     backend.dispose();
-    expect(backend.stats.allocatedBytes).toBe(0);
     await expect(backend.lower(plan)).rejects.toThrow(DisposedError);
+  });
+
+  test('backend.dispose() lets go of the arrays of programs still open', async () => {
+    const backend = await createCpuBackend({ mode: 'cpu' });
+    const made = await trackAllocations(async () => {
+      backend.createParam('w', 'f32', rand(3));
+      const { plan, x, loss } = trainPlan();
+      const p = await backend.lower(plan);
+      await p.run(new Map([[x.buf, Float32Array.of(1, 2, 3)]]), [loss.buf], { step: 0 });
+      return p;
+    });
+    backend.dispose();
+    expect((await stillHeld(made.allocations)).map((a) => `${a.kind} ${a.bytes} B`)).toEqual([]);
+    void made.result; // the program object itself is still referenced here
+  });
+
+  test('each run executes every kernel once: GEMMs counted on the engine, profiles name every kernel', async () => {
+    const backend = await createCpuBackend({ mode: 'cpu' });
+    const gemms = countGemms(backend);
+    try {
+      const b = new PlanBuilder();
+      const x = b.feed('x', [4, 5]);
+      const w1 = b.feed('w1', [5, 6]);
+      const h = b.op('matmul', [x, w1]);
+      const r = b.elementwise(E.maxNaN(x0, E.lit(0)), [h], [4, 6], 'f32');
+      const y = b.op('matmul', [r, b.feed('w2', [6, 2])]);
+      b.fetch('y', y);
+      const plan = b.build();
+      const p = await backend.lower(plan);
+      const feeds = new Map(plan.feeds.map((f) => [f.buf, rand(plan.buffers.get(f.buf)!.size, f.buf + 1)]));
+      expect(gemms.calls).toBe(0);
+      for (let i = 1; i <= 3; i++) {
+        await p.run(feeds, [y.buf], { step: i });
+        expect(gemms.calls).toBe(2 * i);
+      }
+      const prof = await p.run(feeds, [y.buf], { step: 0, profile: true });
+      expect(gemms.calls).toBe(8);
+      expect(prof.profileGranularity).toBe('kernel');
+      expect(prof.profile!.map((e) => e.ops.join('+'))).toEqual(['matmul', 'test', 'matmul']);
+      expect(prof.profile!.every((e) => e.ms >= 0 && e.shapes.length > 0)).toBe(true);
+      p.dispose();
+    } finally {
+      gemms.restore();
+      backend.dispose();
+    }
   });
 
   test('concurrent runs of one program are serialised', async () => {

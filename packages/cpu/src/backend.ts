@@ -149,7 +149,7 @@ class CpuProgram implements Program {
     if (this.disposed) return Promise.reject(new DisposedError('cpu backend: this program was disposed'));
     // Runs share buffers: a second run() waits for the first (webasm kernels may await).
     const r = this.queue.then(() => this.runNow(feeds, fetch, options));
-    this.queue = r.catch(() => undefined);
+    this.queue = r.then(() => undefined, () => undefined); // the chain must not keep the last outputs alive
     return r;
   }
 
@@ -184,6 +184,8 @@ class CpuProgram implements Program {
     this.disposed = true;
     for (const k of this.kernels) k.dispose?.();
     this.kernels.length = 0;
+    this.assigns.length = 0; // their closures hold the slot and param arrays
+    this.staged.length = 0;
     this.views.clear();
     this.backend.release(this);
   }
