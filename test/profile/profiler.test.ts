@@ -41,4 +41,45 @@ describeBackends('profiler', (b) => {
     }
     await exe.dispose();
   }));
+
+  it('timings mean something: every kernel timed, not all zero, a large matmul longer than a tiny copy', () => orSkip(async () => {
+    const backend = await b.make();
+    // Per-kernel timing is owed wherever the adapter offers timestamp queries (asked of the
+    // adapter itself, not of the backend's own flag); the CPU backend always times kernels.
+    const adapter = (backend as { adapter?: GPUAdapter }).adapter;
+    const perKernel = b.name === 'cpu' || !!adapter?.features.has('timestamp-query');
+    const n = 256;
+    const g = new Graph();
+    const a = g.input('a', [n, n]);
+    const w = g.input('w', [n, n]);
+    const big = a.matmul(w);
+    const tiny = g.input('t', [4]).neg();
+    const exe = await compileWith(g, backend);
+    try {
+      const feeds = { a: Float32Array.from({ length: n * n }, (_, i) => (i % 7) / 7), w: Float32Array.from({ length: n * n }, (_, i) => (i % 5) / 5), t: Float32Array.of(1, 2, 3, 4) };
+      await exe.run(feeds, { big, tiny }); // compile and warm up
+      const mm: number[] = [], copy: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        await exe.run(feeds, { big, tiny }, { profile: true });
+        const report = exe.profileReport();
+        if (!perKernel) {
+          expect(report.granularity).toBe('submission');
+          expect(report.entries[0]!.ms).toBeGreaterThan(0);
+          return;
+        }
+        expect(report.granularity).toBe('kernel');
+        expect(report.entries).toHaveLength(2);
+        for (const e of report.entries) expect(Number.isFinite(e.ms)).toBe(true);
+        expect(report.entries.some((e) => e.ms > 0)).toBe(true);
+        mm.push(report.entries.find((e) => e.ops.includes('matmul'))!.ms);
+        copy.push(report.entries.find((e) => e.ops.includes('neg'))!.ms);
+      }
+      const median = (v: number[]) => [...v].sort((p, q) => p - q)[1]!;
+      // 2n^3 = 33.5 MFLOP against 4 elements: relative, so robust to a slow or loaded machine.
+      expect(median(mm)).toBeGreaterThan(median(copy));
+      expect(median(mm)).toBeGreaterThan(0);
+    } finally {
+      await exe.dispose();
+    }
+  }));
 });
