@@ -159,7 +159,15 @@ describe('TF.js engines', () => {
   for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) ref[i * n + j]! += a[i * n + k]! * b[k * n + j]!;
 
   test.each<TfjsBackend>(['cpu', 'wasm', 'webgpu'])('%s computes a 64x64 matmul', async (backend) => {
-    if (backend === 'webgpu' && typeof (await describeAdapter()) === 'string') return; // no WebGPU adapter here
+    if (backend === 'webgpu') {
+      const adapter = await describeAdapter();
+      if (typeof adapter === 'string') {
+        // Under CI a missing adapter fails the test; elsewhere it says so and passes.
+        if (process.env.KILN_REQUIRE_WEBGPU === '1') throw new Error(`KILN_REQUIRE_WEBGPU=1 but there is no WebGPU adapter for tfjs-webgpu: ${adapter}`);
+        console.warn(`SKIPPED tfjs-webgpu matmul: ${adapter}`);
+        return;
+      }
+    }
     await prepareTfjsBackend(backend);
     expect(await tf.setBackend(backend)).toBe(true);
     expect(tf.getBackend()).toBe(backend);
