@@ -79,7 +79,16 @@ describe('typed errors at run time, before any device work', () => {
     await expect(exe.run({}, { z: 3 as never })).rejects.toThrow(/not a Tensor/);
   });
 
-  it('SerializationError is covered by the serialization tests', () => {
-    expect(new SerializationError('x')).toBeInstanceOf(Error);
+  it('SerializationError from Graph.fromJSON: malformed text, a bad document, an unknown op', () => {
+    const g = new Graph();
+    g.input('x', [2]).exp();
+    const doc = g.toJSON();
+    expect(() => Graph.fromJSON('{"nodes": [')).toThrow(SerializationError);
+    expect(() => Graph.fromJSON('{"nodes": [')).toThrow(/does not parse/);
+    expect(() => Graph.fromJSON({ ...doc, nodes: 'x' })).toThrow(/graph JSON is invalid at nodes/);
+    const bad = JSON.parse(JSON.stringify(doc));
+    bad.nodes[1].op = 'frobnicate';
+    expect(() => Graph.fromJSON(bad)).toThrow(SerializationError);
+    expect(() => Graph.fromJSON(bad)).toThrow(/unknown op 'frobnicate'/);
   });
 });
