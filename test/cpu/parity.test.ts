@@ -1,25 +1,47 @@
 /**
- * The shared op table (test/support/op-cases.ts) on the CPU backend through compileWith, in both
- * GEMM formulations, against the float64 reference. (The cross-backend table in test/parity will
- * take this backend's factory too; this file keeps the CPU backend's own run of it.)
+ * The op-table rows that run GEMMs (matmul, convolutions, and composites built on them) through
+ * the CPU backend's gpu.js webasm formulation, against the float64 reference. test/parity runs
+ * every row on the default ('auto') CPU backend, which takes the JavaScript GEMM for sizes this
+ * small; this file covers the other formulation, and checks on the GEMM engine that every GEMM
+ * of each row really ran as webasm.
  */
-import type { Backend } from '@kiln/core';
-import { createCpuBackend, type CpuMode } from '@kiln/cpu';
-import { caseName, checkParity, OP_CASES } from '../support/harness';
+import { type Backend, buildPlan } from '@kiln/core';
+import { type CpuBackend, createCpuBackend } from '@kiln/cpu';
+import { buildCase, caseName, checkParity, OP_CASES } from '../support/harness';
 
-describe.each(['cpu', 'webasm'] as CpuMode[])('op parity on the cpu backend (%s)', (mode) => {
+/** Ops whose CPU kernels call the GEMM engine. */
+const GEMM_OPS = new Set(['matmul', 'conv2d', 'conv2dTranspose', 'conv2dBackpropFilter']);
+
+const usesGemm = (c: (typeof OP_CASES)[number]): boolean => {
+  const { g, out } = buildCase(c);
+  return buildPlan(g, [{ key: 'out', id: out.id }], false, new Map()).steps.some((s) => s.kind === 'op' && GEMM_OPS.has(s.op));
+};
+
+const rows = OP_CASES.filter((c) => !c.large && usesGemm(c));
+
+describe('op parity on the cpu backend, webasm GEMMs', () => {
   const backends: Backend[] = [];
-  const make = async () => {
-    const b = await createCpuBackend({ mode });
-    backends.push(b);
-    return b;
-  };
   afterAll(async () => { for (const b of backends) await b.dispose(); });
-  // NOTE: `large` cases (16.7M elements, for GPU dispatch folding) spend ~35 s each in the
-  // harness's input generation and float64 reference; kernels.test.ts runs a huge add directly.
-  const table = OP_CASES.filter((c) => !c.large);
-  const cases = mode === 'cpu' ? table : table.filter((c) => ['matmul', 'conv2d', 'conv2dTranspose', 'conv2dBackpropFilter', 'avgPool2d', 'dense'].some((n) => caseName(c).startsWith(n)));
-  test.each(cases.map((c) => [caseName(c), c] as const))('%s', async (_, c) => {
-    await checkParity(c, make);
+
+  it('finds the GEMM rows of the table (matmul and every convolution)', () => {
+    const ops = new Set(rows.map((c) => c.op));
+    for (const op of ['matmul', 'conv2d', 'conv2dTranspose']) expect(ops).toContain(op);
+  });
+
+  test.each(rows.map((c) => [caseName(c), c] as const))('%s', async (_, c) => {
+    const paths: (() => string | null)[] = [];
+    await checkParity(c, async () => {
+      const b: CpuBackend = await createCpuBackend({ mode: 'webasm' });
+      backends.push(b);
+      const prepare = b.gemm.prepare.bind(b.gemm);
+      b.gemm.prepare = (m, k, n) => {
+        const call = prepare(m, k, n);
+        paths.push(() => call.lastPath());
+        return call;
+      };
+      return b;
+    });
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) expect(p()).not.toBe('js');
   });
 });
