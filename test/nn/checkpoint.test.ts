@@ -7,10 +7,12 @@ import { createReferenceBackend } from '@kiln/core';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from '../../packages/nn/src/checkpoint';
 import { batchNorm, dense, dropout } from '../../packages/nn/src/layers';
 import { softmaxCrossEntropy } from '../../packages/nn/src/losses';
+import { createDataset } from '../../packages/nn/src/data';
+import { mse } from '../../packages/nn/src/losses';
 import {
-  buildModel, checkpointBytes, fit, loadCheckpoint, loadCheckpointBytes, type Model, modelCheckpoint, saveCheckpoint,
+  buildModel, checkpointBytes, fit, loadCheckpoint, loadCheckpointBytes, type Model, modelCheckpoint, NonFiniteCheckpointError, saveCheckpoint,
 } from '../../packages/nn/src/train';
-import { momentum } from '../../packages/nn/src/optim';
+import { momentum, sgd } from '../../packages/nn/src/optim';
 import { blobs, maxDiff, snapshot } from './support';
 
 const make = (hidden = 5, seed = 1): Promise<Model> => buildModel((g) => {
@@ -131,5 +133,100 @@ describe('checkpoint refusals leave the model unchanged', () => {
     loadCheckpointBytes(m, extra, { strict: false });
     expect(maxDiff(await snapshot(m.exe), await snapshot(source.exe))).toBe(0);
     await m.dispose();
+  });
+});
+
+describe('checkpoints that keep their data', () => {
+  /** Diverges within a few steps: a learning rate far too large on large targets. */
+  const diverging = (): Promise<Model> => buildModel((g) => {
+    const x = g.input('x', ['batch', 4]);
+    const y = g.input('y', ['batch', 1]);
+    const out = dense(x, 1);
+    return { x, y, output: out, loss: mse(out, y), optimizer: sgd({ lr: 0.05 }) };
+  }, { seed: 3, compile: createReferenceBackend() });
+  const regression = () => {
+    const b = blobs(32, 4, 2);
+    return createDataset({ x: b.x, y: Float32Array.from(b.y, (v) => (v + 1) * 100), xShape: [4], yShape: [1] });
+  };
+  const finite = (t: SafetensorsTensor) => Array.from(t.data as Float32Array).every(Number.isFinite);
+
+  it('a NaN stop never replaces the last good checkpoint; saveCheckpoint refuses non-finite params unless asked', async () => {
+    const m = await diverging();
+    const path = join(dir, 'nan.safetensors');
+    const lines: string[] = [];
+    const history = await fit(m, regression(), {
+      epochs: 1, batchSize: 8, log: (l) => lines.push(l), callbacks: [modelCheckpoint({ path })],
+    });
+    expect(history.stopReason).toBeUndefined();
+    const good = await readFile(path);
+    expect(Object.values(decodeSafetensors(new Uint8Array(good)).tensors).every(finite)).toBe(true);
+
+    // Now diverge: the epoch's loss and the params are non-finite, the file stays as it was.
+    m.exe.setParam('dense_1/kernel', new Float32Array(4).fill(1e30));
+    const diverged = await fit(m, regression(), {
+      epochs: 2, initialEpoch: 1, batchSize: 8, logEvery: 1, log: (l) => lines.push(l), callbacks: [modelCheckpoint({ path })],
+    });
+    expect(diverged.stopReason).toMatch(/^loss is (NaN|Infinity) at epoch 2, batch 1$/);
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^modelCheckpoint: epoch 2 not saved to ${path}: loss is (NaN|Infinity)$`)));
+    expect(Buffer.compare(await readFile(path), good)).toBe(0);
+
+    const err = await saveCheckpoint(m, path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NonFiniteCheckpointError);
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect((err as Error).message).toMatch(new RegExp(`^${path}: not saved: param '[^']+' holds (NaN|-?Infinity) at element \\d+ \\(the model has diverged`));
+    expect(Buffer.compare(await readFile(path), good)).toBe(0);
+    await saveCheckpoint(m, join(dir, 'nan-anyway.safetensors'), { allowNonFinite: true });
+    expect(Object.values(decodeSafetensors(new Uint8Array(await readFile(join(dir, 'nan-anyway.safetensors')))).tensors).every(finite)).toBe(false);
+    await m.dispose();
+  });
+
+  it('a mid-epoch stop is saved at its batch; resuming is bit-identical to uninterrupted training, epoch logs included', async () => {
+    const data = blobs(45, 4, 3); // batch 8: 6 batches an epoch, the last one of 5
+    const validation = blobs(12, 4, 3, 5);
+    const opts = { batchSize: 8, validation, verbose: false, logEvery: 4 } as const;
+    const straight = await make(6, 9);
+    const want = await fit(straight, data, { ...opts, epochs: 3 });
+
+    const path = join(dir, 'mid.safetensors');
+    const partial = await make(6, 9);
+    await fit(partial, data, {
+      ...opts, epochs: 3,
+      callbacks: [
+        { onBatchEnd(b, _logs, ctx) { if (ctx.epoch === 1 && b === 2) ctx.stopTraining = true; } },
+        modelCheckpoint({ path }),
+      ],
+    });
+    const resumed = await make(6, 9);
+    const info = await loadCheckpoint(resumed, path);
+    expect([info.epoch, info.batch]).toEqual([1, 3]);
+    const rest = await fit(resumed, data, { ...opts, epochs: 3, initialEpoch: info.epoch, initialBatch: info.batch });
+    expect(maxDiff(await snapshot(resumed.exe), await snapshot(straight.exe))).toBe(0);
+    expect([resumed.exe.steps, resumed.exe.runs]).toEqual([straight.exe.steps, straight.exe.runs]);
+    // The resumed epoch 2 reports the same means as the uninterrupted one: the sums were saved too.
+    const strip = (e: Record<string, number>) => Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'seconds' && k !== 'samplesPerSecond'));
+    expect(rest.epochs.map(strip)).toEqual(want.epochs.slice(1).map(strip));
+    for (const m of [straight, partial, resumed]) await m.dispose();
+  });
+
+  it('a checkpoint is a consistent snapshot between steps: runs called before the save are in it, runs called after are not', async () => {
+    const m = await make(5, 4);
+    const data = blobs(8, 4, 3);
+    const feeds = { x: { data: data.x, shape: [8, 4] }, y: { data: data.y, shape: [8] } };
+    await m.exe.run(feeds, {}, { train: true });
+    const before = m.exe.steps;
+    const inFlight = m.exe.run(feeds, {}, { train: true });
+    const saving = saveCheckpoint(m, join(dir, 'flight.safetensors'));
+    const after = m.exe.run(feeds, {}, { train: true });
+    await saving;
+    const file = decodeSafetensors(new Uint8Array(await readFile(join(dir, 'flight.safetensors'))));
+    await inFlight;
+    await after;
+    expect(file.metadata['steps']).toBe(String(before + 1));
+    // Replay: a fresh model at the same point has exactly the saved params.
+    const replay = await make(5, 4);
+    for (let i = 0; i < before + 1; i++) await replay.exe.run(feeds, {}, { train: true });
+    const saved = new Map(Object.entries(file.tensors).map(([k, t]) => [k, Array.from(t.data as ArrayLike<number>)]));
+    expect(maxDiff(saved, await snapshot(replay.exe))).toBe(0);
+    for (const x of [m, replay]) await x.dispose();
   });
 });

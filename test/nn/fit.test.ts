@@ -36,12 +36,53 @@ describe('fit mechanics', () => {
     const history = await fit(model, data, { epochs: 2, batchSize: 8, logEvery: 3, verbose: false, callbacks: [{ onBatchEnd: (_b, logs) => { batchLogs.push(logs.loss); } }] });
     const train = calls.filter((c) => c.train);
     expect(train.map((c) => c.batch)).toEqual([8, 8, 8, 8, 8, 8, 2, 8, 8, 8, 8, 8, 8, 2]);
-    expect(train.map((c) => c.fetches.length > 0)).toEqual([false, false, true, false, false, true, false, false, false, true, false, false, true, false]);
-    expect(train.find((c) => c.fetches.length)!.fetches).toEqual(['loss', 'accuracy']);
-    expect(batchLogs.filter((l) => l !== undefined)).toHaveLength(4);
+    // Every 3rd step and the last of each epoch read the device-side sums back; no other step fetches.
+    expect(train.map((c) => c.fetches.length > 0)).toEqual([false, false, true, false, false, true, true, false, false, true, false, false, true, true]);
+    expect(train.find((c) => c.fetches.length)!.fetches).toEqual(['count', 't:loss', 't:accuracy']);
+    expect(batchLogs.filter((l) => l !== undefined)).toHaveLength(6);
+    expect(batchLogs[6]).toBe(history.epochs[0]!['loss']); // the last batch's running mean is the epoch's
     expect(model.exe.steps).toBe(14);
     expect(history.epochs.map((e) => e.epoch)).toEqual([0, 1]);
     expect(Object.keys(history.epochs[0]!)).toEqual(['loss', 'accuracy', 'seconds', 'samplesPerSecond', 'epoch']);
+    await model.dispose();
+  });
+
+  it('reports exact per-sample epoch means over every batch, however rarely it reads back', async () => {
+    const model = await tinyModel({ lr: 0.3 });
+    // Independently: before each training step, an evaluation run on the same batch gives
+    // the loss and accuracy that step sees (no dropout here), weighted by the batch size.
+    const exact: { loss: number; accuracy: number; n: number }[] = [];
+    let epoch = -1;
+    const run0 = model.exe.run.bind(model.exe);
+    model.exe.run = (async (feeds: Record<string, { shape: number[] }>, fetches: Record<string, unknown>, o?: { train?: boolean }) => {
+      if (o?.train) {
+        const r = await run0(feeds as never, { loss: model.loss, accuracy: model.metrics['accuracy']! });
+        const n = feeds['x']!.shape[0]!;
+        const e = exact[epoch]!;
+        e.loss += r.loss.data[0]! * n;
+        e.accuracy += r.accuracy.data[0]! * n;
+        e.n += n;
+      }
+      return run0(feeds as never, fetches as never, o);
+    }) as unknown as typeof model.exe.run;
+    const readMeans: number[][] = [];
+    const history = await fit(model, blobs(101, 4, 3, 7), {
+      epochs: 3, batchSize: 8, logEvery: 5, verbose: false,
+      callbacks: [
+        { onEpochBegin: () => { epoch++; exact.push({ loss: 0, accuracy: 0, n: 0 }); readMeans.push([]); } },
+      ],
+    });
+    let differsFromSampling = false;
+    history.epochs.forEach((logs, e) => {
+      const want = exact[e]!;
+      expect(want.n).toBe(101);
+      expect(Math.abs(logs['accuracy']! - want.accuracy / want.n)).toBeLessThan(1e-6);
+      expect(Math.abs(logs['loss']! - want.loss / want.n)).toBeLessThan(1e-6 * Math.max(1, want.loss / want.n));
+      // 101 samples: an exact accuracy is a multiple of 1/101, which a sample of batch means is not.
+      expect(Math.abs(logs['accuracy']! * 101 - Math.round(logs['accuracy']! * 101))).toBeLessThan(1e-4);
+      if (Math.abs(logs['accuracy']! * 8 - Math.round(logs['accuracy']! * 8)) > 1e-3) differsFromSampling = true;
+    });
+    expect(differsFromSampling).toBe(true);
     await model.dispose();
   });
 
@@ -68,9 +109,30 @@ describe('fit mechanics', () => {
     await model.dispose();
   });
 
+  it('early stopping counts epochs without improvement as Keras does', async () => {
+    // Keras's EarlyStopping on val_loss 1, 0.9, 0.95, 0.97, 0.99, ... stops at the end of
+    // epoch 3 (0-based) with patience 2, epoch 2 with patience 1 or 0, epoch 4 with patience 3.
+    const series = [1, 0.9, 0.95, 0.97, 0.99, 1.01, 1.03, 1.05];
+    const stoppedAt = async (patience: number) => {
+      const cb = earlyStopping({ patience });
+      const ctx = { stopTraining: false } as Parameters<NonNullable<Callback['onEpochEnd']>>[2];
+      await cb.onTrainBegin!(ctx);
+      for (let e = 0; e < series.length; e++) {
+        await cb.onEpochEnd!(e, { val_loss: series[e]! }, ctx);
+        if (ctx.stopTraining) return { e, reason: ctx.stopReason, best: cb.bestEpoch };
+      }
+      return undefined;
+    };
+    expect(await stoppedAt(2)).toEqual({ e: 3, reason: 'early stopping: val_loss did not improve for 2 epochs (best 0.9 at epoch 2)', best: 1 });
+    expect((await stoppedAt(1))?.e).toBe(2);
+    expect((await stoppedAt(0))?.e).toBe(2);
+    expect((await stoppedAt(3))?.e).toBe(4);
+    expect(await stoppedAt(7)).toBeUndefined();
+  });
+
   it('early stopping waits `patience` epochs and can restore the best weights', async () => {
     const model = await tinyModel({ lr: 0.1 });
-    const stop = earlyStopping({ monitor: 'val_loss', patience: 1, restoreBestWeights: true });
+    const stop = earlyStopping({ monitor: 'val_loss', patience: 2, restoreBestWeights: true });
     // Validation labels that disagree with training: val_loss rises after the first epochs.
     const val = blobs(30, 4, 3);
     const flipped = createDataset({ x: val.x, y: val.y.map((c) => (c + 1) % 3), xShape: [4] });
@@ -78,7 +140,7 @@ describe('fit mechanics', () => {
     const history = await fit(model, blobs(60, 4, 3), { epochs: 30, batchSize: 10, validation: flipped, callbacks: [stop], log: (l) => lines.push(l) });
     expect(history.epochs.length).toBeLessThan(30);
     expect(history.stopReason).toMatch(/early stopping: val_loss did not improve for 2 epochs/);
-    expect(history.epochs.length).toBe(stop.bestEpoch + 3);
+    expect(history.epochs.length).toBe(stop.bestEpoch + 3); // the best epoch, then 2 without improvement
     expect(lines.at(-1)).toMatch(/^stopped: early stopping/);
     const now = await evaluate(model, flipped);
     expect(now['loss']).toBeCloseTo(stop.best, 5);
@@ -96,6 +158,10 @@ describe('fit mechanics', () => {
     const reg = createDataset({ x: data.x, y: Float32Array.from(data.y, (v) => v * 1e3), xShape: [4], yShape: [1] });
     const history = await fit(model, reg, { epochs: 50, batchSize: 4, logEvery: 1, verbose: false });
     expect(history.stopReason).toMatch(/^loss is (NaN|Infinity) at epoch 1, batch \d+$/);
+    // Reading every 4th step, the running mean turns non-finite within the last 4 batches read.
+    model.exe.resetParams();
+    const sparse = await fit(model, reg, { epochs: 50, batchSize: 4, logEvery: 4, verbose: false });
+    expect(sparse.stopReason).toMatch(/^loss is (NaN|Infinity) at epoch 1, (one of batches \d+-\d+|batch 1)$/);
     await model.dispose();
   });
 

@@ -14,6 +14,7 @@
  * is what lets readers map tensors without copying.
  */
 import { z } from 'zod';
+import { readFileChecked, writeFileAtomic } from './atomic';
 import { CheckpointError } from './errors';
 
 // Reference dtype table, in the reference's enum order (increasing alignment); the writer
@@ -234,9 +235,14 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): Safe
 }
 
 /**
- * Writes a safetensors file atomically: to a temporary file beside it, flushed to disk,
- * then renamed over `path`, so a crash mid-save never leaves a half-written checkpoint.
+ * Writes a safetensors file atomically and durably: to a temporary file in the same folder,
+ * fsynced, renamed over `path`, then the folder fsynced, so a crash mid-save never leaves a
+ * half-written checkpoint, and the temporary files of a save that was killed are removed by
+ * the next save or load of `path`. Missing folders are created.
  *
+ * @throws CheckpointError for tensors that cannot be encoded (before touching the disk), or
+ *   naming `path` and the failed operation, with the Node error (EISDIR, EACCES, ENOSPC,
+ *   ENAMETOOLONG, ...) as its cause.
  * @example
  * await saveSafetensors('checkpoints/mlp.safetensors', { w: { dtype: 'F32', shape: [2], data: w } }, { step: '100' });
  */
@@ -246,31 +252,17 @@ export async function saveSafetensors(
   metadata?: Record<string, string>,
 ): Promise<void> {
   const bytes = encodeSafetensors(tensors, metadata); // refuse bad tensors before touching the disk
-  const { open, rename, rm } = await import('node:fs/promises');
-  const tmp = `${path}.${globalThis.process?.pid ?? 0}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(path, bytes);
 }
 
 /**
  * Reads a safetensors file with {@link decodeSafetensors}; errors name `path`.
  *
+ * @throws CheckpointError: the file cannot be read (the Node error is its cause), or any
+ *   refusal of {@link decodeSafetensors}.
  * @example
  * const { tensors, metadata } = await loadSafetensors('checkpoints/mlp.safetensors');
  */
 export async function loadSafetensors(path: string): Promise<SafetensorsFile> {
-  const { readFile } = await import('node:fs/promises');
-  const buf = await readFile(path);
-  return decodeSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);
+  return decodeSafetensors(await readFileChecked(path), path);
 }

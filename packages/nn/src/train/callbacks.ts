@@ -8,13 +8,17 @@
  */
 import { OptionsError, parseOptions } from '@kiln/core';
 import { z } from 'zod';
-import { saveCheckpoint } from './checkpoint';
+import { NonFiniteCheckpointError, saveCheckpoint } from './checkpoint';
 import type { Model } from './model';
 
 /** Per-epoch numbers: `loss`, each metric, `val_loss`, `val_<metric>`, `seconds`, `samplesPerSecond`. */
 export type EpochLogs = Record<string, number>;
 
-/** Per-batch numbers: `size` always; `loss` and metrics only on the steps that read them back. */
+/**
+ * Per-batch numbers: `size` always; on the steps that read them back (every `logEvery`-th
+ * and the last of an epoch), `loss` and each metric as running means over the epoch so far,
+ * as Keras reports them.
+ */
 export interface BatchLogs {
   size: number;
   loss?: number;
@@ -30,6 +34,16 @@ export interface TrainContext {
   /** The current epoch (0-based) and batch within it. */
   epoch: number;
   batch: number;
+  /**
+   * Where a run that continues this one starts: the epoch and batch after the last step
+   * taken, as `fit({ initialEpoch, initialBatch })` takes them. Inside an epoch it also holds
+   * the Executable's counters right after that step, because validation and callbacks may
+   * run the model again before a checkpoint is written; at an epoch's end the counters then
+   * are the ones to keep, and `counters` is absent.
+   */
+  resume: { epoch: number; batch: number; counters?: { runs: number; steps: number } };
+  /** Prints a line in fit's log (nothing when fit is not verbose). */
+  log(line: string): void;
   /** Set to stop training: checked after every batch and every epoch. */
   stopTraining: boolean;
   /** Why training stopped early, for the history (set it along with stopTraining). */
@@ -58,7 +72,7 @@ function monitored(logs: EpochLogs, monitor: string, who: string): number {
 export interface EarlyStoppingOptions {
   /** Which epoch log to watch (default 'val_loss'). */
   monitor?: string;
-  /** Epochs without improvement before stopping (default 0). */
+  /** Stop at the end of the `patience`-th epoch in a row without improvement (default 0: the first). */
   patience?: number;
   /** Smallest change that counts as an improvement (default 0). */
   minDelta?: number;
@@ -68,7 +82,10 @@ export interface EarlyStoppingOptions {
 }
 
 /**
- * Stop when `monitor` has not improved for `patience` epochs.
+ * Stop when `monitor` has not improved for `patience` epochs in a row, counted as Keras's
+ * `EarlyStopping` counts them: with `patience: 2` training stops at the end of the second
+ * epoch without improvement (patience 0 and 1 both stop at the first). An improvement is a
+ * change beyond `minDelta` in the `mode` direction; a NaN never improves.
  *
  * @example
  * earlyStopping({ monitor: 'val_accuracy', patience: 2, restoreBestWeights: true })
@@ -103,7 +120,8 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): Callback & { 
         }
         return;
       }
-      if (++wait > o.patience) {
+      // Keras: `wait += 1; if wait >= patience and epoch > 0: stop`.
+      if (++wait >= o.patience && epoch > 0) {
         ctx.stopTraining = true;
         ctx.stopReason = `early stopping: ${o.monitor} did not improve for ${wait} epoch${wait > 1 ? 's' : ''} (best ${best} at epoch ${bestEpoch + 1})`;
       }
@@ -115,19 +133,29 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): Callback & { 
 }
 
 export interface ModelCheckpointOptions {
-  /** File to write; `{epoch}` is replaced by the 1-based epoch number. */
+  /** File to write; `{epoch}` is replaced by the 1-based number of the epoch just run. */
   path: string;
   /** Only save when `monitor` improves (default false: every epoch). */
   saveBestOnly?: boolean;
   monitor?: string;
   mode?: Mode;
+  /**
+   * Also save when the epoch's loss or any param is NaN or ±Infinity (default false: such
+   * an epoch is skipped, so the last good file at `path` is kept).
+   */
+  saveNonFinite?: boolean;
   /** Extra metadata strings. */
   metadata?: Record<string, string>;
 }
 
 /**
- * Save a checkpoint at the end of each epoch (or of each improving epoch). The file
- * records the next epoch to run, so `loadCheckpoint` + `fit({ initialEpoch })` resumes.
+ * Save a checkpoint at the end of each epoch (or of each improving epoch), including one
+ * that training stopped part-way through. The file records where training continues
+ * (`TrainContext.resume`): the next epoch after a whole one, or the next batch of an
+ * unfinished one with the counters of its last step, so `loadCheckpoint` +
+ * `fit({ initialEpoch, initialBatch })` resumes exactly as if never stopped. A diverged
+ * epoch (non-finite loss or params) is not saved unless `saveNonFinite`, and says so in
+ * fit's log.
  *
  * @example
  * modelCheckpoint({ path: 'ckpt/cnn-{epoch}.safetensors' })
@@ -138,6 +166,7 @@ export function modelCheckpoint(options: ModelCheckpointOptions): Callback {
     saveBestOnly: z.boolean().default(false),
     monitor: z.string().default('val_loss'),
     mode: z.enum(['min', 'max', 'auto']).default('auto'),
+    saveNonFinite: z.boolean().default(false),
     metadata: z.record(z.string(), z.string()).optional(),
   }).strict(), options, 'modelCheckpoint');
   const dir = direction(o.mode, o.monitor);
@@ -145,12 +174,26 @@ export function modelCheckpoint(options: ModelCheckpointOptions): Callback {
   return {
     onTrainBegin() { best = dir === 'min' ? Infinity : -Infinity; },
     async onEpochEnd(epoch, logs, ctx) {
+      const path = o.path.replaceAll('{epoch}', String(epoch + 1));
+      const loss = logs['loss'];
+      if (!o.saveNonFinite && loss !== undefined && !Number.isFinite(loss)) {
+        ctx.log(`modelCheckpoint: epoch ${epoch + 1} not saved to ${path}: loss is ${loss}`);
+        return;
+      }
       if (o.saveBestOnly) {
         const v = monitored(logs, o.monitor, 'modelCheckpoint');
         if (!(dir === 'min' ? v < best : v > best)) return;
         best = v;
       }
-      await saveCheckpoint(ctx.model, o.path.replaceAll('{epoch}', String(epoch + 1)), { epoch: epoch + 1, batch: 0, ...(o.metadata ? { metadata: o.metadata } : {}) });
+      const { epoch: at, batch, counters } = ctx.resume;
+      try {
+        await saveCheckpoint(ctx.model, path, {
+          epoch: at, batch, ...(counters ? { counters } : {}), allowNonFinite: o.saveNonFinite, ...(o.metadata ? { metadata: o.metadata } : {}),
+        });
+      } catch (e) {
+        if (!(e instanceof NonFiniteCheckpointError)) throw e;
+        ctx.log(`modelCheckpoint: epoch ${epoch + 1} ${e.message.slice(path.length + 2)}`);
+      }
     },
   };
 }

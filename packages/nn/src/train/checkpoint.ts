@@ -28,6 +28,17 @@ export interface SaveCheckpointOptions {
   epoch?: number;
   /** The batch within `epoch` to resume at; default 0. */
   batch?: number;
+  /**
+   * The run and step counters to record; default the Executable's own at the snapshot.
+   * `fit` passes the ones right after the last step taken when it saves mid-epoch
+   * (`TrainContext.resume.counters`), as validation runs may have come after it.
+   */
+  counters?: { runs: number; steps: number };
+  /**
+   * Write params that hold NaN or ±Infinity (default false: refuse, so a diverged run
+   * never replaces a good checkpoint).
+   */
+  allowNonFinite?: boolean;
   /** Extra strings stored in the header's `__metadata__`. */
   metadata?: Record<string, string>;
 }
@@ -54,24 +65,54 @@ function count(v: number | undefined, what: string): number {
   return n;
 }
 
-async function collect(target: Model | Executable, options: SaveCheckpointOptions): Promise<SafetensorsFile> {
+/** A save refused because params are not finite (a subclass, so modelCheckpoint can tell it apart). */
+export class NonFiniteCheckpointError extends CheckpointError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonFiniteCheckpointError';
+  }
+}
+
+/** The first param holding NaN or ±Infinity, described, or undefined when all are finite. */
+function firstNonFinite(tensors: Record<string, SafetensorsTensor>): string | undefined {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype !== 'F32') continue;
+    const i = t.data.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) return `param '${name}' holds ${t.data[i]} at element ${i}`;
+  }
+  return undefined;
+}
+
+/**
+ * The checkpoint's tensors and metadata, from one consistent snapshot of the Executable:
+ * it waits for the runs queued before it, and runs queued after it wait for it.
+ */
+async function collect(target: Model | Executable, options: SaveCheckpointOptions, where: string): Promise<SafetensorsFile> {
   const exe = exeOf(target);
   const user = options.metadata ?? {};
   for (const k of RESERVED) if (Object.hasOwn(user, k)) throw new CheckpointError(`saveCheckpoint: metadata key '${k}' is reserved`);
+  const epoch = count(options.epoch, 'epoch');
+  const batch = count(options.batch, 'batch');
+  if (options.counters !== undefined) { count(options.counters.runs, 'counters.runs'); count(options.counters.steps, 'counters.steps'); }
+  const state = await exe.snapshot();
+  const counters = options.counters ?? state;
   const metadata: Record<string, string> = {
     ...user,
     format: CHECKPOINT_FORMAT,
     version: VERSION,
-    runs: String(exe.runs),
-    steps: String(exe.steps),
-    epoch: String(count(options.epoch, 'epoch')),
-    batch: String(count(options.batch, 'batch')),
+    runs: String(counters.runs),
+    steps: String(counters.steps),
+    epoch: String(epoch),
+    batch: String(batch),
   };
   const tensors: Record<string, SafetensorsTensor> = {};
-  for (const name of exe.paramNames) {
-    const p: HostTensor = await exe.getParam(name);
-    // getParam returns a fresh array of the param's dtype: f32 -> Float32Array, i32 -> Int32Array, bool -> Uint8Array.
+  for (const [name, p] of state.params) {
+    // A fresh array of the param's dtype: f32 -> Float32Array, i32 -> Int32Array, bool -> Uint8Array.
     tensors[name] = { dtype: TO_FILE[p.dtype], shape: [...p.shape], data: p.data } as SafetensorsTensor;
+  }
+  const bad = options.allowNonFinite ? undefined : firstNonFinite(tensors);
+  if (bad !== undefined) {
+    throw new NonFiniteCheckpointError(`${where}: not saved: ${bad} (the model has diverged; pass { allowNonFinite: true } to save it anyway)`);
   }
   return { tensors, metadata };
 }
@@ -79,26 +120,31 @@ async function collect(target: Model | Executable, options: SaveCheckpointOption
 /**
  * The checkpoint as safetensors bytes (for browsers, or to store elsewhere).
  *
+ * @throws CheckpointError for reserved metadata keys or bad positions;
+ *   NonFiniteCheckpointError when a param holds NaN or ±Infinity (unless allowNonFinite).
  * @example
  * const bytes = await checkpointBytes(model, { epoch: 1 });
  */
 export async function checkpointBytes(target: Model | Executable, options: SaveCheckpointOptions = {}): Promise<Uint8Array> {
-  const { tensors, metadata } = await collect(target, options);
+  const { tensors, metadata } = await collect(target, options, 'checkpointBytes');
   return encodeSafetensors(tensors, metadata);
 }
 
 /**
- * Save every param and the training position to a safetensors file, atomically
- * (written beside `path`, flushed, renamed over it); missing folders are created.
+ * Save every param and the training position to a safetensors file. The params and
+ * counters are one consistent snapshot between runs (runs called before the save finish
+ * first; runs called after wait for the snapshot). The file is written atomically and
+ * durably (see {@link saveSafetensors}); missing folders are created.
  *
+ * @throws CheckpointError for reserved metadata keys, bad positions, or a failed write
+ *   (naming `path` and the operation, the Node error as cause); NonFiniteCheckpointError,
+ *   leaving any file at `path` as it was, when a param holds NaN or ±Infinity (unless
+ *   allowNonFinite).
  * @example
  * await saveCheckpoint(model, 'checkpoints/mnist-mlp.safetensors', { epoch: 5 });
  */
 export async function saveCheckpoint(target: Model | Executable, path: string, options: SaveCheckpointOptions = {}): Promise<void> {
-  const { tensors, metadata } = await collect(target, options);
-  const { mkdir } = await import('node:fs/promises');
-  const { dirname } = await import('node:path');
-  await mkdir(dirname(path), { recursive: true });
+  const { tensors, metadata } = await collect(target, options, path);
   await saveSafetensors(path, tensors, metadata);
 }
 

@@ -5,10 +5,12 @@
  *   const { loss, accuracy } = await evaluate(model, test);
  *   const { data, shape } = await predict(model, test.x);   // [count, ...output dims]
  *
- * Each training step is one `run(..., { train: true })`. The loss (and the model's metrics)
- * are read back only every `logEvery` steps; the other steps fetch nothing, so the host
- * never waits on the device for a number it does not show. The last partial batch is
- * trained on, through the symbolic batch dimension (one more compiled variant).
+ * Each training step is one `run(..., { train: true })`. The epoch's loss and metrics are
+ * summed on the device by the step itself (see `Model.statistics`) and read back only every
+ * `logEvery` steps and at the end of the epoch; the other steps fetch nothing, so the host
+ * never waits on the device for a number it does not show, and the reported epoch numbers
+ * are still exact means over every sample (as Keras reports them). The last partial batch
+ * is trained on, through the symbolic batch dimension (one more compiled variant).
  */
 import { type FeedValue, GraphError, OptionsError, parseOptions, type Tensor } from '@kiln/core';
 import { z } from 'zod';
@@ -31,7 +33,11 @@ export interface FitOptions {
   /** Default: batchSize. */
   validationBatchSize?: number;
   callbacks?: Callback[];
-  /** Read the loss and metrics back every N steps (default 20); other steps fetch nothing. */
+  /**
+   * Read the running epoch means back every N steps (default 20), for the progress bar, the
+   * batch logs and the non-finite-loss check; other steps fetch nothing. The epoch logs are
+   * exact means over all batches whatever N is.
+   */
   logEvery?: number;
   /** Start at this epoch (0-based), e.g. from `loadCheckpoint(...).epoch` (default 0). */
   initialEpoch?: number;
@@ -123,54 +129,83 @@ export async function fit(model: Model, data: Dataset, options: FitOptions = {})
   const seed = o.seed ?? model.graph.seed;
   const perEpoch = batchCount(data.count, o.batchSize);
   if (o.initialBatch > perEpoch) throw new OptionsError(`fit: initialBatch ${o.initialBatch} is past the ${perEpoch} batches of an epoch`);
-  const readBack: Record<string, Tensor> = { loss: model.loss, ...model.metrics };
-  const ctx: TrainContext = { model, epochs: o.epochs, batchSize: o.batchSize, batchesPerEpoch: perEpoch, epoch: o.initialEpoch, batch: 0, stopTraining: false };
+  const ctx: TrainContext = {
+    model, epochs: o.epochs, batchSize: o.batchSize, batchesPerEpoch: perEpoch, epoch: o.initialEpoch, batch: 0,
+    resume: { epoch: o.initialEpoch, batch: o.initialBatch }, stopTraining: false,
+    log: (line) => { if (o.verbose) log(line); },
+  };
   const history: History = { epochs: [] };
   const call = async <K extends keyof Callback>(k: K, ...args: Parameters<NonNullable<Callback[K]>>) => {
     for (const cb of o.callbacks) await (cb[k] as ((...a: unknown[]) => unknown) | undefined)?.call(cb, ...args);
   };
 
+  const stats = model.statistics;
+  // Fetch keys of the updated sums: 't:' + name for each total, and 'count'.
+  const readBack: Record<string, Tensor> = { count: stats.updatedCount };
+  for (const k of stats.names) readBack[`t:${k}`] = stats.updatedTotals[k]!;
+  /** Per-sample means from the sums; empty when no sample was counted. */
+  const means = (total: (k: string) => number, count: number): Record<string, number> =>
+    count > 0 ? Object.fromEntries(stats.names.map((k) => [k, total(k) / count])) : {};
+  const readSums = async (): Promise<Record<string, number>> => {
+    const count = (await model.exe.getParam(stats.count.node.attrs.name as string)).data[0]!;
+    const totals: Record<string, number> = {};
+    for (const k of stats.names) totals[k] = (await model.exe.getParam(stats.totals[k]!.node.attrs.name as string)).data[0]!;
+    return means((k) => totals[k]!, count);
+  };
+  const resetSums = () => {
+    model.exe.setParam(stats.count.node.attrs.name as string, [0]);
+    for (const k of stats.names) model.exe.setParam(stats.totals[k]!.node.attrs.name as string, [0]);
+  };
+
   await call('onTrainBegin', ctx);
   for (let epoch = o.initialEpoch; epoch < o.epochs && !ctx.stopTraining; epoch++) {
     ctx.epoch = epoch;
-    await call('onEpochBegin', epoch, ctx);
     const skip = epoch === o.initialEpoch ? o.initialBatch : 0;
+    // The sums continue only where a checkpoint taken mid-epoch restored them (they then
+    // count exactly the skipped batches); otherwise this epoch's means start from zero.
+    const skipped = Math.min(skip * o.batchSize, data.count);
+    if (skip === 0 || (await model.exe.getParam(stats.count.node.attrs.name as string)).data[0] !== skipped) resetSums();
+    ctx.resume = skip < perEpoch ? { epoch, batch: skip } : { epoch: epoch + 1, batch: 0 };
+    await call('onEpochBegin', epoch, ctx);
     const bar = o.verbose ? new ProgressBar({ total: data.count, label: `epoch ${epoch + 1}/${o.epochs}`, ...(o.progressStream ? { stream: o.progressStream } : {}) }) : undefined;
-    const sums: Record<string, number> = {};
-    let reads = 0, samples = 0, done = 0, shown: Record<string, number> = {};
+    let samples = 0, done = 0, shown: Record<string, number> = {};
+    let current: Record<string, number> | undefined; // the sums' means as of the last step, when it read them
+    let lastRead = skip - 1;
     const t0 = performance.now();
     let b = 0;
     for (const batch of batches(data, { batchSize: o.batchSize, shuffle: o.shuffle, seed, epoch })) {
       if (b < skip) { b++; done += batch.size; continue; }
-      // Read back every logEvery-th step, and once per epoch at least.
-      const read = (b + 1) % o.logEvery === 0 || (b === perEpoch - 1 && reads === 0);
+      // Read the sums back every logEvery-th step and at the end of the epoch; other steps
+      // fetch nothing, and the sums still grow on the device.
+      const read = (b + 1) % o.logEvery === 0 || b === perEpoch - 1;
       const out = await model.exe.run(feeds(batch), read ? readBack : {}, { train: true });
       const logs: BatchLogs = { size: batch.size };
+      current = undefined;
       if (read) {
-        reads++;
-        for (const [k, v] of Object.entries(out)) {
-          const x = v.data[0]!;
-          logs[k] = x;
-          sums[k] = (sums[k] ?? 0) + x;
-        }
-        shown = { loss: logs.loss! };
-        if (!Number.isFinite(logs.loss)) {
+        current = means((k) => out[`t:${k}`]!.data[0]!, out['count']!.data[0]!);
+        Object.assign(logs, current);
+        shown = { loss: current['loss']! };
+        if (!Number.isFinite(current['loss'])) {
           ctx.stopTraining = true;
-          ctx.stopReason = `loss is ${logs.loss} at epoch ${epoch + 1}, batch ${b + 1}`;
+          const where = lastRead + 1 === b ? `batch ${b + 1}` : `one of batches ${lastRead + 2}-${b + 1}`;
+          ctx.stopReason = `loss is ${current['loss']} at epoch ${epoch + 1}, ${where}`;
         }
+        lastRead = b;
       }
       samples += batch.size;
       done += batch.size;
       bar?.update(done, shown);
       ctx.batch = b;
+      ctx.resume = b + 1 < perEpoch
+        ? { epoch, batch: b + 1, counters: { runs: model.exe.runs, steps: model.exe.steps } }
+        : { epoch: epoch + 1, batch: 0 };
       await call('onBatchEnd', b, logs, ctx);
       b++;
       if (ctx.stopTraining) break;
     }
     bar?.finish();
     const seconds = (performance.now() - t0) / 1000;
-    const logs: EpochLogs = {};
-    for (const k of Object.keys(readBack)) if (reads > 0 && sums[k] !== undefined) logs[k] = sums[k]! / reads;
+    const logs: EpochLogs = { ...(current ?? (await readSums())) };
     if (o.validation) {
       const v = await evaluate(model, o.validation, { batchSize: o.validationBatchSize ?? o.batchSize });
       for (const [k, x] of Object.entries(v)) logs[`val_${k}`] = x;

@@ -29,15 +29,89 @@ export interface ModelParts {
   metrics?: Record<string, Tensor>;
 }
 
+/**
+ * Sums over an epoch that live on the device, like Keras's `Mean` metrics: for the loss and
+ * each metric a non-trainable f32 param `metrics/<name>/total` (the batch mean times the
+ * batch size, summed), and `metrics/count` (the samples). Every training run adds to them
+ * through assign nodes, so `fit` reports exact per-sample epoch means while reading the
+ * device back only when it shows a number. They are params, so checkpoints carry them and
+ * a run resumed mid-epoch reports the same epoch means as an uninterrupted one.
+ */
+export interface EpochStatistics {
+  /** 'loss', then the metric names. */
+  readonly names: readonly string[];
+  /** The running sums (params), by name. */
+  readonly totals: Readonly<Record<string, Tensor>>;
+  /** The number of samples summed (a param). */
+  readonly count: Tensor;
+  /** What a training run writes into each total and the count: fetch these to read the sums after that run. */
+  readonly updatedTotals: Readonly<Record<string, Tensor>>;
+  readonly updatedCount: Tensor;
+}
+
+export const STATISTICS_PREFIX = 'metrics/';
+
+/** The epoch statistics of `g` for this loss and these metrics: found (made before), else added. */
+function epochStatistics(g: Graph, x: Tensor, loss: Tensor, metrics: Record<string, Tensor>, canAdd: boolean): EpochStatistics {
+  const values: Record<string, Tensor> = { loss, ...metrics };
+  const names = Object.keys(values);
+  const countName = `${STATISTICS_PREFIX}count`;
+  const totalName = (k: string) => `${STATISTICS_PREFIX}${k}/total`;
+  const assigned = (param: Tensor): Tensor | undefined => {
+    const id = g.updates.find((u) => g.nodes[u]!.inputs[0] === param.id);
+    return id === undefined ? undefined : g.tensor(g.nodes[id]!.inputs[1]!);
+  };
+  if (g.params.has(countName)) {
+    const count = g.tensor(g.params.get(countName)!.id);
+    const totals: Record<string, Tensor> = {};
+    const updatedTotals: Record<string, Tensor> = {};
+    for (const k of names) {
+      const p = g.params.get(totalName(k));
+      const next = p && assigned(g.tensor(p.id));
+      if (!p || !next) throw new GraphError(`Model: the graph has epoch statistics without '${totalName(k)}': wrap one graph in one Model`);
+      totals[k] = g.tensor(p.id);
+      updatedTotals[k] = next;
+    }
+    return { names, totals, count, updatedTotals, updatedCount: assigned(count)! };
+  }
+  if (!canAdd) {
+    throw new GraphError('Model: wrap the Executable in a Model before its first run (the epoch statistics fit reports are graph updates)');
+  }
+  // The batch size as an f32 scalar, bound at run time like any symbolic dim.
+  const n = g.addNode('dimSize', [], { dims: [x.shape[0]!] });
+  const count = g.param(countName, [], { trainable: false });
+  const updatedCount = count.add(n);
+  g.assign(count, updatedCount);
+  const totals: Record<string, Tensor> = {};
+  const updatedTotals: Record<string, Tensor> = {};
+  for (const k of names) {
+    const total = g.param(totalName(k), [], { trainable: false });
+    const v = values[k]!;
+    const next = total.add((v.dtype === 'f32' ? v : v.cast('f32')).mul(n));
+    g.assign(total, next);
+    totals[k] = total;
+    updatedTotals[k] = next;
+  }
+  return { names, totals, count, updatedTotals, updatedCount };
+}
+
 export class Model {
   readonly exe: Executable;
+  /** The device-side epoch sums `fit` reports; see {@link EpochStatistics}. */
+  readonly statistics: EpochStatistics;
   readonly x: Tensor;
   readonly y: Tensor;
   readonly output: Tensor;
   readonly loss: Tensor;
   readonly metrics: Readonly<Record<string, Tensor>>;
 
-  /** Wrap an Executable you compiled yourself; {@link buildModel} is the usual way. */
+  /**
+   * Wrap an Executable you compiled yourself; {@link buildModel} is the usual way. Adds the
+   * epoch statistics to its graph, so wrap it before its first run.
+   *
+   * @throws GraphError for tensors of another graph, non-input x/y, a non-scalar loss or
+   *   metric, or an Executable that has run already.
+   */
   constructor(parts: ModelParts) {
     const { exe, x, y, output, loss, metrics = {} } = parts;
     const g = exe.graph;
@@ -56,6 +130,7 @@ export class Model {
       if (k === 'loss' || k.startsWith('val_')) throw new OptionsError(`Model: metric name '${k}' is reserved`);
       if (t.rank !== 0) throw new GraphError(`Model: metric '${k}' must be a scalar batch mean, got ${t}`);
     }
+    this.statistics = epochStatistics(g, x, loss, metrics, exe.runs === 0);
     this.exe = exe;
     this.x = x;
     this.y = y;
@@ -68,8 +143,11 @@ export class Model {
   /** Feed names of `x` and `y`. */
   get inputName(): string { return this.x.node.attrs.name as string; }
   get labelName(): string { return this.y.node.attrs.name as string; }
-  /** Whether training runs do anything (the graph has optimizer or batchNorm updates). */
-  get trainable(): boolean { return this.graph.updates.length > 0; }
+  /** Whether training runs do anything (the graph has optimizer or batchNorm updates besides the epoch statistics). */
+  get trainable(): boolean {
+    const own = new Set([this.statistics.count.id, ...Object.values(this.statistics.totals).map((t) => t.id)]);
+    return this.graph.updates.some((u) => !own.has(this.graph.nodes[u]!.inputs[0]!));
+  }
 
   /** One line per param: name, shape, size; then totals. */
   summary(): string {
