@@ -1,5 +1,5 @@
 // Every error class, triggered, with its message checked.
-import { compileWith, createReferenceBackend, DisposedError, DTypeError, FeedError, Graph, GraphError, OptionsError, SerializationError, ShapeError } from '@kiln/core';
+import { compileWith, concat, createReferenceBackend, DisposedError, DTypeError, evaluate, FeedError, Graph, GraphError, OptionsError, SerializationError, ShapeError } from '@kiln/core';
 
 describe('typed errors at build time', () => {
   const g = new Graph();
@@ -90,5 +90,160 @@ describe('typed errors at run time, before any device work', () => {
     bad.nodes[1].op = 'frobnicate';
     expect(() => Graph.fromJSON(bad)).toThrow(SerializationError);
     expect(() => Graph.fromJSON(bad)).toThrow(/unknown op 'frobnicate'/);
+  });
+});
+
+describe('fed indices and labels are checked against their range before any dispatch', () => {
+  it('refuses softmaxCrossEntropy labels outside [0, classes), naming input, position, value and range', async () => {
+    const g = new Graph();
+    const logits = g.input('logits', ['batch', 10]);
+    const y = g.input('y', ['batch'], 'i32');
+    const loss = logits.softmaxCrossEntropy(y).mean();
+    const backend = createReferenceBackend();
+    const exe = await compileWith(g, backend);
+    const x = new Float32Array(30);
+    await expect(exe.run({ logits: x, y: Int32Array.of(1, 12, 3) }, { loss })).rejects.toThrow(FeedError);
+    await expect(exe.run({ logits: x, y: Int32Array.of(1, 12, 3) }, { loss })).rejects.toThrow(
+      "feed 'y': value 12 at position [1] is out of range for softmaxCrossEntropy labels (10 classes): valid range is [0, 10)");
+    await expect(exe.run({ logits: x, y: Int32Array.of(0, 9, -1) }, { loss })).rejects.toThrow(/value -1 at position \[2\]/);
+    expect(backend.stats.submissions).toBe(0);
+    const ok = await exe.run({ logits: x, y: Int32Array.of(0, 9, 3) }, { loss });
+    expect(ok.loss.data[0]).toBeCloseTo(Math.log(10), 5);
+    expect(() => evaluate(g, { logits: x, y: [12, 0, 0] }, { loss })).toThrow(/value 12 at position \[0\]/);
+  });
+
+  it('follows labels and indices through reshapes, transposes, broadcasts and concats, and names the position in the fed shape', () => {
+    const g = new Graph();
+    const table = g.input('table', [5, 2]);
+    const ids = g.input('ids', [2, 3], 'i32');
+    const more = g.input('more', [1], 'i32');
+    const picked = table.gather(concat([ids.transpose().reshape([6]), more], 0));
+    const feeds = { table: new Float32Array(10), ids: Int32Array.of(0, 1, 2, 3, 4, 5), more: Int32Array.of(0) };
+    expect(() => evaluate(g, feeds, { picked })).toThrow("feed 'ids': value 5 at position [1, 2] is out of range for gather indices (axis 0 of size 5): valid range is [0, 5)");
+    expect(() => evaluate(g, { ...feeds, ids: new Int32Array(6), more: Int32Array.of(7) }, { picked })).toThrow(/feed 'more': value 7/);
+    expect(evaluate(g, { ...feeds, ids: Int32Array.of(0, 1, 2, 3, 4, 4) }, { picked }).picked.shape).toEqual([7, 2]);
+  });
+
+  it('checks a symbolic range against the run\'s binding, scatterAdd and oneHot too, and only where the consumer runs', () => {
+    const g = new Graph();
+    const table = g.input('table', ['vocab', 2]);
+    const ids = g.input('ids', [3], 'i32');
+    const rows = table.gather(ids);
+    const hot = ids.oneHot(4);
+    const back = g.input('u', [3]).scatterAdd(ids, { axis: 0, size: 2 });
+    const asFloat = ids.cast('f32');
+    const feeds = { table: new Float32Array(6), ids: Int32Array.of(0, 2, 3) };
+    expect(() => evaluate(g, feeds, { rows })).toThrow("feed 'ids': value 3 at position [2] is out of range for gather indices (axis 0 of size vocab): valid range is [0, 3) ('vocab' = 3)");
+    expect(evaluate(g, { ...feeds, table: new Float32Array(8) }, { rows }).rows.shape).toEqual([3, 2]);
+    expect(() => evaluate(g, { ids: Int32Array.of(0, 4, 1) }, { hot })).toThrow(/oneHot indices \(4 classes\): valid range is \[0, 4\)/);
+    expect(() => evaluate(g, { ids: Int32Array.of(0, 2, 1), u: new Float32Array(3) }, { back })).toThrow(/scatterAdd indices \(axis 0 of size 2\)/);
+    // A run that never uses the ids as indices does not constrain them.
+    expect(Array.from(evaluate(g, { ids: Int32Array.of(-5, 99, 3) }, { asFloat }).asFloat.data)).toEqual([-5, 99, 3]);
+  });
+});
+
+describe('graph validation of state, symbols, names, values and sizes', () => {
+  it('refuses reserved input names, and feeds for them', async () => {
+    const g = new Graph();
+    expect(() => g.input('__training__', [2])).toThrow(GraphError);
+    expect(() => g.input('__training__', [2])).toThrow(/names starting with '__' are reserved/);
+    expect(() => g.input('__x', [1])).toThrow(GraphError);
+    const x = g.input('x', [2]);
+    const y = g.isTraining().where(x, x.neg());
+    const exe = await compileWith(g, createReferenceBackend());
+    await expect(exe.run({ x: [5, 6], __training__: Uint8Array.of(1) } as never, { y })).rejects.toThrow(/unknown feed '__training__' \(inputs: x\)/);
+    expect(Array.from((await exe.run({ x: [5, 6] }, { y })).y.data)).toEqual([-5, -6]);
+  });
+
+  it('refuses an assign whose target is not a param; every assign is an update', async () => {
+    const g = new Graph();
+    const x = g.input('x', [2]);
+    const p = g.param('p', [2]);
+    expect(() => g.addNode('assign', [x, x], {})).toThrow(GraphError);
+    expect(() => g.addNode('assign', [x, x], {})).toThrow(/assign \(node #\d+\): target Tensor\(x: f32\[2\]\) is not a param/);
+    expect(() => g.assign(x, 1)).toThrow(/assign: target .* is not a param/);
+    const a = g.addNode('assign', [p, x.add(1)], {});
+    expect(g.updates).toEqual([a.id]);
+    const exe = await compileWith(g, createReferenceBackend());
+    await exe.run({ x: [1, 2] }, {}, { train: true });
+    expect(Array.from((await exe.getParam('p')).data)).toEqual([2, 3]);
+  });
+
+  it('refuses symbolic dims that no input defines', () => {
+    const g = new Graph();
+    expect(() => g.addNode('dimSize', [], { dims: ['n'] })).toThrow(ShapeError);
+    expect(() => g.addNode('dimSize', [], { dims: ['n'] })).toThrow(/symbolic dim 'n' is not a dim of any input/);
+    expect(() => g.fill(['n', 2], 1)).toThrow(/symbolic dim 'n'/);
+    const x = g.input('x', ['batch', 2]);
+    expect(() => x.reshape(['rows', 2])).toThrow(/symbolic dim 'rows'/);
+    expect(() => g.randomUniform(['m'])).toThrow(ShapeError);
+    const m = x.mean({ axes: [0] });
+    expect(Array.from(evaluate(g, { x: [1, 2, 3, 4] }, { m }).m.data)).toEqual([2, 3]);
+  });
+
+  it('refuses constants, fills and initial values outside their dtype (no silent wrap or truncation)', () => {
+    const g = new Graph();
+    expect(() => g.constant([2 ** 31, 1.5], [2], 'i32')).toThrow(DTypeError);
+    expect(() => g.constant([2 ** 31, 1.5], [2], 'i32')).toThrow(/value 2147483648 at position 0 is not an i32 \(integers in \[-2147483648, 2147483647\]\)/);
+    expect(() => g.constant([1, 1.5], [2], 'i32')).toThrow(/value 1.5 at position 1 is not an i32/);
+    expect(() => g.constant([0, 2], [2], 'bool')).toThrow(/value 2 at position 1 is not a bool \(0 or 1\)/);
+    expect(() => g.fill([3], -(2 ** 31) - 1, 'i32')).toThrow(DTypeError);
+    expect(() => g.param('k', [2], { dtype: 'i32', init: [1, 0.5] })).toThrow(/param 'k': initial value 0.5 at position 1 is not an i32/);
+    const i = g.input('i', [2], 'i32');
+    expect(() => i.add(0.5)).toThrow(DTypeError);
+    expect(() => g.range(0, 2, 0.5)).toThrow(DTypeError);
+    expect(() => g.range(0, Infinity)).toThrow(OptionsError);
+    const c = g.constant([2 ** 31 - 1, -(2 ** 31)], [2], 'i32');
+    expect(Array.from(evaluate(g, {}, { c }).c.data)).toEqual([2 ** 31 - 1, -(2 ** 31)]);
+  });
+
+  it('refuses absurd sizes at build time and bounds constant folding by cost', async () => {
+    const g = new Graph();
+    expect(() => g.fill([2 ** 40], 1)).toThrow(ShapeError);
+    expect(() => g.fill([2 ** 40], 1)).toThrow(/output \[1099511627776\] has 1099511627776 elements, more than the 4294967295/);
+    expect(() => g.fill([2 ** 16, 2 ** 16], 1)).toThrow(ShapeError);
+    expect(() => g.range(2 ** 33)).toThrow(ShapeError);
+    // 2**31 ones: folding would build the whole input on the host; it stays a device reduction.
+    const big = g.fill([2 ** 31], 1).sum();
+    const mid = g.fill([2 ** 17], 1).sum();
+    const small = g.fill([4], 2).sum();
+    const exe = await compileWith(g, createReferenceBackend());
+    const folded = (t: typeof big) => exe.plan({ t }).steps.length === 0;
+    expect(folded(big)).toBe(false);
+    expect(folded(mid)).toBe(false);
+    expect(folded(small)).toBe(true);
+    expect(Array.from((await exe.run({}, { mid, small })).mid.data)).toEqual([2 ** 17]);
+    const n = g.input('n', ['n']);
+    const wide = n.reshape(['n', 1]).broadcastTo(['n', 2 ** 31]).sum();
+    const exe2 = await compileWith(g, createReferenceBackend());
+    await expect(exe2.run({ n: new Float32Array(4) }, { wide })).rejects.toThrow(/feeds bind 'n' = 4, which makes node #\d+ \(broadcastTo\) \[n, 2147483648\] hold 8589934592 elements/);
+  });
+
+  it('refuses fed shapes whose dims are not non-negative integers, and malformed feed values', async () => {
+    const g = new Graph();
+    const x = g.input('x', ['a', 'b']);
+    const i = g.input('i', [2], 'i32');
+    const s = x.sum().add(i.cast('f32').sum());
+    const backend = createReferenceBackend();
+    const exe = await compileWith(g, backend);
+    const data = new Float32Array(8);
+    const bad: [unknown, RegExp][] = [
+      [{ x: { data, shape: [-2, -4] }, i: [0, 0] }, /feed 'x': dim 0 of the fed shape is -2; every dim must be a non-negative integer/],
+      [{ x: { data, shape: [2.5, 3.2] }, i: [0, 0] }, /feed 'x': dim 0 of the fed shape is 2.5/],
+      [{ x: { data, shape: ['2', 4] }, i: [0, 0] }, /feed 'x': dim 0 of the fed shape is string/],
+      [{ x: { data, shape: 8 }, i: [0, 0] }, /feed 'x': shape must be an array/],
+      [{ x: null, i: [0, 0] }, /feed 'x': expected a typed array, a number\[\] or \{ data, shape \}, got null/],
+      [{ x: { data: 'abc', shape: [1, 3] }, i: [0, 0] }, /feed 'x': expected a Float32Array/],
+      [{ x: { data, shape: [2, 4] }, i: [1, 'a'] }, /feed 'i': element 1 is string, not a number/],
+      [{ x: { data, shape: [2, 4] }, i: [1, 1.5] }, /feed 'i': element 1 is 1.5, not an i32/],
+      [{ x: { data, shape: [2, 4] }, i: [2 ** 31, 0] }, /feed 'i': element 0 is 2147483648, not an i32/],
+      [[1, 2], /feeds must be an object keyed by input name, got an array/],
+    ];
+    for (const [feeds, msg] of bad) {
+      await expect(exe.run(feeds as never, { s })).rejects.toThrow(FeedError);
+      await expect(exe.run(feeds as never, { s })).rejects.toThrow(msg);
+    }
+    expect(backend.stats.submissions).toBe(0);
+    expect(Array.from((await exe.run({ x: { data: data.fill(1), shape: [2, 4] }, i: [1, 2] }, { s })).s.data)).toEqual([11]);
   });
 });

@@ -199,7 +199,9 @@ export const OP_CASES: readonly OpCase[] = [
   { op: 'slice', label: 'rank3', inputs: [f([4, 5, 6])], build: (_, x) => x!.slice({ begin: [1, -3, 2], size: [2, -1, 3] }) },
   { op: 'pad', inputs: [vals([2], [1, 2])], build: (_, x) => x!.pad([[1, 2]], 9), expect: [9, 1, 2, 9, 9] },
   { op: 'pad', label: 'rank3', inputs: [f([2, 3, 2])], build: (_, x) => x!.pad([[0, 1], [2, 0], [1, 1]]) },
-  { op: 'gather', inputs: [vals([3, 2], [1, 2, 3, 4, 5, 6]), vals([4], [2, 0, 2, 7], 'i32')], build: (_, x, i) => x!.gather(i!), expect: [5, 6, 1, 2, 5, 6, 0, 0], grad: false },
+  { op: 'gather', inputs: [vals([3, 2], [1, 2, 3, 4, 5, 6]), vals([4], [2, 0, 2, 1], 'i32')], build: (_, x, i) => x!.gather(i!), expect: [5, 6, 1, 2, 5, 6, 3, 4], grad: false },
+  // Fed indices out of range are a FeedError; computed ones still reach the kernels and read 0.
+  { op: 'gather', label: 'constant indices out of range', inputs: [vals([3, 2], [1, 2, 3, 4, 5, 6])], build: (g, x) => x!.gather(g.constant([2, 0, 7, -1], [4], 'i32')), expect: [5, 6, 1, 2, 0, 0, 0, 0], grad: false },
   { op: 'gather', label: 'axis1', inputs: [f([3, 5, 2]), i32([2, 3], { index: 5 })], build: (_, x, i) => x!.gather(i!, { axis: 1 }), grad: [0] },
   { op: 'scatterAdd', inputs: [vals([3], [1, 2, 3]), vals([3], [1, 1, 0], 'i32')], build: (_, u, i) => u!.scatterAdd(i!, { axis: 0, size: 3 }), expect: [3, 3, 0], grad: [0] },
   { op: 'oneHot', inputs: [vals([3], [0, 2, 1], 'i32')], build: (_, i) => i!.oneHot(3), expect: [1, 0, 0, 0, 0, 1, 0, 1, 0] },

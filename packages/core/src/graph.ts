@@ -12,7 +12,7 @@ import { type ParamInit } from './init';
 import { spec as specOf } from './ops/primitives';
 import type { PrimitiveName } from './ops/names';
 import type { Attrs } from './spec';
-import { type DType, DTYPES, type Dim, type Shape, shapeIsConcrete, shapesEqual, shapeToString, type TensorType } from './shape';
+import { type DType, DTYPES, type Dim, normAxis, type Shape, shapeIsConcrete, shapesEqual, shapeToString, type TensorType } from './shape';
 import { Tensor, type TensorLike } from './tensor';
 
 export interface Node {
@@ -40,6 +40,34 @@ export interface GraphOptions {
 const graphOptions = z.object({ seed: z.number().int().optional() }).strict();
 const shapeSchema = z.array(z.union([z.number().int().nonnegative(), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)]));
 export const TRAINING_INPUT = '__training__';
+/** Input names starting with this are Kiln's own (the train flag): users cannot define or feed them. */
+export const RESERVED_PREFIX = '__';
+/**
+ * Most elements one tensor may have: kernels index elements with 32-bit unsigned integers.
+ * A larger shape is a ShapeError at build time (or a FeedError when a fed dim makes it so).
+ */
+export const MAX_ELEMENTS = 2 ** 32 - 1;
+const I32_MIN = -(2 ** 31);
+const I32_MAX = 2 ** 31 - 1;
+
+/**
+ * A range that the values of a fed integer input must lie in, because they reach the
+ * indices of a gather or scatterAdd, or the class labels of oneHot / softmaxCrossEntropy,
+ * unchanged (through reshapes, transposes, broadcasts or concats). Every run checks its
+ * feeds against these on the host before any device work, and refuses an out-of-range
+ * value with a FeedError naming the input, the position, the value and the range.
+ */
+export interface IndexRange {
+  /** The input's name. */
+  readonly input: string;
+  /** Values must be in [0, high); a symbol is bound from the run's feeds. */
+  readonly high: Dim;
+  /** What reads the values, for the message: `gather indices (axis 0 of size 10)`. */
+  readonly use: string;
+  /** The consuming node: the check applies to runs that compute it. */
+  readonly node: number;
+}
+
 
 /** Validate an options object with zod; a failure names the function and the field. */
 export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
@@ -62,6 +90,10 @@ export class Graph {
    * added by an optimizer). Functions are not serialised: toJSON() leaves them out.
    */
   readonly trainHooks: TrainHook[] = [];
+  /** Ranges that fed indices and labels must respect (see IndexRange); checked before each run. */
+  readonly indexRanges: IndexRange[] = [];
+  /** Symbolic dims some input defines: the only symbols other nodes may use. */
+  private readonly symbols = new Set<string>();
   /** Per-graph counter that gives each random op its own stream. */
   private randomOps = 0;
 
@@ -76,12 +108,21 @@ export class Graph {
 
   /** A value fed at run time, by name: `g.input('x', ['batch', 784])`. */
   input(name: string, shape: Shape, dtype: DType = 'f32'): Tensor {
+    if (typeof name === 'string' && name.startsWith(RESERVED_PREFIX)) {
+      throw new GraphError(`input '${name}': names starting with '${RESERVED_PREFIX}' are reserved for Kiln (the train flag is g.isTraining())`);
+    }
+    return this.defineInput(name, shape, dtype);
+  }
+
+  private defineInput(name: string, shape: Shape, dtype: DType): Tensor {
+    if (typeof name !== 'string' || !name) throw new GraphError(`input: name must be a non-empty string, got ${describe(name)}`);
     if (this.inputs.has(name)) throw new GraphError(`input '${name}' is already defined`);
     if (this.params.has(name)) throw new GraphError(`input '${name}' clashes with a param of that name`);
     checkShape(shape, `input '${name}'`);
     checkDType(dtype, `input '${name}'`);
     const t = this.addNode('input', [], { name, shape: [...shape], dtype }, name);
     this.inputs.set(name, t.id);
+    for (const d of shape) if (typeof d === 'string') this.symbols.add(d);
     return t;
   }
 
@@ -97,6 +138,7 @@ export class Graph {
     if ((ArrayBuffer.isView(init) || Array.isArray(init)) && (init as ArrayLike<number>).length !== n) {
       throw new ShapeError(`param '${name}': initial values have ${(init as ArrayLike<number>).length} elements, shape ${shapeToString(shape)} needs ${n}`);
     }
+    if (ArrayBuffer.isView(init) || Array.isArray(init)) checkValues(Array.from(init as ArrayLike<number>), dtype, `param '${name}': initial value`);
     const t = this.addNode('param', [], { name, shape: [...shape], dtype }, name);
     this.params.set(name, { id: t.id, init, trainable: options.trainable ?? true });
     return t;
@@ -124,7 +166,10 @@ export class Graph {
   range(start: number, stop?: number, step = 1, dtype: DType = 'i32'): Tensor {
     if (stop === undefined) [start, stop] = [0, start];
     if (step === 0) throw new OptionsError('range: step must not be 0');
+    if (![start, stop, step].every(Number.isFinite)) throw new OptionsError(`range: start, stop and step must be finite numbers, got ${start}, ${stop}, ${step}`);
     const n = Math.max(0, Math.ceil((stop - start) / step));
+    // A range is built on the host: refuse a size no tensor may have before allocating it.
+    if (n > MAX_ELEMENTS) throw new ShapeError(`range: ${n} elements, more than the ${MAX_ELEMENTS} a tensor may hold`);
     return this.constant(Array.from({ length: n }, (_, i) => start + i * step), [n], dtype);
   }
 
@@ -145,18 +190,40 @@ export class Graph {
   /** A scalar bool that is true during `run(..., { train: true })` (dropout, batchNorm). */
   isTraining(): Tensor {
     const id = this.inputs.get(TRAINING_INPUT);
-    return id !== undefined ? this.tensor(id) : this.input(TRAINING_INPUT, [], 'bool');
+    return id !== undefined ? this.tensor(id) : this.defineInput(TRAINING_INPUT, [], 'bool');
+  }
+
+  /**
+   * Record that the values of `indices` must lie in [0, high) wherever they come from a fed
+   * input unchanged (see IndexRange); `consumer` is the node that reads them. Gather and
+   * scatterAdd record theirs; composites that compare labels with a range (oneHot) call this.
+   */
+  requireIndexRange(indices: Tensor, high: Dim, use: string, consumer: Tensor): void {
+    if (typeof high === 'string' && !this.symbols.has(high)) throw new ShapeError(`${use}: symbolic dim '${high}' is not a dim of any input`);
+    const stack = [indices.id];
+    const seen = new Set<number>();
+    while (stack.length) {
+      const id = stack.pop()!;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const n = this.nodes[id]!;
+      if (n.op === 'input' && n.attrs.name !== TRAINING_INPUT) {
+        const r: IndexRange = { input: n.attrs.name as string, high, use, node: consumer.id };
+        if (!this.indexRanges.some((q) => q.input === r.input && q.high === r.high && q.use === r.use && q.node === r.node)) this.indexRanges.push(r);
+      }
+      // Ops that pass every input value through unchanged (a slice or gather may drop some:
+      // those values never reach the indices, so they are not constrained).
+      if (n.op === 'reshape' || n.op === 'transpose' || n.op === 'broadcastTo' || n.op === 'concat') stack.push(...n.inputs);
+    }
   }
 
   /** Write `value` into `target` (a param) at the end of a training run. */
   assign(target: Tensor, value: TensorLike): Tensor {
+    if (!(target instanceof Tensor) || target.graph !== this || target.op !== 'param') throw new GraphError(`assign: target ${String(target)} is not a param of this graph`);
     let v = typeof value === 'number' || typeof value === 'boolean' ? this.fill(target.shape, Number(value), target.dtype) : value;
-    if (target.op !== 'param') throw new GraphError(`assign: target ${target} is not a param`);
     // Backends copy whole buffers: make the value exactly the target's shape.
     if (v instanceof Tensor && v.graph === this && !shapesEqual(v.shape, target.shape)) v = v.broadcastTo(target.shape);
-    const t = this.addNode('assign', [target, v], {});
-    this.updates.push(t.id);
-    return t;
+    return this.addNode('assign', [target, v], {});
   }
 
   /**
@@ -214,6 +281,7 @@ export class Graph {
     if (spec.arity !== 'variadic' && inputs.length !== spec.arity) {
       throw new GraphError(`${label}: expects ${spec.arity} inputs, got ${inputs.length}`);
     }
+    if (op === 'assign' && inputs[0]!.op !== 'param') throw new GraphError(`${label}: target ${inputs[0]} is not a param (only params hold state across runs)`);
     const parsed = spec.attrs.safeParse(attrs);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'attrs'}: ${i.message}`).join('; ');
@@ -231,8 +299,41 @@ export class Graph {
       }
       throw e;
     }
+    this.checkNode(label, op, inputs, parsed.data as Attrs, out);
     this.nodes.push({ id, op, inputs: inputs.map((t) => t.id), attrs: parsed.data as Attrs, shape: out.shape, dtype: out.dtype, name: name ?? `${op}_${id}` });
-    return new Tensor(this, id);
+    const t = new Tensor(this, id);
+    // Every assign runs on train: true (one registered elsewhere could be silently dropped).
+    if (op === 'assign') this.updates.push(id);
+    if (op === 'gather' || op === 'scatterAdd') {
+      const [x, idx] = inputs as [Tensor, Tensor];
+      const axis = op === 'gather' ? normAxis((parsed.data as { axis: number }).axis, x.rank, op) : (parsed.data as { axis: number }).axis;
+      const high = op === 'gather' ? x.shape[axis]! : (parsed.data as { size: number }).size;
+      this.requireIndexRange(idx, high, `${op} indices (axis ${axis} of size ${high})`, t);
+    }
+    return t;
+  }
+
+  /**
+   * Graph-level rules no single op's spec can see (besides assign writing a param, checked
+   * first): symbols (a symbolic dim must come from some input), values that fit their dtype, sizes that
+   * kernels can index.
+   */
+  private checkNode(label: string, op: PrimitiveName, inputs: readonly Tensor[], attrs: Attrs, out: TensorType): void {
+    if (op !== 'input') {
+      for (const key of ['shape', 'dims']) {
+        const dims = attrs[key];
+        if (!Array.isArray(dims)) continue;
+        for (const d of dims) {
+          if (typeof d === 'string' && !this.symbols.has(d)) {
+            throw new ShapeError(`${label}: symbolic dim '${d}' is not a dim of any input (symbols are bound by feeds; inputs with symbols: ${[...this.symbols].join(', ') || 'none'})`);
+          }
+        }
+      }
+    }
+    if (op === 'constant') checkValues(attrs.value as number[], out.dtype, `${label}: value`);
+    if (op === 'fill') checkValues([attrs.value as number], out.dtype, `${label}: value`);
+    const fixed = out.shape.reduce<number>((a, d) => (typeof d === 'number' ? a * d : a), 1);
+    if (fixed > MAX_ELEMENTS) throw new ShapeError(`${label}: output ${shapeToString(out.shape)} has ${fixed} elements, more than the ${MAX_ELEMENTS} a tensor may hold`);
   }
 
   /** Wrap a number as a scalar constant matching `like`'s dtype. */
@@ -279,7 +380,29 @@ function flatten(values: number | boolean | ArrayLike<number> | NestedArray): { 
 
 function checkShape(shape: Shape, what: string): void {
   const r = shapeSchema.safeParse(shape);
-  if (!r.success) throw new ShapeError(`${what}: invalid shape ${JSON.stringify(shape)} (dims are non-negative integers or symbol names)`);
+  if (!r.success) throw new ShapeError(`${what}: invalid shape ${describe(shape)} (dims are non-negative integers or symbol names)`);
+}
+
+/** Values of a constant, fill or param init must fit the dtype: i32 integers in range, bool 0 or 1. */
+function checkValues(values: readonly number[], dtype: DType, what: string): void {
+  if (dtype === 'f32') return; // any number, ±Infinity and NaN included, rounds to an f32
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    const ok = dtype === 'i32' ? Number.isInteger(v) && v >= I32_MIN && v <= I32_MAX : v === 0 || v === 1;
+    if (!ok) {
+      const range = dtype === 'i32' ? `integers in [${I32_MIN}, ${I32_MAX}]` : '0 or 1';
+      throw new DTypeError(`${what} ${v} at position ${i} is not ${dtype === 'i32' ? 'an' : 'a'} ${dtype} (${range})`);
+    }
+  }
+}
+
+/** A short, bounded description of a value for an error message (it may be hostile: deep, huge). */
+export function describe(v: unknown): string {
+  if (Array.isArray(v)) {
+    const items = v.slice(0, 8).map((e) => (Array.isArray(e) ? '[…]' : typeof e === 'string' ? JSON.stringify(e.slice(0, 40)) : typeof e === 'number' || typeof e === 'boolean' ? String(e) : e === null ? 'null' : typeof e));
+    return `[${items.join(', ')}${v.length > 8 ? `, … (${v.length} items)` : ''}]`;
+  }
+  return typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : typeof v === 'number' || typeof v === 'boolean' || v == null ? String(v) : typeof v;
 }
 
 function checkDType(dtype: DType, what: string): void {

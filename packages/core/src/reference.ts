@@ -43,7 +43,7 @@ export class ReferenceSession {
     const roots = [...Object.values<Tensor>(fetches).map((t) => t.id), ...(train ? g.updates : [])];
     const order = ancestors(g, roots);
     const needed = new Set(order.map((id) => g.nodes[id]!).filter((n) => n.op === 'input').map((n) => n.attrs.name as string));
-    const { bindings, values: fed } = checkFeeds(g, feeds, needed, { [TRAINING_INPUT]: Uint8Array.of(train ? 1 : 0) });
+    const { bindings, values: fed } = checkFeeds(g, feeds, needed, { [TRAINING_INPUT]: Uint8Array.of(train ? 1 : 0) }, new Set(order));
     const vals = new Map<number, RefValue>();
     for (const id of order) {
       const node = g.nodes[id]!;

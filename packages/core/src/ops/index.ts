@@ -85,6 +85,17 @@ function poolAttrs(x: Tensor, o: PoolOptions, what: string) {
 
 // ---------------------------------------------------------------- the ops
 
+/**
+ * One-hot rows; fed labels outside [0, depth) are refused at run time (an all-zero row
+ * would be a silent wrong answer), `use` names the caller in that FeedError.
+ */
+function oneHotOf(indices: Tensor, o: { depth: number; onValue?: number; offValue?: number }, use: string): Tensor {
+  if (!Number.isInteger(o.depth) || o.depth < 0) throw new OptionsError(`${use}: depth must be a non-negative integer, got ${String(o.depth)}`);
+  const hit = indices.expandDims(-1).equal(indices.graph.range(o.depth));
+  indices.graph.requireIndexRange(indices, o.depth, `${use} (${o.depth} classes)`, hit);
+  return hit.where(o.onValue ?? 1, o.offValue ?? 0).cast('f32');
+}
+
 const rawOps = {
   // unary
   neg: un('neg'), abs: un('abs'), sign: un('sign'), exp: un('exp'), log: un('log'), sqrt: un('sqrt'),
@@ -151,7 +162,7 @@ const rawOps = {
     const { labelSmoothing } = parseOptions(z.object({ labelSmoothing: z.number().min(0).max(1).default(0) }).strict(), o, 'softmaxCrossEntropy');
     const classes = logits.shape.at(-1);
     if (typeof classes !== 'number') throw new ShapeError('softmaxCrossEntropy: the class dimension must be static');
-    let target = labels.dtype === 'i32' ? labels.oneHot(classes) : labels;
+    let target = labels.dtype === 'i32' ? oneHotOf(labels, { depth: classes }, 'softmaxCrossEntropy labels') : labels;
     if (labels.dtype === 'i32' && labels.rank !== logits.rank - 1) throw new ShapeError(`softmaxCrossEntropy: integer labels ${labels} must have the logits' shape without the class axis (logits ${logits})`);
     if (labelSmoothing > 0) target = target.mul(1 - labelSmoothing).add(labelSmoothing / classes);
     return target.mul(logits.logSoftmax()).sum({ axes: [-1] }).neg();
@@ -186,11 +197,8 @@ const rawOps = {
   gather: (x: Tensor, indices: Tensor, o: { axis?: number } | number = {}): Tensor => apply('gather', [x, indices], typeof o === 'number' ? { axis: o } : o),
   scatterAdd: (updates: Tensor, indices: Tensor, o: { axis: number; size: number }): Tensor => apply('scatterAdd', [updates, indices], o),
   /** indices (i32) -> f32 one-hot along a new last axis. */
-  oneHot: (indices: Tensor, depth: number | { depth: number; onValue?: number; offValue?: number }): Tensor => {
-    const o = typeof depth === 'number' ? { depth } : depth;
-    const hit = indices.expandDims(-1).equal(indices.graph.range(o.depth));
-    return hit.where(o.onValue ?? 1, o.offValue ?? 0).cast('f32');
-  },
+  oneHot: (indices: Tensor, depth: number | { depth: number; onValue?: number; offValue?: number }): Tensor =>
+    oneHotOf(indices, typeof depth === 'number' ? { depth } : depth, 'oneHot indices'),
   split: (x: Tensor, sizes: number | number[], axis = 0): Tensor[] => {
     const a = normAxis(axis, x.rank, 'split');
     const d = x.shape[a];

@@ -7,6 +7,11 @@ import { toDType } from '../ops/elementwise';
 import { spec } from '../ops/primitives';
 import { consumers, numel, type PGraph, type PNode, prune, rewrite } from './pgraph';
 
+/**
+ * Most elements folding may touch for one node, inputs and output together: folding runs on
+ * the host in float64, so `fill([2 ** 31], 1).sum()` must stay a device reduction instead
+ * of building its input here.
+ */
 const FOLD_LIMIT = 1 << 16;
 const isConst = (n: PNode) => n.op === 'constant' || n.op === 'fill' || n.op === 'dimSize';
 
@@ -28,7 +33,8 @@ export function foldConstants(pg: PGraph): PGraph {
       }
     }
     const foldable = s.kind !== 'source' && s.kind !== 'state' && n.op !== 'random' && n.op !== 'dimSize' && n.op !== 'fill'
-      && n.inputs.length > 0 && n.inputs.every((i) => isConst(get(i))) && numel(n.shape) <= FOLD_LIMIT;
+      && n.inputs.length > 0 && n.inputs.every((i) => isConst(get(i)))
+      && n.inputs.reduce((cost, i) => cost + numel(get(i).shape), numel(n.shape)) <= FOLD_LIMIT;
     if (!foldable) return n;
     const ins = n.inputs.map((i) => {
       const p = get(i);
