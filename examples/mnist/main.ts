@@ -112,12 +112,14 @@ async function main(): Promise<void> {
   console.log(`training on ${train.count} images, validating on ${validation.count}, batch ${o.batchSize}, Adam lr ${o.lr}`);
 
   let initialEpoch = 0;
+  let initialBatch = 0;
   if (o.resume) {
     const info = await loadCheckpoint(model, o.resume);
     initialEpoch = info.epoch;
+    initialBatch = info.batch;
     console.log(`resumed from ${o.resume} at epoch ${initialEpoch + 1}`);
   }
-  const history = await fit(model, train, { epochs: o.epochs, batchSize: o.batchSize, seed: o.seed, validation, validationBatchSize: 500, initialEpoch });
+  const history = await fit(model, train, { epochs: o.epochs, batchSize: o.batchSize, seed: o.seed, validation, validationBatchSize: 500, initialEpoch, initialBatch });
   const epochs = initialEpoch + history.epochs.length;
   await saveCheckpoint(model, o.out, { epoch: epochs, metadata: { model: o.model, seed: String(o.seed) } });
   console.log(`saved checkpoint ${o.out}`);

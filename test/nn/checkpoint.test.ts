@@ -126,6 +126,16 @@ describe('checkpoint refusals leave the model unchanged', () => {
     await m.dispose();
   });
 
+  it('a checkpoint without the epoch sums (written before Model.statistics) loads, the sums at zero', async () => {
+    const m = await make();
+    const old = edit((t) => { for (const k of Object.keys(t)) if (k.startsWith('metrics/')) delete t[k]; });
+    expect(Object.keys(decodeSafetensors(old).tensors)).not.toContain('metrics/count');
+    loadCheckpointBytes(m, old);
+    expect((await m.exe.getParam('metrics/count')).data[0]).toBe(0);
+    expect((await m.exe.getParam('dense_1/kernel')).data).toEqual(good.tensors['dense_1/kernel']!.data);
+    await m.dispose();
+  });
+
   it('a missing file is refused and a non-strict load ignores extra tensors', async () => {
     const m = await make();
     await expect(loadCheckpoint(m, join(dir, 'nope.safetensors'))).rejects.toThrow(/ENOENT/);

@@ -1,9 +1,11 @@
 /**
  * Checkpoints of a whole Executable: every param — weights, batchNorm running statistics,
- * optimizer slots — as a safetensors tensor under its param name, plus metadata strings
- * with the run/step counters and the training position (epoch, batch), so that
- * `loadCheckpoint` + `fit({ initialEpoch, initialBatch })` continues exactly where the
- * saved run stopped.
+ * optimizer slots, the epoch sums `fit` reports — as a safetensors tensor under its param
+ * name, plus metadata strings with the run/step counters and the training position (epoch,
+ * batch), so that `loadCheckpoint` + `fit({ initialEpoch, initialBatch })` continues
+ * exactly where the saved run stopped. The params and counters are one snapshot taken
+ * between runs (Executable.snapshot), and params that are not finite are not saved unless
+ * asked for, so a diverged run never replaces a good file.
  *
  *   await saveCheckpoint(model, 'mlp.safetensors', { epoch: 3 });
  *   const { epoch, batch } = await loadCheckpoint(model, 'mlp.safetensors');
@@ -14,7 +16,7 @@
  */
 import type { DType, Executable, HostTensor } from '@kiln/core';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors, type SafetensorsFile, type SafetensorsTensor } from '../checkpoint';
-import { Model } from './model';
+import { Model, STATISTICS_PREFIX } from './model';
 
 export const CHECKPOINT_FORMAT = 'kiln-checkpoint';
 const VERSION = '1';
@@ -148,6 +150,10 @@ export async function saveCheckpoint(target: Model | Executable, path: string, o
   await saveSafetensors(path, tensors, metadata);
 }
 
+/** Whether a param is one of the epoch sums `Model` adds (`metrics/count`, `metrics/<name>/total`). */
+const isEpochSum = (name: string, trainable: boolean): boolean =>
+  !trainable && name.startsWith(STATISTICS_PREFIX) && (name === `${STATISTICS_PREFIX}count` || name.endsWith('/total'));
+
 /** A counter from the metadata (absent: 0), or a description of what is wrong with it. */
 function parseCounter(meta: Record<string, string>, key: string): number | string {
   const v = meta[key];
@@ -178,6 +184,11 @@ export function restoreCheckpoint(target: Model | Executable, file: SafetensorsF
   for (const [name, p] of g.params) {
     const node = g.nodes[p.id]!;
     const t = Object.hasOwn(file.tensors, name) ? file.tensors[name]! : undefined;
+    if (!t && isEpochSum(name, p.trainable)) {
+      // Reporting state only (Model.statistics): a checkpoint written before it existed starts the sums at zero.
+      writes.push([name, [0]]);
+      continue;
+    }
     if (!t) { problems.push(`missing tensor '${name}' (${TO_FILE[node.dtype]} [${node.shape.join(', ')}])`); continue; }
     const want = node.shape as number[];
     const bad: string[] = [];

@@ -160,7 +160,7 @@ export class Model {
       if (p.trainable) trainable += n; else other += n;
       rows.push(`${name.padEnd(40)} ${shapeToString(shape).padEnd(20)} ${String(n).padStart(10)}${p.trainable ? '' : '  (not trainable)'}`);
     }
-    rows.push(`trainable params: ${trainable}; other (running statistics, optimizer state): ${other}`);
+    rows.push(`trainable params: ${trainable}; other (running statistics, optimizer state, epoch sums): ${other}`);
     return rows.join('\n');
   }
 
