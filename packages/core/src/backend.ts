@@ -6,7 +6,7 @@
 import type { Expr } from './expr';
 import type { TypedArray } from './host';
 import type { StridedView } from './ops/movement';
-import type { PrimitiveName } from './ops/names';
+import type { PrimitiveName } from './ops/primitives';
 import type { DType } from './shape';
 
 export type BufferKind = 'feed' | 'param' | 'const' | 'temp';

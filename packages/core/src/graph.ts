@@ -9,8 +9,9 @@ import { gradients } from './autodiff';
 import { type GraphJSON, graphFromJSON, graphToJSON } from './serialize';
 import type { TypedArray } from './host';
 import { type ParamInit } from './init';
+import { parseOptions } from './options';
 import { spec as specOf } from './ops/primitives';
-import type { PrimitiveName } from './ops/names';
+import type { PrimitiveName } from './ops/primitives';
 import type { Attrs } from './spec';
 import { type DType, DTYPES, type Dim, normAxis, type Shape, shapeIsConcrete, shapesEqual, shapeToString, type TensorType } from './shape';
 import { Tensor, type TensorLike } from './tensor';
@@ -68,14 +69,6 @@ export interface IndexRange {
   readonly node: number;
 }
 
-
-/** Validate an options object with zod; a failure names the function and the field. */
-export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const r = schema.safeParse(value ?? {});
-  if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(options)'}: ${i.message}`);
-  throw new OptionsError(`${what}: invalid options — ${issues.join('; ')}`);
-}
 
 export class Graph {
   readonly nodes: Node[] = [];
@@ -410,3 +403,4 @@ function checkDType(dtype: DType, what: string): void {
 }
 
 export type { Dim };
+export { parseOptions };

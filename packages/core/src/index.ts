@@ -11,10 +11,6 @@
  *
  * Backends (@kiln/webgpu, @kiln/cpu) implement `Backend`; `compileWith` builds an Executable.
  */
-import { installTensorMethods } from './ops';
-
-installTensorMethods();
-
 export * from './errors';
 export * from './shape';
 export * from './expr';
@@ -22,10 +18,11 @@ export * from './spec';
 export * from './host';
 export * from './backend';
 export * from './init';
-export { Graph, type Node, type ParamEntry, type GraphOptions, type Optimizer, parseOptions, TRAINING_INPUT } from './graph';
+export { Graph, type Node, type ParamEntry, type GraphOptions, type Optimizer, TRAINING_INPUT } from './graph';
+export { parseOptions } from './options';
 export { Tensor, type TensorLike } from './tensor';
 export { ops, concat, apply, type FluentOps, type ConvOptions, type PoolOptions, type Padding, type ReduceOptions } from './ops';
-export { PRIMITIVES, PRIMITIVE_NAMES, ELEMENTWISE_NAMES, spec, type PrimitiveName } from './ops/primitives';
+export { PRIMITIVES, PRIMITIVE_NAMES, ELEMENTWISE_NAMES, KERNEL_PRIMITIVES, isKernelPrimitive, spec, type KernelPrimitive, type PrimitiveName, type SpecOf } from './ops/primitives';
 export { applyView, type StridedView } from './ops/movement';
 export { convOutSize } from './ops/conv';
 export { matmulDims } from './ops/linalg';

@@ -31,11 +31,26 @@ export interface GradContext<A> {
   readonly attrs: A;
 }
 /** One entry per input: a gradient (any broadcastable shape; core reduces it), or null. */
-export type GradRule<A> = (ctx: GradContext<A>) => (Tensor | null)[];
+export type Grads = (Tensor | null)[];
+/**
+ * A gradient rule, written with graph ops. NOTE: annotate a rule's return type (`): Grads =>`):
+ * Tensor's methods are derived from the spec table, so an inferred return type would make the
+ * table's type depend on itself.
+ */
+export type GradRule<A> = (ctx: GradContext<A>) => Grads;
 
+/**
+ * What a primitive is to the compiler. 'source' (input, param, constant) becomes a buffer;
+ * 'elementwise' (an `expr`) is fused and rendered by every backend; 'alias' (reshape) shares
+ * its input's buffer; 'state' (assign) is an end-of-run copy. Every other kind needs a kernel
+ * of its own in each device backend (see KernelPrimitive).
+ */
 export type OpKind =
-  | 'source' | 'elementwise' | 'reduce' | 'matmul' | 'movement' | 'concat'
-  | 'gather' | 'conv' | 'pool' | 'state';
+  | 'source' | 'elementwise' | 'alias' | 'state'
+  | 'reduce' | 'scan' | 'matmul' | 'movement' | 'concat' | 'gather' | 'conv' | 'pool';
+
+/** Kinds that reach a backend as a kernel of their own (an OpStep). */
+export type KernelKind = Exclude<OpKind, 'source' | 'elementwise' | 'alias' | 'state'>;
 
 export interface PrimitiveSpec<A extends Attrs = Attrs> {
   readonly name: string;
@@ -55,6 +70,12 @@ export interface PrimitiveSpec<A extends Attrs = Attrs> {
   readonly reduce?: { readonly init: (t: DType) => number; readonly combine: (acc: Expr, x: Expr) => Expr };
 }
 
-export const defineOp = <A extends Attrs>(spec: PrimitiveSpec<A>): PrimitiveSpec<A> => spec;
+/**
+ * Define a primitive. The literal `kind` and `arity` stay in the type: the public op functions,
+ * the Tensor methods and the backends' kernel tables are derived from them (ops/primitives.ts).
+ */
+export const defineOp = <A extends Attrs, const K extends OpKind, const N extends number | 'variadic'>(
+  spec: PrimitiveSpec<A> & { readonly kind: K; readonly arity: N },
+): PrimitiveSpec<A> & { readonly kind: K; readonly arity: N } => spec;
 
 export type { DType, Shape, TensorType };

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ShapeError } from '../errors';
 import { type Dim, shapeToString, type TensorType } from '../shape';
-import { defineOp } from '../spec';
+import { defineOp, type Grads } from '../spec';
 import { expectDType } from './util';
 
 const pair = z.tuple([z.number().int().positive(), z.number().int().positive()]);
@@ -81,7 +81,7 @@ export const CONV2D = defineOp({
     forEachTap(x!.shape, w!.shape, ctx.out.shape, a, (yi, xi, wi) => (y[yi]! += x!.data[xi]! * w!.data[wi]!));
     return y;
   },
-  grad: ({ inputs: [x, w], dy, attrs: a }) => {
+  grad: ({ inputs: [x, w], dy, attrs: a }): Grads => {
     const [h, wd] = [x!.shape[2] as number, x!.shape[3] as number];
     const [oh, ow] = [dy.shape[2] as number, dy.shape[3] as number];
     const [kh, kw] = [w!.shape[2] as number, w!.shape[3] as number];
@@ -119,7 +119,7 @@ export const CONV2D_TRANSPOSE = defineOp({
     forEachTap(ctx.out.shape, wc, x!.shape, a, (xi, yi, wi) => (y[yi]! += x!.data[xi]! * w!.data[wi]!));
     return y;
   },
-  grad: ({ inputs: [x, w], dy, attrs: a }) => {
+  grad: ({ inputs: [x, w], dy, attrs: a }): Grads => {
     const conv = { stride: a.stride, padding: a.padding, dilation: a.dilation, groups: a.groups };
     return [dy.conv2d(w!, conv), dy.conv2dBackpropFilter(x!, { ...conv, filterShape: w!.shape as [number, number, number, number] })];
   },
@@ -177,7 +177,7 @@ export const MAX_POOL2D = defineOp({
     poolArgmax(x!, ctx.out.shape, a, (yi, xi) => (y[yi] = xi < 0 ? -Infinity : x!.data[xi]!));
     return y;
   },
-  grad: ({ inputs: [x], dy, attrs }) => [x!.maxPool2dGrad(dy, attrs)],
+  grad: ({ inputs: [x], dy, attrs }): Grads => [x!.maxPool2dGrad(dy, attrs)],
 });
 
 /** Gradient of maxPool2d: each window's dy goes to its first maximum. Inputs (x, dy). */

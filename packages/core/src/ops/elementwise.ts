@@ -7,7 +7,7 @@ import { DTypeError } from '../errors';
 import { E, type Expr, type EType } from '../expr';
 import { randomExpr, randomValue } from '../rng';
 import { type DType, DTYPES, shapeBroadcast, type TensorType } from '../shape';
-import { type Attrs, defineOp, type GradRule, type PrimitiveSpec, type RefValue } from '../spec';
+import { type Attrs, defineOp, type GradRule, type PrimitiveSpec, type RefValue, type Grads } from '../spec';
 import type { Tensor } from '../tensor';
 import { broadcastIndex, expectDType, sameDType } from './util';
 
@@ -53,8 +53,8 @@ function inferElementwise(name: string, rule: DTypeRule, inputs: readonly Tensor
   }
 }
 
-interface EwDef<A extends Attrs> {
-  arity: number;
+interface EwDef<A extends Attrs, N extends number> {
+  arity: N;
   rule: DTypeRule;
   attrs?: z.ZodType<A>;
   expr: (a: readonly Expr[], attrs: A, out: EType) => Expr;
@@ -64,8 +64,8 @@ interface EwDef<A extends Attrs> {
   infer?: (inputs: readonly TensorType[], attrs: A) => TensorType;
 }
 
-function ew<A extends Attrs = Record<string, never>>(name: string, d: EwDef<A>): PrimitiveSpec<A> {
-  return defineOp<A>({
+function ew<A extends Attrs = Record<string, never>, const N extends number = number>(name: string, d: EwDef<A, N>): PrimitiveSpec<A> & { readonly kind: 'elementwise'; readonly arity: N } {
+  return defineOp<A, 'elementwise', N>({
     name,
     kind: 'elementwise',
     arity: d.arity,
@@ -123,51 +123,51 @@ const INV_SQRT_2PI = 0.3989422804014327;
 const gt0 = (x: Tensor) => x.greater(0).cast('f32');
 
 export const ELEMENTWISE = {
-  neg: ew('neg', { arity: 1, rule: 'numeric', expr: ([a]) => E.neg(a!), scalar: ([a]) => -a!, grad: ({ dy }) => [dy.neg()] }),
-  abs: ew('abs', { arity: 1, rule: 'numeric', expr: ([a]) => E.call('abs', a!), scalar: ([a]) => Math.abs(a!), grad: ({ inputs: [x], dy }) => [dy.mul(x!.sign())] }),
+  neg: ew('neg', { arity: 1, rule: 'numeric', expr: ([a]) => E.neg(a!), scalar: ([a]) => -a!, grad: ({ dy }): Grads => [dy.neg()] }),
+  abs: ew('abs', { arity: 1, rule: 'numeric', expr: ([a]) => E.call('abs', a!), scalar: ([a]) => Math.abs(a!), grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.sign())] }),
   sign: ew('sign', {
     arity: 1, rule: 'numeric',
     expr: ([a], _, t) => E.select(E.gt(a!, lit(0, t)), lit(1, t), E.select(E.lt(a!, lit(0, t)), lit(-1, t), a!)),
-    scalar: ([a]) => Math.sign(a!), grad: ({ dy }) => [dy.mul(0)],
+    scalar: ([a]) => Math.sign(a!), grad: ({ dy }): Grads => [dy.mul(0)],
   }),
-  exp: ew('exp', { arity: 1, rule: 'float', expr: ([a]) => E.exp(a!), scalar: ([a]) => Math.exp(a!), grad: ({ output, dy }) => [dy.mul(output)] }),
-  log: ew('log', { arity: 1, rule: 'float', expr: ([a]) => E.log(a!), scalar: ([a]) => Math.log(a!), grad: ({ inputs: [x], dy }) => [dy.div(x!)] }),
-  sqrt: ew('sqrt', { arity: 1, rule: 'float', expr: ([a]) => E.sqrt(a!), scalar: ([a]) => Math.sqrt(a!), grad: ({ output, dy }) => [dy.mul(0.5).div(output)] }),
-  rsqrt: ew('rsqrt', { arity: 1, rule: 'float', expr: ([a]) => E.div(f(1), E.sqrt(a!)), scalar: ([a]) => 1 / Math.sqrt(a!), grad: ({ inputs: [x], output, dy }) => [dy.mul(output).mul(-0.5).div(x!)] }),
-  square: ew('square', { arity: 1, rule: 'numeric', expr: ([a]) => E.mul(a!, a!), scalar: ([a]) => a! * a!, grad: ({ inputs: [x], dy }) => [dy.mul(x!).mul(2)] }),
-  reciprocal: ew('reciprocal', { arity: 1, rule: 'float', expr: ([a]) => E.div(f(1), a!), scalar: ([a]) => 1 / a!, grad: ({ output, dy }) => [dy.mul(output.square()).neg()] }),
-  sin: ew('sin', { arity: 1, rule: 'float', expr: ([a]) => E.call('sin', a!), scalar: ([a]) => Math.sin(a!), grad: ({ inputs: [x], dy }) => [dy.mul(x!.cos())] }),
-  cos: ew('cos', { arity: 1, rule: 'float', expr: ([a]) => E.call('cos', a!), scalar: ([a]) => Math.cos(a!), grad: ({ inputs: [x], dy }) => [dy.mul(x!.sin()).neg()] }),
+  exp: ew('exp', { arity: 1, rule: 'float', expr: ([a]) => E.exp(a!), scalar: ([a]) => Math.exp(a!), grad: ({ output, dy }): Grads => [dy.mul(output)] }),
+  log: ew('log', { arity: 1, rule: 'float', expr: ([a]) => E.log(a!), scalar: ([a]) => Math.log(a!), grad: ({ inputs: [x], dy }): Grads => [dy.div(x!)] }),
+  sqrt: ew('sqrt', { arity: 1, rule: 'float', expr: ([a]) => E.sqrt(a!), scalar: ([a]) => Math.sqrt(a!), grad: ({ output, dy }): Grads => [dy.mul(0.5).div(output)] }),
+  rsqrt: ew('rsqrt', { arity: 1, rule: 'float', expr: ([a]) => E.div(f(1), E.sqrt(a!)), scalar: ([a]) => 1 / Math.sqrt(a!), grad: ({ inputs: [x], output, dy }): Grads => [dy.mul(output).mul(-0.5).div(x!)] }),
+  square: ew('square', { arity: 1, rule: 'numeric', expr: ([a]) => E.mul(a!, a!), scalar: ([a]) => a! * a!, grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!).mul(2)] }),
+  reciprocal: ew('reciprocal', { arity: 1, rule: 'float', expr: ([a]) => E.div(f(1), a!), scalar: ([a]) => 1 / a!, grad: ({ output, dy }): Grads => [dy.mul(output.square()).neg()] }),
+  sin: ew('sin', { arity: 1, rule: 'float', expr: ([a]) => E.call('sin', a!), scalar: ([a]) => Math.sin(a!), grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.cos())] }),
+  cos: ew('cos', { arity: 1, rule: 'float', expr: ([a]) => E.call('cos', a!), scalar: ([a]) => Math.cos(a!), grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.sin()).neg()] }),
   relu: ew('relu', {
     arity: 1, rule: 'numeric',
     expr: ([a], _, t) => E.select(E.lt(a!, lit(0, t)), lit(0, t), a!),
     // The gradient reads the output (y > 0 iff x > 0), so the input need not be kept for it.
-    scalar: ([a]) => (a! < 0 ? 0 : a!), grad: ({ output, dy }) => [dy.mul(gt0(output))],
+    scalar: ([a]) => (a! < 0 ? 0 : a!), grad: ({ output, dy }): Grads => [dy.mul(gt0(output))],
   }),
   leakyRelu: ew('leakyRelu', {
     arity: 1, rule: 'float', attrs: alphaAttrs,
     expr: ([a], { alpha }) => E.select(E.gt(a!, f(0)), a!, E.mul(a!, f(alpha))),
     scalar: ([a], { alpha }) => (a! > 0 ? a! : a! * alpha),
-    grad: ({ inputs: [x], dy, attrs }) => [dy.mul(x!.greater(0).where(1, attrs.alpha))],
+    grad: ({ inputs: [x], dy, attrs }): Grads => [dy.mul(x!.greater(0).where(1, attrs.alpha))],
   }),
   elu: ew('elu', {
     arity: 1, rule: 'float', attrs: alphaAttrs,
     expr: ([a], { alpha }) => E.select(E.gt(a!, f(0)), a!, E.mul(f(alpha), E.sub(E.exp(a!), f(1)))),
     scalar: ([a], { alpha }) => (a! > 0 ? a! : alpha * (Math.exp(a!) - 1)),
-    grad: ({ inputs: [x], output, dy, attrs }) => [x!.greater(0).where(dy, dy.mul(output.add(attrs.alpha)))],
+    grad: ({ inputs: [x], output, dy, attrs }): Grads => [x!.greater(0).where(dy, dy.mul(output.add(attrs.alpha)))],
   }),
   sigmoid: ew('sigmoid', {
     arity: 1, rule: 'float',
     expr: ([a]) => E.div(f(1), E.add(f(1), E.exp(E.neg(a!)))),
     scalar: ([a]) => 1 / (1 + Math.exp(-a!)),
-    grad: ({ output, dy }) => [dy.mul(output).mul(output.neg().add(1))],
+    grad: ({ output, dy }): Grads => [dy.mul(output).mul(output.neg().add(1))],
   }),
-  tanh: ew('tanh', { arity: 1, rule: 'float', expr: ([a]) => tanhExpr(a!), scalar: ([a]) => Math.tanh(a!), grad: ({ output, dy }) => [dy.mul(output.square().neg().add(1))] }),
+  tanh: ew('tanh', { arity: 1, rule: 'float', expr: ([a]) => tanhExpr(a!), scalar: ([a]) => Math.tanh(a!), grad: ({ output, dy }): Grads => [dy.mul(output.square().neg().add(1))] }),
   gelu: ew('gelu', {
     arity: 1, rule: 'float',
     expr: ([a]) => E.mul(E.mul(f(0.5), a!), E.add(f(1), erfExpr(E.mul(a!, f(SQRT1_2))))),
     scalar: ([a]) => 0.5 * a! * (1 + erf(a! * SQRT1_2)),
-    grad: ({ inputs: [x], dy }) => {
+    grad: ({ inputs: [x], dy }): Grads => {
       const cdf = x!.mul(SQRT1_2).erf().add(1).mul(0.5);
       const pdf = x!.square().mul(-0.5).exp().mul(INV_SQRT_2PI);
       return [dy.mul(cdf.add(x!.mul(pdf)))];
@@ -175,21 +175,21 @@ export const ELEMENTWISE = {
   }),
   erf: ew('erf', {
     arity: 1, rule: 'float', expr: ([a]) => erfExpr(a!), scalar: ([a]) => erf(a!),
-    grad: ({ inputs: [x], dy }) => [dy.mul(x!.square().neg().exp().mul(2 / Math.sqrt(Math.PI)))],
+    grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.square().neg().exp().mul(2 / Math.sqrt(Math.PI)))],
   }),
   softplus: ew('softplus', {
     arity: 1, rule: 'float',
     expr: ([a]) => E.add(E.select(E.gt(a!, f(0)), a!, f(0)), E.log(E.add(f(1), E.exp(E.neg(E.call('abs', a!)))))),
     scalar: ([a]) => Math.max(a!, 0) + Math.log1p(Math.exp(-Math.abs(a!))),
-    grad: ({ inputs: [x], dy }) => [dy.mul(x!.sigmoid())],
+    grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.sigmoid())],
   }),
-  add: ew('add', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.add(a!, b!), scalar: ([a, b]) => a! + b!, grad: ({ dy }) => [dy, dy] }),
-  sub: ew('sub', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.sub(a!, b!), scalar: ([a, b]) => a! - b!, grad: ({ dy }) => [dy, dy.neg()] }),
-  mul: ew('mul', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.mul(a!, b!), scalar: ([a, b]) => a! * b!, grad: ({ inputs: [a, b], dy }) => [dy.mul(b!), dy.mul(a!)] }),
+  add: ew('add', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.add(a!, b!), scalar: ([a, b]) => a! + b!, grad: ({ dy }): Grads => [dy, dy] }),
+  sub: ew('sub', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.sub(a!, b!), scalar: ([a, b]) => a! - b!, grad: ({ dy }): Grads => [dy, dy.neg()] }),
+  mul: ew('mul', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.mul(a!, b!), scalar: ([a, b]) => a! * b!, grad: ({ inputs: [a, b], dy }): Grads => [dy.mul(b!), dy.mul(a!)] }),
   div: ew('div', {
     arity: 2, rule: 'numeric', expr: ([a, b]) => E.div(a!, b!),
     scalar: ([a, b]) => a! / b!,
-    grad: ({ inputs: [, b], output, dy }) => [dy.div(b!), dy.mul(output).div(b!).neg()],
+    grad: ({ inputs: [, b], output, dy }): Grads => [dy.div(b!), dy.mul(output).div(b!).neg()],
   }),
   pow: ew('pow', {
     arity: 2, rule: 'float',
@@ -202,7 +202,7 @@ export const ELEMENTWISE = {
       return E.select(E.lt(a!, f(0)), neg, E.select(E.eq(b!, f(0)), f(1), p));
     },
     scalar: ([a, b]) => Math.pow(a!, b!),
-    grad: ({ inputs: [a, b], output, dy }) => [
+    grad: ({ inputs: [a, b], output, dy }): Grads => [
       dy.mul(b!).mul(a!.pow(b!.sub(1))),
       dy.mul(output).mul(a!.greater(0).where(a!.maximum(1e-30).log(), 0)),
     ],
@@ -211,13 +211,13 @@ export const ELEMENTWISE = {
     arity: 2, rule: 'numeric',
     expr: ([a, b], _, t) => (isFloat(t) ? E.maxNaN(a!, b!) : E.call('max', a!, b!)),
     scalar: ([a, b]) => (Number.isNaN(a!) || Number.isNaN(b!) ? NaN : Math.max(a!, b!)),
-    grad: ({ inputs: [a, b], dy }) => [dy.mul(a!.greaterEqual(b!).cast('f32')), dy.mul(a!.less(b!).cast('f32'))],
+    grad: ({ inputs: [a, b], dy }): Grads => [dy.mul(a!.greaterEqual(b!).cast('f32')), dy.mul(a!.less(b!).cast('f32'))],
   }),
   minimum: ew('minimum', {
     arity: 2, rule: 'numeric',
     expr: ([a, b], _, t) => (isFloat(t) ? E.minNaN(a!, b!) : E.call('min', a!, b!)),
     scalar: ([a, b]) => (Number.isNaN(a!) || Number.isNaN(b!) ? NaN : Math.min(a!, b!)),
-    grad: ({ inputs: [a, b], dy }) => [dy.mul(a!.lessEqual(b!).cast('f32')), dy.mul(a!.greater(b!).cast('f32'))],
+    grad: ({ inputs: [a, b], dy }): Grads => [dy.mul(a!.lessEqual(b!).cast('f32')), dy.mul(a!.greater(b!).cast('f32'))],
   }),
   equal: ew('equal', { arity: 2, rule: 'compare', expr: ([a, b]) => E.eq(a!, b!), scalar: ([a, b]) => +(a === b) }),
   notEqual: ew('notEqual', { arity: 2, rule: 'compare', expr: ([a, b]) => E.call('ne', a!, b!), scalar: ([a, b]) => +(a !== b) }),
@@ -239,7 +239,7 @@ export const ELEMENTWISE = {
     expr: ([a], { dtype }) => (dtype === 'bool' ? E.call('ne', a!, lit(0, a!.t)) : E.cast(a!, dtype)),
     scalar: ([a]) => a!,
     infer: ([x], { dtype }) => ({ shape: x!.shape, dtype }),
-    grad: ({ inputs: [x], dy, attrs }) => [x!.dtype === 'f32' && attrs.dtype === 'f32' ? dy : null],
+    grad: ({ inputs: [x], dy, attrs }): Grads => [x!.dtype === 'f32' && attrs.dtype === 'f32' ? dy : null],
   }),
 };
 
@@ -248,7 +248,7 @@ export const WHERE = ew('where', {
   arity: 3, rule: 'any',
   expr: ([c, a, b]) => E.select(c!, a!, b!),
   scalar: ([c, a, b]) => (c ? a! : b!),
-  grad: ({ inputs: [c], dy }) => [null, c!.where(dy, 0), c!.where(0, dy)],
+  grad: ({ inputs: [c], dy }): Grads => [null, c!.where(dy, 0), c!.where(0, dy)],
   infer: ([c, a, b]) => {
     if (c!.dtype !== 'bool') throw new DTypeError(`where: condition must be bool, got ${c!.dtype}`);
     return { shape: shapeBroadcast([c!.shape, a!.shape, b!.shape], 'where'), dtype: sameDType([a!, b!], 'where') };

@@ -1,20 +1,27 @@
 /**
- * Every op users call, as functions (`ops.add(a, b)`) and, installed on Tensor's
- * prototype, as methods (`a.add(b)`). Primitive wrappers lift numbers to tensors and
- * normalise options; composites emit primitives and have no kernel or gradient of their own.
+ * Every op users call, as functions (`ops.add(a, b)`) and as Tensor methods (`a.add(b)`; the
+ * class defines one method per entry, see tensor.ts). A primitive without a hand-written
+ * wrapper below gets one derived from its spec: `(inputs..., attrs)`, so a new elementwise
+ * primitive needs no line here. Hand-written wrappers lift numbers to tensors and normalise
+ * options; composites emit primitives and have no kernel or gradient of their own.
  */
 import { z } from 'zod';
 import { GraphError, OptionsError, ShapeError } from '../errors';
-import { parseOptions } from '../graph';
+import { parseOptions } from '../options';
 import { type DType, type Dim, normAxis, type Shape } from '../shape';
-import { Tensor, type TensorLike } from '../tensor';
-import type { PrimitiveName } from './names';
+import type { Attrs } from '../spec';
+import type { Tensor, TensorLike } from '../tensor';
+import { PRIMITIVE_NAMES, type PrimitiveName, type SpecOf, spec } from './primitives';
 import { reduceAxes } from './util';
 
 // ---------------------------------------------------------------- plumbing
 
+// Tensors are the only objects among op arguments (the rest are numbers and booleans); the
+// graph checks each input is a Tensor of its own when the node is added.
+const isTensor = (x: unknown): x is Tensor => typeof x === 'object' && x !== null;
+
 function graphOf(...xs: TensorLike[]) {
-  const t = xs.find((x): x is Tensor => x instanceof Tensor);
+  const t = xs.find(isTensor);
   if (!t) throw new GraphError('op needs at least one Tensor argument (got only numbers)');
   return t.graph;
 }
@@ -22,12 +29,9 @@ function graphOf(...xs: TensorLike[]) {
 /** Apply a primitive to tensor-like inputs; numbers become scalars of the tensor's dtype. */
 export function apply(op: PrimitiveName, inputs: readonly TensorLike[], attrs: Record<string, unknown> = {}): Tensor {
   const g = graphOf(...inputs);
-  const like = inputs.find((x): x is Tensor => x instanceof Tensor);
+  const like = inputs.find(isTensor);
   return g.addNode(op, inputs.map((x) => g.lift(x, like)), attrs);
 }
-
-const un = (op: PrimitiveName) => (x: TensorLike): Tensor => apply(op, [x]);
-const bin = (op: PrimitiveName) => (a: TensorLike, b: TensorLike): Tensor => apply(op, [a, b]);
 
 // ---------------------------------------------------------------- options
 
@@ -96,25 +100,16 @@ function oneHotOf(indices: Tensor, o: { depth: number; onValue?: number; offValu
   return hit.where(o.onValue ?? 1, o.offValue ?? 0).cast('f32');
 }
 
-const rawOps = {
-  // unary
-  neg: un('neg'), abs: un('abs'), sign: un('sign'), exp: un('exp'), log: un('log'), sqrt: un('sqrt'),
-  rsqrt: un('rsqrt'), square: un('square'), reciprocal: un('reciprocal'), sin: un('sin'), cos: un('cos'),
-  relu: un('relu'), sigmoid: un('sigmoid'), tanh: un('tanh'), gelu: un('gelu'), softplus: un('softplus'),
-  erf: un('erf'), isNaN: un('isNaN'), logicalNot: un('logicalNot'), stopGradient: un('stopGradient'),
+const handOps = {
+  // elementwise with options (the rest are derived from their specs)
   leakyRelu: (x: TensorLike, alpha: number | { alpha?: number } = 0.2): Tensor => apply('leakyRelu', [x], { alpha: typeof alpha === 'number' ? alpha : alpha.alpha ?? 0.2 }),
   elu: (x: TensorLike, alpha: number | { alpha?: number } = 1): Tensor => apply('elu', [x], { alpha: typeof alpha === 'number' ? alpha : alpha.alpha ?? 1 }),
   cast: (x: TensorLike, dtype: DType): Tensor => apply('cast', [x], { dtype }),
 
-  // binary (NumPy broadcasting)
-  add: bin('add'), sub: bin('sub'), mul: bin('mul'), div: bin('div'), pow: bin('pow'),
-  maximum: bin('maximum'), minimum: bin('minimum'), equal: bin('equal'), notEqual: bin('notEqual'),
-  less: bin('less'), lessEqual: bin('lessEqual'), greater: bin('greater'), greaterEqual: bin('greaterEqual'),
-  logicalAnd: bin('logicalAnd'), logicalOr: bin('logicalOr'),
   /** cond.where(a, b): a where cond is true, else b. */
   where: (cond: TensorLike, a: TensorLike, b: TensorLike): Tensor => {
     const g = graphOf(cond, a, b);
-    const like = [a, b].find((x): x is Tensor => x instanceof Tensor);
+    const like = [a, b].find(isTensor);
     return g.addNode('where', [g.lift(cond), g.lift(a, like), g.lift(b, like)], {});
   },
   clip: (x: Tensor, lo: number, hi: number): Tensor => x.maximum(lo).minimum(hi),
@@ -265,20 +260,30 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   return xs[0]!.graph.addNode('concat', xs, { axis });
 }
 
-export const ops = { ...rawOps, concat };
+// ---------------------------------------------------------------- derived from the spec table
 
-type OpTable = typeof rawOps;
+type Inputs<N> = N extends 1 ? [x: TensorLike] : N extends 2 ? [a: TensorLike, b: TensorLike] : N extends 3 ? [a: TensorLike, b: TensorLike, c: TensorLike] : never;
+type AttrsOf<K extends PrimitiveName> = SpecOf<K>['attrs'] extends z.ZodType<infer A> ? A : never;
+type AttrArg<A> = {} extends A ? [attrs?: A] : [attrs: A]; // eslint-disable-line @typescript-eslint/no-empty-object-type
+/** Primitives users call on tensors (sources and assign are Graph methods; concat takes a list). */
+type Callable = { [K in PrimitiveName]: SpecOf<K>['kind'] extends 'source' | 'state' ? never : SpecOf<K>['arity'] extends 0 | 'variadic' ? never : K }[PrimitiveName];
+type Derived = { [K in Exclude<Callable, keyof typeof handOps>]: (...args: [...Inputs<SpecOf<K>['arity']>, ...AttrArg<AttrsOf<K>>]) => Tensor };
+
+function derive(name: PrimitiveName) {
+  const n = spec(name).arity as number;
+  return (...args: unknown[]): Tensor => apply(name, args.slice(0, n) as TensorLike[], (args[n] ?? {}) as Attrs);
+}
+const derived = Object.fromEntries(PRIMITIVE_NAMES.filter((n) => {
+  const s = spec(n);
+  return s.kind !== 'source' && s.kind !== 'state' && typeof s.arity === 'number' && s.arity > 0 && !Object.hasOwn(handOps, n);
+}).map((n) => [n, derive(n)])) as Derived;
+
+type OpTable = Derived & typeof handOps;
+/** Every op as a function of its tensor first argument: what Tensor's methods are made from. */
+export const METHOD_OPS: OpTable = { ...derived, ...handOps };
+export const ops = { ...METHOD_OPS, concat };
+
 /** The op table as methods: the first argument becomes `this`. */
 export type FluentOps = {
   [K in keyof OpTable]: OpTable[K] extends (x: never, ...rest: infer R) => infer Ret ? (...rest: R) => Ret : never;
 };
-
-/** Install every op of the table as a Tensor method (run once, from the package index). */
-export function installTensorMethods(): void {
-  const proto = Tensor.prototype as unknown as Record<string, unknown>;
-  for (const [name, fn] of Object.entries(rawOps)) {
-    proto[name] = function (this: Tensor, ...rest: unknown[]) {
-      return (fn as (...a: unknown[]) => unknown)(this, ...rest);
-    };
-  }
-}

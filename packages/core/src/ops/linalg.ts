@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { ShapeError } from '../errors';
 import { type Dim, shapeBroadcast, shapeStrides, shapeToString } from '../shape';
-import { defineOp } from '../spec';
+import { defineOp, type Grads } from '../spec';
 import { broadcastIndex, expectDType, sameDType } from './util';
 
 const attrs = z.object({ transposeA: z.boolean().default(false), transposeB: z.boolean().default(false) }).strict();
@@ -47,7 +47,7 @@ export const MATMUL = defineOp({
     }
     return r;
   },
-  grad: ({ inputs: [a, b], dy, attrs: at }) => {
+  grad: ({ inputs: [a, b], dy, attrs: at }): Grads => {
     // dA = dY B^T (or B dY^T when A was transposed), dB likewise; batch broadcasting is undone by autodiff.
     const da = at.transposeA ? b!.matmul(dy, { transposeA: at.transposeB, transposeB: true }) : dy.matmul(b!, { transposeB: !at.transposeB });
     const db = at.transposeB ? dy.matmul(a!, { transposeA: true, transposeB: at.transposeA }) : a!.matmul(dy, { transposeA: !at.transposeA });

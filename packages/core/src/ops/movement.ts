@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { DTypeError, ShapeError } from '../errors';
 import { type Dim, normAxis, shapeBroadcast, shapeSize, shapeStrides, shapesEqual, shapeToString, type TensorType } from '../shape';
-import { defineOp, type PrimitiveSpec, type RefValue } from '../spec';
+import { defineOp, type PrimitiveSpec, type RefValue, type Grads } from '../spec';
 import { expectDType, sameDType } from './util';
 
 /** Output coordinate c reads input[offset + sum(c[d] * strides[d])], or `value` outside [lo, hi). */
@@ -43,7 +43,7 @@ export function applyView(x: RefValue, view: StridedView, outShape: readonly num
 type ViewFn<A> = (inShape: readonly number[], attrs: A, outShape: readonly number[]) => StridedView;
 export type MovementSpec<A extends Record<string, unknown>> = PrimitiveSpec<A> & { readonly view: ViewFn<A> };
 
-function movement<A extends Record<string, unknown>>(spec: Omit<MovementSpec<A>, 'kind' | 'arity' | 'ref'>): MovementSpec<A> {
+function movement<A extends Record<string, unknown>>(spec: Omit<MovementSpec<A>, 'kind' | 'arity' | 'ref'>): MovementSpec<A> & { readonly kind: 'movement'; readonly arity: 1 } {
   return { ...spec, kind: 'movement', arity: 1, ref: ([x], a, ctx) => applyView(x!, spec.view(x!.shape, a, ctx.out.shape), ctx.out.shape) };
 }
 
@@ -77,11 +77,11 @@ export function reshapeTarget(from: readonly Dim[], to: readonly Dim[]): Dim[] {
 }
 
 export const RESHAPE = defineOp({
-  name: 'reshape', kind: 'movement', arity: 1,
+  name: 'reshape', kind: 'alias', arity: 1,
   attrs: z.object({ shape: dims }).strict(),
   infer: ([x], a) => ({ shape: reshapeTarget(x!.shape, a.shape), dtype: x!.dtype }),
   ref: ([x]) => x!.data.slice(),
-  grad: ({ inputs: [x], dy }) => [dy.reshape(x!.shape)],
+  grad: ({ inputs: [x], dy }): Grads => [dy.reshape(x!.shape)],
 });
 
 const permOf = (rank: number, perm?: readonly number[]) => perm ?? [...Array(rank).keys()].reverse();
@@ -99,7 +99,7 @@ export const TRANSPOSE = movement({
     const st = shapeStrides(s);
     return { strides: permOf(s.length, a.perm).map((p) => st[p]!), offset: 0 };
   },
-  grad: ({ dy, attrs, inputs: [x] }) => {
+  grad: ({ dy, attrs, inputs: [x] }): Grads => {
     const perm = permOf(x!.rank, attrs.perm);
     const inv = perm.map((_, i) => perm.indexOf(i));
     return [dy.transpose(inv)];
@@ -119,7 +119,7 @@ export const BROADCAST_TO = movement({
     const lead = out.length - s.length;
     return { strides: out.map((_, i) => (i < lead || s[i - lead] === 1 ? 0 : st[i - lead]!)), offset: 0 };
   },
-  grad: ({ dy }) => [dy], // autodiff sums dy back to the input's shape
+  grad: ({ dy }): Grads => [dy], // autodiff sums dy back to the input's shape
 });
 
 function sliceBounds(shape: readonly Dim[], begin: readonly number[], size: readonly number[]): { begin: number[]; shape: Dim[] } {
@@ -153,7 +153,7 @@ export const SLICE = movement({
     const { begin } = sliceBounds(s, a.begin, a.size);
     return { strides: st, offset: begin.reduce((acc, b, i) => acc + b * st[i]!, 0) };
   },
-  grad: ({ inputs: [x], dy, attrs }) => {
+  grad: ({ inputs: [x], dy, attrs }): Grads => {
     const { begin, shape } = sliceBounds(x!.shape, attrs.begin, attrs.size);
     return [dy.pad(x!.shape.map((d, i) => [begin[i]!, typeof d === 'number' ? d - begin[i]! - (shape[i] as number) : 0] as [number, number]))];
   },
@@ -186,7 +186,7 @@ export const PAD = movement({
       value: a.value,
     };
   },
-  grad: ({ inputs: [x], dy, attrs }) => [dy.slice({ begin: attrs.pads.map(([lo]) => lo), size: x!.shape.map((d) => (typeof d === 'number' ? d : -1)) })],
+  grad: ({ inputs: [x], dy, attrs }): Grads => [dy.slice({ begin: attrs.pads.map(([lo]) => lo), size: x!.shape.map((d) => (typeof d === 'number' ? d : -1)) })],
 });
 
 export const CONCAT = defineOp({
@@ -220,7 +220,7 @@ export const CONCAT = defineOp({
     }
     return out;
   },
-  grad: ({ inputs, dy, attrs }) => {
+  grad: ({ inputs, dy, attrs }): Grads => {
     const axis = normAxis(attrs.axis, dy.rank, 'concat');
     let at = 0;
     return inputs.map((x) => {
@@ -265,7 +265,7 @@ export const GATHER = defineOp({
     }
     return out;
   },
-  grad: ({ inputs: [x, idx], dy, attrs }) => {
+  grad: ({ inputs: [x, idx], dy, attrs }): Grads => {
     const axis = normAxis(attrs.axis, x!.rank, 'gather');
     return [dy.scatterAdd(idx!, { axis, size: x!.shape[axis] as number }), null];
   },
@@ -297,5 +297,5 @@ export const SCATTER_ADD = defineOp({
     }
     return out;
   },
-  grad: ({ inputs: [, idx], dy, attrs }) => [dy.gather(idx!, { axis: attrs.axis }), null],
+  grad: ({ inputs: [, idx], dy, attrs }): Grads => [dy.gather(idx!, { axis: attrs.axis }), null],
 });

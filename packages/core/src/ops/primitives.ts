@@ -1,10 +1,9 @@
 /**
- * The closed set of primitives, one spec each. Backends key their kernel tables by
- * `PrimitiveName`; a table typed `satisfies Record<PrimitiveName, ...>` fails tsc when a
- * new primitive lacks an entry.
+ * The closed set of primitives, one spec each: this table is the one list of primitive names.
+ * `PrimitiveName`, `PRIMITIVE_NAMES`, the public `ops.*` functions and `Tensor` methods
+ * (ops/index.ts) and the backends' kernel tables (`KernelPrimitive`) are derived from it.
  */
-import type { PrimitiveSpec } from '../spec';
-import { PRIMITIVE_NAMES, type PrimitiveName } from './names';
+import type { KernelKind, PrimitiveSpec } from '../spec';
 import { CONV2D, CONV2D_BACKPROP_FILTER, CONV2D_TRANSPOSE, MAX_POOL2D, MAX_POOL2D_GRAD } from './conv';
 import { ELEMENTWISE, FILL, RANDOM, WHERE } from './elementwise';
 import { MATMUL } from './linalg';
@@ -23,13 +22,34 @@ export const PRIMITIVES = {
   conv2d: CONV2D, conv2dTranspose: CONV2D_TRANSPOSE, conv2dBackpropFilter: CONV2D_BACKPROP_FILTER,
   maxPool2d: MAX_POOL2D, maxPool2dGrad: MAX_POOL2D_GRAD,
   assign: ASSIGN,
-} satisfies Record<PrimitiveName, PrimitiveSpec<any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+};
+
+type Specs = typeof PRIMITIVES;
+export type PrimitiveName = keyof Specs;
+/** The spec type of one primitive, with its literal kind and arity. */
+export type SpecOf<K extends PrimitiveName> = Specs[K];
+/**
+ * Primitives that need a kernel of their own in every device backend: a backend's kernel table
+ * is typed `satisfies Record<KernelPrimitive, ...>`, so tsc fails until each has one.
+ * Elementwise primitives are not here: every backend renders them from their expression.
+ */
+export type KernelPrimitive = { [K in PrimitiveName]: Specs[K]['kind'] extends KernelKind ? K : never }[PrimitiveName];
+
+export const PRIMITIVE_NAMES = Object.keys(PRIMITIVES) as PrimitiveName[];
 
 /** Look a spec up with its attribute type erased (passes and backends work generically). */
 export function spec(name: PrimitiveName): PrimitiveSpec {
-  return (PRIMITIVES as Record<string, unknown>)[name] as PrimitiveSpec;
+  return PRIMITIVES[name] as unknown as PrimitiveSpec;
+}
+
+/** Whether a primitive needs a kernel of its own (see KernelPrimitive). */
+export function isKernelPrimitive(name: PrimitiveName): name is KernelPrimitive {
+  const k = spec(name).kind;
+  return k !== 'source' && k !== 'elementwise' && k !== 'alias' && k !== 'state';
 }
 
 export const ELEMENTWISE_NAMES = PRIMITIVE_NAMES.filter((n) => spec(n).kind === 'elementwise');
+export const KERNEL_PRIMITIVES = PRIMITIVE_NAMES.filter(isKernelPrimitive);
 
-export { PRIMITIVE_NAMES, type PrimitiveName };
+// Every spec's `name` is its key in the table (a typo would name kernels and errors wrongly).
+for (const n of PRIMITIVE_NAMES) if (spec(n).name !== n) throw new Error(`primitive '${n}' has spec.name '${spec(n).name}'`);

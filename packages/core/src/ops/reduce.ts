@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { E, type Expr } from '../expr';
 import { normAxis, type TensorType } from '../shape';
-import { defineOp, type GradRule, type PrimitiveSpec } from '../spec';
+import { defineOp, type GradRule, type Grads } from '../spec';
 import type { Tensor } from '../tensor';
 import { expectDType, forEachReduction, reduceAxes, reducedShape } from './util';
 
@@ -28,8 +28,8 @@ export function unreduce(t: Tensor, x: Tensor, axes: readonly number[] | undefin
 
 function reduceOp(name: string, init: (t: 'f32' | 'i32') => number, combine: (a: number, b: number) => number,
   exprCombine: (acc: Expr, x: Expr) => Expr,
-  grad?: GradRule<ReduceAttrs>): PrimitiveSpec<ReduceAttrs> {
-  return defineOp<ReduceAttrs>({
+  grad?: GradRule<ReduceAttrs>) {
+  return defineOp<ReduceAttrs, 'reduce', 1>({
     name, kind: 'reduce', arity: 1, attrs: reduceAttrs as z.ZodType<ReduceAttrs>,
     infer: inferReduce(name),
     reduce: { init: (t) => init(t as 'f32' | 'i32'), combine: exprCombine },
@@ -56,9 +56,9 @@ const extremumGrad: GradRule<ReduceAttrs> = ({ inputs: [x], output, dy, attrs })
 
 export const REDUCE = {
   sum: reduceOp('sum', () => 0, (a, b) => a + b, (acc, x) => E.add(acc, x),
-    ({ inputs: [x], dy, attrs }) => [unreduce(dy, x!, attrs.axes)]),
+    ({ inputs: [x], dy, attrs }): Grads => [unreduce(dy, x!, attrs.axes)]),
   prod: reduceOp('prod', () => 1, (a, b) => a * b, (acc, x) => E.mul(acc, x),
-    ({ inputs: [x], output, dy, attrs }) => [unreduce(dy.mul(output), x!, attrs.axes).div(x!)]),
+    ({ inputs: [x], output, dy, attrs }): Grads => [unreduce(dy.mul(output), x!, attrs.axes).div(x!)]),
   max: reduceOp('max', (t) => (t === 'i32' ? I32_MIN : -Infinity), nanMax, (acc, x) => (x.t === 'f32' ? E.maxNaN(x, acc) : E.call('max', acc, x)), extremumGrad),
   min: reduceOp('min', (t) => (t === 'i32' ? I32_MAX : Infinity), nanMin, (acc, x) => (x.t === 'f32' ? E.minNaN(x, acc) : E.call('min', acc, x)), extremumGrad),
 };
@@ -67,9 +67,9 @@ const argAttrs = z.object({ axis: z.number().int().default(-1), keepDims: z.bool
 export type ArgAttrs = z.infer<typeof argAttrs>;
 
 /** Index of the first max/min along one axis (NaN counts as the extremum, like NumPy). */
-function argOp(name: 'argMax' | 'argMin'): PrimitiveSpec<ArgAttrs> {
+function argOp(name: 'argMax' | 'argMin') {
   const better = name === 'argMax' ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
-  return defineOp<ArgAttrs>({
+  return defineOp<ArgAttrs, 'reduce', 1>({
     name, kind: 'reduce', arity: 1, attrs: argAttrs as z.ZodType<ArgAttrs>,
     infer: ([x], a) => {
       expectDType(x!, ['f32', 'i32'], `${name} input`);

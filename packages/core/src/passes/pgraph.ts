@@ -3,7 +3,7 @@
  * configuration (symbol bindings, fetches, train flag). Nodes are in topological order.
  */
 import type { DType } from '../shape';
-import type { PrimitiveName } from '../ops/names';
+import type { PrimitiveName } from '../ops/primitives';
 
 export interface PNode {
   readonly id: number;
