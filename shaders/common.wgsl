@@ -48,3 +48,5 @@ fn kiln_f2i(x: f32) -> i32 {
   let m = t - floor(t / 4294967296.0) * 4294967296.0;
   return bitcast<i32>(u32(m));
 }
+
+#include "ieee.wgsl"

@@ -4,6 +4,7 @@
  */
 import type { Expr, Fn } from './expr';
 import { pcgHash } from './rng';
+import { erf, erfc } from './special';
 
 const u32 = (v: number) => v >>> 0;
 const F: Record<Fn, (a: number[], t: string) => number> = {
@@ -18,8 +19,8 @@ const F: Record<Fn, (a: number[], t: string) => number> = {
   lt: ([a, b]) => +(a! < b!), le: ([a, b]) => +(a! <= b!), gt: ([a, b]) => +(a! > b!),
   ge: ([a, b]) => +(a! >= b!), eq: ([a, b]) => +(a === b), ne: ([a, b]) => +(a !== b),
   and: ([a, b]) => +(!!a && !!b), or: ([a, b]) => +(!!a || !!b), not: ([a]) => +!a,
-  exp: ([a]) => Math.exp(a!), log: ([a]) => Math.log(a!), sqrt: ([a]) => Math.sqrt(a!),
-  sin: ([a]) => Math.sin(a!), cos: ([a]) => Math.cos(a!), tanh: ([a]) => Math.tanh(a!),
+  exp: ([a]) => Math.exp(a!), expm1: ([a]) => Math.expm1(a!), log: ([a]) => Math.log(a!), log1p: ([a]) => Math.log1p(a!),
+  sqrt: ([a]) => Math.sqrt(a!), sin: ([a]) => Math.sin(a!), cos: ([a]) => Math.cos(a!), erf: ([a]) => erf(a!), erfc: ([a]) => erfc(a!),
   floor: ([a]) => Math.floor(a!), pow: ([a, b]) => Math.pow(a!, b!), isnan: ([a]) => +Number.isNaN(a!),
   xor: ([a, b]) => u32(a! ^ b!), shr: ([a, b]) => a! >>> b!, shl: ([a, b]) => u32(a! << b!), pcg: ([a]) => pcgHash(a!),
 };

@@ -18,8 +18,10 @@ export type Fn =
   | 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne'
   // logic (bool)
   | 'and' | 'or' | 'not'
-  // float math (f32)
-  | 'exp' | 'log' | 'sqrt' | 'sin' | 'cos' | 'tanh' | 'floor' | 'pow' | 'isnan'
+  // float math (f32), with the IEEE special values of JavaScript's Math (the reference):
+  // backends must not take them from a compiler that assumes finite math. expm1/log1p/erfc
+  // exist so that expressions need not cancel (exp(x) - 1 near 0 has no correct digits).
+  | 'exp' | 'expm1' | 'log' | 'log1p' | 'sqrt' | 'sin' | 'cos' | 'erf' | 'erfc' | 'floor' | 'pow' | 'isnan'
   // bit ops (u32), for counter-based random numbers
   | 'xor' | 'shr' | 'shl' | 'pcg';
 
@@ -65,7 +67,8 @@ export const E = {
   exp: (a: Expr) => E.call('exp', a),
   log: (a: Expr) => E.call('log', a),
   sqrt: (a: Expr) => E.call('sqrt', a),
-  tanh: (a: Expr) => E.call('tanh', a),
+  expm1: (a: Expr) => E.call('expm1', a),
+  log1p: (a: Expr) => E.call('log1p', a),
   /** NaN-propagating max/min (WGSL's max/min leave NaN unspecified). */
   maxNaN: (a: Expr, b: Expr) => E.select(E.or(E.gt(a, b), E.isnan(a)), a, b),
   minNaN: (a: Expr, b: Expr) => E.select(E.or(E.lt(a, b), E.isnan(a)), a, b),

@@ -26,7 +26,8 @@ export { PRIMITIVES, PRIMITIVE_NAMES, ELEMENTWISE_NAMES, KERNEL_PRIMITIVES, isKe
 export { applyView, type StridedView } from './ops/movement';
 export { convOutSize } from './ops/conv';
 export { matmulDims } from './ops/linalg';
-export { toDType, erf } from './ops/elementwise';
+export { toDType } from './ops/elementwise';
+export { erf, erfc } from './special';
 export { pcgHash, randomValue, randomBits } from './rng';
 export { gradients, sumToShape } from './autodiff';
 export { ReferenceSession, evaluate, initialParam, type RefResult } from './reference';

@@ -12,10 +12,10 @@
  * NOTE: casts f32 -> i32 use `| 0` (ToInt32: truncate, wrap modulo 2^32, NaN/Inf -> 0), which is
  * exactly core's `toDType` for i32 — the reference defines the semantics, not WGSL's saturation.
  */
-import { type Expr, type EType, exprNodes, type Fn, erf, pcgHash } from '@kiln/core';
+import { type Expr, type EType, exprNodes, type Fn, erf, erfc, pcgHash } from '@kiln/core';
 
 /** Helpers the generated code may call; passed to every compiled kernel as `H`. */
-export const HELPERS = { pcg: pcgHash, erf } as const;
+export const HELPERS = { pcg: pcgHash, erf, erfc } as const;
 
 export interface Rendered {
   /** Statements computing every interior node (`const tN = ...;`). */
@@ -44,10 +44,10 @@ function num(v: number): string {
   return v < 0 ? `(${v})` : String(v);
 }
 
-/** Float math by name ('erf' kept for IR versions that have it). */
+/** Float math by name: JavaScript's Math is the reference's, special values included. */
 const FLOAT_MATH: Readonly<Record<string, string>> = {
-  exp: 'Math.exp', log: 'Math.log', sqrt: 'Math.sqrt', sin: 'Math.sin', cos: 'Math.cos',
-  tanh: 'Math.tanh', floor: 'Math.floor', pow: 'Math.pow', erf: 'H.erf',
+  exp: 'Math.exp', expm1: 'Math.expm1', log: 'Math.log', log1p: 'Math.log1p', sqrt: 'Math.sqrt',
+  sin: 'Math.sin', cos: 'Math.cos', floor: 'Math.floor', pow: 'Math.pow', erf: 'H.erf', erfc: 'H.erfc',
 };
 
 /** One call node as a JS expression over already-rendered argument strings. */

@@ -3,13 +3,17 @@
  * topological order, so shared subexpressions are computed once. The semantics are core's
  * (the float64 references and expr-eval.ts), not WGSL's where the two differ:
  *
- *   - NaN/Inf: WGSL has no literals for them and a constant expression may not produce one;
- *     literals call kiln_nan()/kiln_inf() (shaders/common.wgsl), which build them at run time.
+ *   - Inf/NaN arithmetic: WGSL lets the compiler assume finite math, and Dawn's Vulkan backend
+ *     does (Mesa folds x - x to 0, x * 0 to 0, (x + y) - y to x). f32 add/sub/mul/div and
+ *     all float math go through shaders/ieee.wgsl, which decides special cases on the bits.
+ *   - NaN/Inf literals: WGSL has none and a constant expression may not produce one; they
+ *     call kiln_nan()/kiln_inf() (shaders/common.wgsl), which build them at run time.
  *   - isnan is a bit test, since compilers may assume x == x.
  *   - f32 -> i32 casts truncate and wrap (kiln_f2i), where WGSL's i32(x) saturates.
  *   - i32 division by zero gives 0 (core's toDType of +-Inf/NaN); WGSL would give the dividend.
- *   - log and sqrt of negatives give NaN and log(0) gives -Inf explicitly: WGSL leaves them
- *     undefined and software rasterisers (lavapipe) return finite garbage.
+ *   - exp, log, expm1, log1p, erf, erfc and pow are ieee.wgsl's (a few ulp, relative, and
+ *     JavaScript's special values); the built-ins are only absolutely accurate near 1 or 0.
+ *   - sqrt of a negative gives NaN explicitly (WGSL leaves it undefined).
  *   - i32/u32 add, sub, mul and neg wrap in WGSL as in core.
  *
  * Storage: f32 as f32, i32 as i32, bool as u32 0/1 (callers convert at loads and stores).
@@ -45,11 +49,11 @@ export function literal(v: number, t: EType): string {
 function renderCall(f: Fn, t: EType, a: readonly string[]): string {
   const [x, y] = a as [string, string];
   switch (f) {
-    case 'add': return `(${x} + ${y})`;
-    case 'sub': return `(${x} - ${y})`;
-    case 'mul': return `(${x} * ${y})`;
+    case 'add': return t === 'f32' ? `kiln_add(${x}, ${y})` : `(${x} + ${y})`;
+    case 'sub': return t === 'f32' ? `kiln_sub(${x}, ${y})` : `(${x} - ${y})`;
+    case 'mul': return t === 'f32' ? `kiln_mul(${x}, ${y})` : `(${x} * ${y})`;
     // The divisor is made non-zero first: `x / 0i` with a literal 0 is a compile error.
-    case 'div': return t === 'i32' ? `select(${x} / select(${y}, 1i, ${y} == 0i), 0i, ${y} == 0i)` : `(${x} / ${y})`;
+    case 'div': return t === 'i32' ? `select(${x} / select(${y}, 1i, ${y} == 0i), 0i, ${y} == 0i)` : t === 'f32' ? `kiln_div(${x}, ${y})` : `(${x} / ${y})`;
     case 'neg': return `(-${x})`;
     case 'abs': return `abs(${x})`;
     case 'max': return `max(${x}, ${y})`;
@@ -64,14 +68,17 @@ function renderCall(f: Fn, t: EType, a: readonly string[]): string {
     case 'and': return `(${x} && ${y})`;
     case 'or': return `(${x} || ${y})`;
     case 'not': return `(!${x})`;
-    case 'exp': return `exp(${x})`;
-    case 'log': return `select(select(log(${x}), (-kiln_inf()), ${x} == 0.0f), kiln_nan(), ${x} < 0.0f)`;
+    case 'exp': return `kiln_exp(${x})`;
+    case 'expm1': return `kiln_expm1(${x})`;
+    case 'log': return `kiln_log(${x})`;
+    case 'log1p': return `kiln_log1p(${x})`;
     case 'sqrt': return `select(sqrt(${x}), kiln_nan(), ${x} < 0.0f)`;
     case 'sin': return `sin(${x})`;
     case 'cos': return `cos(${x})`;
-    case 'tanh': return `tanh(${x})`;
+    case 'erf': return `kiln_erf(${x})`;
+    case 'erfc': return `kiln_erfc(${x})`;
     case 'floor': return `floor(${x})`;
-    case 'pow': return `pow(${x}, ${y})`;
+    case 'pow': return `kiln_pow(${x}, ${y})`;
     case 'isnan': return `kiln_isnan(${x})`;
     case 'xor': return `(${x} ^ ${y})`;
     case 'shr': return `(${x} >> (${y} & 31u))`;

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DTypeError } from '../errors';
 import { E, type Expr, type EType } from '../expr';
 import { randomExpr, randomValue } from '../rng';
+import { erf, erfc } from '../special';
 import { type DType, DTYPES, shapeBroadcast, type TensorType } from '../shape';
 import { type Attrs, defineOp, type GradRule, type PrimitiveSpec, type RefValue, type Grads } from '../spec';
 import type { Tensor } from '../tensor';
@@ -82,40 +83,11 @@ const lit = (v: number, t: EType) => E.lit(v, t);
 const isFloat = (t: EType) => t === 'f32';
 const alphaAttrs = z.object({ alpha: z.number() }).strict();
 
-/** tanh that stays finite for large |x| on every WGSL implementation. */
+/** tanh(|x|) = -t / (2 + t) with t = expm1(-2|x|): relatively accurate near 0, 1 for large |x|. */
 function tanhExpr(x: Expr): Expr {
-  const ax = E.call('abs', x);
-  const big = E.sub(f(1), E.div(f(2), E.add(E.exp(E.mul(f(2), ax)), f(1))));
-  const signed = E.select(E.lt(x, f(0)), E.neg(big), big);
-  return E.select(E.lt(ax, f(0.5)), E.tanh(x), signed);
-}
-
-/** erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, below f32 resolution near 1). */
-function erfExpr(x: Expr): Expr {
-  const ax = E.call('abs', x);
-  const t = E.div(f(1), E.add(f(1), E.mul(f(0.3275911), ax)));
-  const coef = [1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592];
-  let poly = f(coef[0]!);
-  for (const c of coef.slice(1)) poly = E.add(E.mul(poly, t), f(c));
-  const y = E.sub(f(1), E.mul(E.mul(poly, t), E.exp(E.neg(E.mul(ax, ax)))));
-  return E.select(E.lt(x, f(0)), E.neg(y), y);
-}
-
-/** float64 erf for the reference: Taylor series near 0, continued fraction in the tails. */
-export function erf(x: number): number {
-  if (Number.isNaN(x)) return NaN;
-  const ax = Math.abs(x);
-  if (ax < 3) {
-    let term = ax, sum = ax;
-    for (let n = 1; n < 100 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
-      term *= (-ax * ax) / n;
-      sum += term / (2 * n + 1);
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  let t = ax;
-  for (let k = 60; k >= 1; k--) t = ax + k / 2 / t;
-  return Math.sign(x) * (1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / t);
+  const t = E.expm1(E.mul(f(-2), E.call('abs', x)));
+  const r = E.div(E.neg(t), E.add(f(2), t));
+  return E.select(E.lt(x, f(0)), E.neg(r), r);
 }
 
 const SQRT1_2 = Math.SQRT1_2;
@@ -152,21 +124,27 @@ export const ELEMENTWISE = {
   }),
   elu: ew('elu', {
     arity: 1, rule: 'float', attrs: alphaAttrs,
-    expr: ([a], { alpha }) => E.select(E.gt(a!, f(0)), a!, E.mul(f(alpha), E.sub(E.exp(a!), f(1)))),
-    scalar: ([a], { alpha }) => (a! > 0 ? a! : alpha * (Math.exp(a!) - 1)),
+    expr: ([a], { alpha }) => E.select(E.gt(a!, f(0)), a!, E.mul(f(alpha), E.expm1(a!))),
+    scalar: ([a], { alpha }) => (a! > 0 ? a! : alpha * Math.expm1(a!)),
     grad: ({ inputs: [x], output, dy, attrs }): Grads => [x!.greater(0).where(dy, dy.mul(output.add(attrs.alpha)))],
   }),
   sigmoid: ew('sigmoid', {
     arity: 1, rule: 'float',
-    expr: ([a]) => E.div(f(1), E.add(f(1), E.exp(E.neg(a!)))),
-    scalar: ([a]) => 1 / (1 + Math.exp(-a!)),
+    // e = exp(-|x|) never overflows, and e / (1 + e) keeps tiny results for x << 0.
+    expr: ([a]) => {
+      const e = E.exp(E.neg(E.call('abs', a!)));
+      return E.select(E.lt(a!, f(0)), E.div(e, E.add(f(1), e)), E.div(f(1), E.add(f(1), e)));
+    },
+    scalar: ([a]) => (a! < 0 ? Math.exp(a!) / (1 + Math.exp(a!)) : 1 / (1 + Math.exp(-a!))),
     grad: ({ output, dy }): Grads => [dy.mul(output).mul(output.neg().add(1))],
   }),
   tanh: ew('tanh', { arity: 1, rule: 'float', expr: ([a]) => tanhExpr(a!), scalar: ([a]) => Math.tanh(a!), grad: ({ output, dy }): Grads => [dy.mul(output.square().neg().add(1))] }),
   gelu: ew('gelu', {
     arity: 1, rule: 'float',
-    expr: ([a]) => E.mul(E.mul(f(0.5), a!), E.add(f(1), erfExpr(E.mul(a!, f(SQRT1_2))))),
-    scalar: ([a]) => 0.5 * a! * (1 + erf(a! * SQRT1_2)),
+    // x Phi(x) = x erfc(-x / sqrt 2) / 2: no cancellation for x << 0 (1 + erf(x / sqrt 2) has
+    // none left there); below -15 it is under f32's smallest subnormal, so 0 (also for -Inf).
+    expr: ([a]) => E.select(E.lt(a!, f(-15)), f(0), E.mul(E.mul(f(0.5), a!), E.call('erfc', E.mul(a!, f(-SQRT1_2))))),
+    scalar: ([a]) => (a! < -15 ? 0 : 0.5 * a! * erfc(-a! * SQRT1_2)),
     grad: ({ inputs: [x], dy }): Grads => {
       const cdf = x!.mul(SQRT1_2).erf().add(1).mul(0.5);
       const pdf = x!.square().mul(-0.5).exp().mul(INV_SQRT_2PI);
@@ -174,12 +152,12 @@ export const ELEMENTWISE = {
     },
   }),
   erf: ew('erf', {
-    arity: 1, rule: 'float', expr: ([a]) => erfExpr(a!), scalar: ([a]) => erf(a!),
+    arity: 1, rule: 'float', expr: ([a]) => E.call('erf', a!), scalar: ([a]) => erf(a!),
     grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.square().neg().exp().mul(2 / Math.sqrt(Math.PI)))],
   }),
   softplus: ew('softplus', {
     arity: 1, rule: 'float',
-    expr: ([a]) => E.add(E.select(E.gt(a!, f(0)), a!, f(0)), E.log(E.add(f(1), E.exp(E.neg(E.call('abs', a!)))))),
+    expr: ([a]) => E.add(E.select(E.gt(a!, f(0)), a!, f(0)), E.log1p(E.exp(E.neg(E.call('abs', a!))))),
     scalar: ([a]) => Math.max(a!, 0) + Math.log1p(Math.exp(-Math.abs(a!))),
     grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.sigmoid())],
   }),
@@ -193,14 +171,8 @@ export const ELEMENTWISE = {
   }),
   pow: ew('pow', {
     arity: 2, rule: 'float',
-    // WGSL pow is undefined for a negative base: use |a| and restore the sign for odd integer exponents.
-    expr: ([a, b]) => {
-      const p = E.call('pow', E.call('abs', a!), b!);
-      const isInt = E.eq(E.call('floor', b!), b!);
-      const odd = E.ne(E.sub(b!, E.mul(f(2), E.call('floor', E.mul(b!, f(0.5))))), f(0));
-      const neg = E.select(isInt, E.select(odd, E.neg(p), p), E.lit(NaN, 'f32'));
-      return E.select(E.lt(a!, f(0)), neg, E.select(E.eq(b!, f(0)), f(1), p));
-    },
+    // JavaScript's Math.pow special cases (negative bases, zeros, infinities) on every backend.
+    expr: ([a, b]) => E.call('pow', a!, b!),
     scalar: ([a, b]) => Math.pow(a!, b!),
     grad: ({ inputs: [a, b], output, dy }): Grads => [
       dy.mul(b!).mul(a!.pow(b!.sub(1))),

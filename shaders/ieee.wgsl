@@ -1,0 +1,165 @@
+// IEEE 754 float math for rendered expressions (packages/webgpu/src/render.ts).
+//
+// NOTE: WGSL lets implementations assume that no value is Inf or NaN, and Dawn's Vulkan backend
+// relies on it: Tint's SPIR-V declares no SignedZeroInfNanPreserve execution mode, so by the
+// Vulkan spec every float op may be treated as NotInf/NotNaN/NSZ, and Mesa's NIR folds
+// x - x to 0, (x + y) - y to x, x * 0 to 0 and x / 0 to 0 (Dawn has no toggle to change that).
+// So every special case is decided here with integer tests on the bits, and a float op's own
+// result is used only where the operands are finite (and, for div, the divisor non-zero).
+//
+// The built-ins are also not accurate enough where a result is small: log has only absolute
+// accuracy near 1, tanh(x) is (e^2x - 1) / (e^2x + 1) (1.19e-7 for 1e-7), pow(0, -1) is 0 and
+// exp's error grows with |x|. The functions below are accurate to a few ulp (relative).
+
+fn kiln_special(b: u32) -> bool {
+  return (b & 0x7f800000u) == 0x7f800000u;
+}
+
+fn kiln_add(x: f32, y: f32) -> f32 {
+  let bx = bitcast<u32>(x);
+  let by = bitcast<u32>(y);
+  let sx = kiln_special(bx);
+  let sy = kiln_special(by);
+  // Two specials with equal bits are one infinity (or NaN); otherwise they make a NaN.
+  let special = select(select(y, x, sx), kiln_nan(), sx && sy && bx != by);
+  return select(x + y, special, sx || sy);
+}
+
+fn kiln_sub(x: f32, y: f32) -> f32 {
+  return kiln_add(x, bitcast<f32>(bitcast<u32>(y) ^ 0x80000000u));
+}
+
+fn kiln_mul(x: f32, y: f32) -> f32 {
+  let bx = bitcast<u32>(x);
+  let by = bitcast<u32>(y);
+  let ax = bx & 0x7fffffffu;
+  let ay = by & 0x7fffffffu;
+  // With an Inf or NaN operand: NaN if either is NaN or the other is zero, else a signed Inf.
+  let nan = ax > 0x7f800000u || ay > 0x7f800000u || ax == 0u || ay == 0u;
+  let inf = bitcast<f32>(((bx ^ by) & 0x80000000u) | 0x7f800000u);
+  return select(x * y, select(inf, kiln_nan(), nan), ax >= 0x7f800000u || ay >= 0x7f800000u);
+}
+
+fn kiln_div(x: f32, y: f32) -> f32 {
+  let bx = bitcast<u32>(x);
+  let by = bitcast<u32>(y);
+  let ax = bx & 0x7fffffffu;
+  let ay = by & 0x7fffffffu;
+  let sign = (bx ^ by) & 0x80000000u;
+  let nan = ax > 0x7f800000u || ay > 0x7f800000u || (ax == 0x7f800000u && ay == 0x7f800000u) || (ax == 0u && ay == 0u);
+  // x / Inf is a signed zero; Inf / y and x / 0 are signed infinities.
+  let v = select(bitcast<f32>(sign | 0x7f800000u), bitcast<f32>(sign), ay == 0x7f800000u);
+  return select(x / y, select(v, kiln_nan(), nan), ax >= 0x7f800000u || ay >= 0x7f800000u || ay == 0u);
+}
+
+// 2^k for k in [-126, 127].
+fn kiln_pow2(k: i32) -> f32 {
+  return bitcast<f32>(u32(k + 127) << 23u);
+}
+
+// exp by Cody-Waite reduction: x = k ln2 + r with k ln2_hi exact; the built-in exp is accurate
+// for |r| <= ln2 / 2, and 2^k is applied in two steps so that a subnormal result rounds once.
+fn kiln_exp(x: f32) -> f32 {
+  let k = round(clamp(x, -110.0f, 90.0f) * 1.44269504f);
+  let r = (x - k * 0.693145751953125f) - k * 1.42860677e-6f;
+  let ki = i32(k);
+  let k1 = ki / 2;
+  let p = exp(r) * kiln_pow2(k1) * kiln_pow2(ki - k1);
+  let b = bitcast<u32>(x);
+  let v = select(select(p, 0.0f, x < -104.0f), kiln_inf(), x > 89.0f);
+  return select(v, x, (b & 0x7fffffffu) > 0x7f800000u);
+}
+
+// log(1 + f) for f in [sqrt(1/2) - 1, sqrt(2) - 1]: 2 atanh(s), s = f / (2 + f), as f - f^2/2 +
+// s (f^2/2 + R(s^2)) (fdlibm's arrangement; R's coefficients are 2 / (2k + 1)).
+fn kiln_log1p_core(f: f32) -> f32 {
+  let s = f / (2.0f + f);
+  let z = s * s;
+  let r = z * (0.666666667f + z * (0.4f + z * (0.285714286f + z * (0.222222222f + z * 0.181818182f))));
+  let hfsq = 0.5f * f * f;
+  return f - (hfsq - s * (hfsq + r));
+}
+
+fn kiln_log(x: f32) -> f32 {
+  let b0 = bitcast<u32>(x);
+  // Subnormals are scaled into the normal range first.
+  let sub = b0 < 0x00800000u;
+  let b = select(b0, bitcast<u32>(x * 8388608.0f), sub);
+  var e = i32(b >> 23u) - select(127, 150, sub);
+  var m = bitcast<f32>((b & 0x007fffffu) | 0x3f800000u);
+  let big = m > 1.41421356f;
+  m = select(m, m * 0.5f, big);
+  e = e + select(0, 1, big);
+  let ef = f32(e);
+  let v = ef * 0.693145751953125f + (kiln_log1p_core(m - 1.0f) + ef * 1.42860677e-6f);
+  // Specials: log(+-0) = -Inf, log(x < 0) = NaN, log(+Inf) = +Inf, log(NaN) = NaN.
+  let a = b0 & 0x7fffffffu;
+  let special = select(select(kiln_nan(), -kiln_inf(), a == 0u), x, b0 == 0x7f800000u || a > 0x7f800000u);
+  return select(v, special, b0 >= 0x7f800000u || a == 0u);
+}
+
+fn kiln_log1p(x: f32) -> f32 {
+  let near = x > -0.29289322f && x < 0.41421356f;
+  return select(kiln_log(1.0f + x), kiln_log1p_core(x), near);
+}
+
+// expm1: Taylor series for |x| < 1/2 (no cancellation), exp(x) - 1 beyond.
+fn kiln_expm1(x: f32) -> f32 {
+  let p = x * (1.0f + x * (0.5f + x * (0.166666667f + x * (0.0416666667f + x * (0.00833333333f + x * (0.00138888889f + x * (0.000198412698f + x * 0.0000248015873f)))))));
+  return select(kiln_exp(x) - 1.0f, p, abs(x) < 0.5f);
+}
+
+// erfc(x) for x >= 1/2 as exp(-x^2) R(1 / (1 + x/2)), R fitted for relative error; x^2 is
+// split as xh^2 (exact: xh has 12 bits) + (x - xh)(x + xh) so that exp's argument is exact.
+fn kiln_erfc_tail(x: f32) -> f32 {
+  let t = 1.0f / (1.0f + 0.5f * x);
+  let r = 3.76845401e-06f + t * (0.281978756f + t * (0.283656269f + t * (0.234757066f + t * (0.235610828f + t * (-0.108460985f + t * (0.406784952f + t * (-0.611287892f + t * (0.35139522f + t * -0.0744458959f))))))));
+  let xh = bitcast<f32>(bitcast<u32>(x) & 0xfffff000u);
+  let e = kiln_exp(-xh * xh) * kiln_exp(-(x - xh) * (x + xh));
+  return select(e * r, 0.0f, x > 10.1f);
+}
+
+// erf(x) = x P(x^2) for |x| <= 1 (P fitted for relative error), 1 - erfc(|x|) beyond.
+fn kiln_erf(x: f32) -> f32 {
+  let ax = abs(x);
+  let z = x * x;
+  let small = x * (1.12837911f + z * (-0.37612626f + z * (0.112835854f + z * (-0.0268538203f + z * (0.00518834265f + z * (-0.000801031187f + z * 0.0000785421944f))))));
+  let big = 1.0f - kiln_erfc_tail(min(ax, 11.0f));
+  let v = select(select(big, -big, x < 0.0f), small, ax <= 1.0f);
+  return select(v, x, kiln_isnan(x));
+}
+
+fn kiln_erfc(x: f32) -> f32 {
+  let v = select(1.0f - kiln_erf(x), kiln_erfc_tail(min(x, 11.0f)), x >= 0.5f);
+  return select(v, x, kiln_isnan(x));
+}
+
+fn kiln_odd_integer(y: f32) -> bool {
+  // |y| < 2^24 is where an f32 can be odd; floor(y / 2) * 2 is exact there.
+  return abs(y) < 16777216.0f && floor(y) == y && floor(y * 0.5f) * 2.0f != y;
+}
+
+// pow with JavaScript's Math.pow special cases (core's reference), |x|^y as exp(y log |x|).
+fn kiln_pow(x: f32, y: f32) -> f32 {
+  let bx = bitcast<u32>(x);
+  let by = bitcast<u32>(y);
+  let ax = abs(x);
+  let ay = by & 0x7fffffffu;
+  let odd = kiln_odd_integer(y);
+  let neg = (bx & 0x80000000u) != 0u;
+  let flip = neg && odd;
+  // The magnitude: |x|^y for finite non-zero |x| and finite y.
+  var m = kiln_exp(kiln_mul(y, kiln_log(ax)));
+  // |x| == 0 or Inf: 0 or Inf by the signs of y and of log|x|.
+  let ax_bits = bx & 0x7fffffffu;
+  let zero_or_inf = ax_bits == 0u || ax_bits == 0x7f800000u;
+  let tiny = (ax_bits == 0u) == (y > 0.0f);
+  m = select(m, select(kiln_inf(), 0.0f, tiny), zero_or_inf);
+  // y == +-Inf: Inf or 0 by whether |x| > 1; NaN when |x| == 1 (as JavaScript).
+  m = select(m, select(select(0.0f, kiln_inf(), (ax > 1.0f) == (y > 0.0f)), kiln_nan(), ax == 1.0f), ay == 0x7f800000u);
+  let signed = select(m, -m, flip);
+  // A negative finite base needs an integer exponent.
+  let bad = neg && ax_bits != 0u && ax_bits < 0x7f800000u && ay < 0x7f800000u && floor(y) != y;
+  let v = select(signed, kiln_nan(), bad || kiln_isnan(x) || kiln_isnan(y));
+  return select(v, 1.0f, ay == 0u);
+}
