@@ -172,7 +172,7 @@ describe('checkpoints that keep their data', () => {
     expect(Object.values(decodeSafetensors(new Uint8Array(good)).tensors).every(finite)).toBe(true);
 
     // Now diverge: the epoch's loss and the params are non-finite, the file stays as it was.
-    m.exe.setParam('dense_1/kernel', new Float32Array(4).fill(1e30));
+    m.exe.setParam('dense_1/kernel', new Float32Array(4).fill(Infinity));
     const diverged = await fit(m, regression(), {
       epochs: 2, initialEpoch: 1, batchSize: 8, logEvery: 1, log: (l) => lines.push(l), callbacks: [modelCheckpoint({ path })],
     });
@@ -188,6 +188,20 @@ describe('checkpoints that keep their data', () => {
     await saveCheckpoint(m, join(dir, 'nan-anyway.safetensors'), { allowNonFinite: true });
     expect(Object.values(decodeSafetensors(new Uint8Array(await readFile(join(dir, 'nan-anyway.safetensors')))).tensors).every(finite)).toBe(false);
     await m.dispose();
+
+    // A metric that is NaN (0/0) leaves the model intact: its epoch sum is not held against the save.
+    const nanMetric = await buildModel((g) => {
+      const x = g.input('x', ['batch', 4]);
+      const y = g.input('y', ['batch', 1]);
+      const out = dense(x, 1);
+      const loss = mse(out, y);
+      return { x, y, output: out, loss, metrics: { undefinedRatio: loss.sub(loss).div(loss.sub(loss)) }, optimizer: sgd({ lr: 1e-5 }) };
+    }, { seed: 3, compile: createReferenceBackend() });
+    const h = await fit(nanMetric, regression(), { epochs: 1, batchSize: 8, verbose: false, callbacks: [modelCheckpoint({ path: join(dir, 'nan-metric.safetensors') })] });
+    expect(h.epochs[0]!['undefinedRatio']).toBeNaN();
+    const saved = decodeSafetensors(new Uint8Array(await readFile(join(dir, 'nan-metric.safetensors'))));
+    expect(Array.from(saved.tensors['metrics/undefinedRatio/total']!.data as Float32Array)).toEqual([NaN]);
+    await nanMetric.dispose();
   });
 
   it('a mid-epoch stop is saved at its batch; resuming is bit-identical to uninterrupted training, epoch logs included', async () => {

@@ -14,7 +14,7 @@
  * unknown tensor, dtypes and shapes equal, counters well-formed — and only then writes;
  * a refused file leaves the model exactly as it was.
  */
-import type { DType, Executable, HostTensor } from '@kiln/core';
+import type { DType, Executable, Graph } from '@kiln/core';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors, type SafetensorsFile, type SafetensorsTensor } from '../checkpoint';
 import { Model, STATISTICS_PREFIX } from './model';
 
@@ -67,6 +67,10 @@ function count(v: number | undefined, what: string): number {
   return n;
 }
 
+/** Whether a param is one of the epoch sums `Model` adds (`metrics/count`, `metrics/<name>/total`). */
+const isEpochSum = (name: string, trainable: boolean): boolean =>
+  !trainable && name.startsWith(STATISTICS_PREFIX) && (name === `${STATISTICS_PREFIX}count` || name.endsWith('/total'));
+
 /** A save refused because params are not finite (a subclass, so modelCheckpoint can tell it apart). */
 export class NonFiniteCheckpointError extends CheckpointError {
   constructor(message: string) {
@@ -76,9 +80,10 @@ export class NonFiniteCheckpointError extends CheckpointError {
 }
 
 /** The first param holding NaN or ±Infinity, described, or undefined when all are finite. */
-function firstNonFinite(tensors: Record<string, SafetensorsTensor>): string | undefined {
+function firstNonFinite(g: Graph, tensors: Record<string, SafetensorsTensor>): string | undefined {
   for (const [name, t] of Object.entries(tensors)) {
-    if (t.dtype !== 'F32') continue;
+    // A NaN metric (say 0/0 on some batch) leaves the model intact: the epoch sums are not checked.
+    if (t.dtype !== 'F32' || isEpochSum(name, g.params.get(name)!.trainable)) continue;
     const i = t.data.findIndex((v) => !Number.isFinite(v));
     if (i >= 0) return `param '${name}' holds ${t.data[i]} at element ${i}`;
   }
@@ -112,7 +117,7 @@ async function collect(target: Model | Executable, options: SaveCheckpointOption
     // A fresh array of the param's dtype: f32 -> Float32Array, i32 -> Int32Array, bool -> Uint8Array.
     tensors[name] = { dtype: TO_FILE[p.dtype], shape: [...p.shape], data: p.data } as SafetensorsTensor;
   }
-  const bad = options.allowNonFinite ? undefined : firstNonFinite(tensors);
+  const bad = options.allowNonFinite ? undefined : firstNonFinite(exe.graph, tensors);
   if (bad !== undefined) {
     throw new NonFiniteCheckpointError(`${where}: not saved: ${bad} (the model has diverged; pass { allowNonFinite: true } to save it anyway)`);
   }
@@ -149,10 +154,6 @@ export async function saveCheckpoint(target: Model | Executable, path: string, o
   const { tensors, metadata } = await collect(target, options, path);
   await saveSafetensors(path, tensors, metadata);
 }
-
-/** Whether a param is one of the epoch sums `Model` adds (`metrics/count`, `metrics/<name>/total`). */
-const isEpochSum = (name: string, trainable: boolean): boolean =>
-  !trainable && name.startsWith(STATISTICS_PREFIX) && (name === `${STATISTICS_PREFIX}count` || name.endsWith('/total'));
 
 /** A counter from the metadata (absent: 0), or a description of what is wrong with it. */
 function parseCounter(meta: Record<string, string>, key: string): number | string {
