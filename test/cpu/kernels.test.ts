@@ -3,7 +3,7 @@
  * references: odd sizes, broadcasting, transposes, broadcast batch dims, strides, padding,
  * dilation, groups. GEMM families run in both formulations (JavaScript tiles and gpu.js webasm).
  */
-import { type Backend, type DType, E, type PlanOperand, type PrimitiveName, type RefValue, spec, type TypedArray } from '@kiln/core';
+import { type Backend, type DType, E, type PlanOperand, type KernelPrimitive, type PrimitiveName, type RefValue, spec, type TypedArray } from '@kiln/core';
 import { createCpuBackend, type CpuMode } from '@kiln/cpu';
 import { expectClose, numel, PlanBuilder, rand, ref, refOp } from './plans';
 
@@ -26,7 +26,7 @@ function values(inp: In, seed: number): TypedArray {
 }
 
 /** Run one op step on the backend and compare with the op's reference. */
-async function checkOp(op: PrimitiveName, inputs: In[], attrs: Record<string, unknown> = {}, mode: CpuMode = 'cpu', tol = { atol: 1e-5, rtol: 1e-5 }): Promise<void> {
+async function checkOp(op: KernelPrimitive, inputs: In[], attrs: Record<string, unknown> = {}, mode: CpuMode = 'cpu', tol = { atol: 1e-5, rtol: 1e-5 }): Promise<void> {
   const b = new PlanBuilder();
   const data = inputs.map((x, k) => values(x, 17 + k * 101));
   const ops = inputs.map((x, k) => b.feed(`x${k}`, x.shape, x.dtype ?? 'f32'));
@@ -133,7 +133,7 @@ describe('reductions', () => {
     ['sum', [5, 7, 3], { axes: [1] }], ['sum', [5, 7, 3], { axes: [0, 2], keepDims: true }], ['sum', [130], {}],
     ['max', [4, 9], { axes: [0] }], ['min', [3, 4, 5], { axes: [-1] }], ['prod', [3, 5], { axes: [1] }],
     ['sum', [2, 3, 4, 5], { axes: [1, 3] }], ['max', [1, 1], {}], ['sum', [4, 0, 3], { axes: [1] }],
-  ] as [PrimitiveName, number[], Record<string, unknown>][])('%s %j %j', async (op, shape, attrs) => {
+  ] as [KernelPrimitive, number[], Record<string, unknown>][])('%s %j %j', async (op, shape, attrs) => {
     await checkOp(op, [{ shape }], attrs);
   });
 

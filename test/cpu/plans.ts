@@ -4,7 +4,7 @@
  */
 import {
   type AssignStep, type DType, type ElementwiseStep, type Expr, type OpStep, type Plan, type PlanBuffer, type PlanOperand,
-  type PrimitiveName, type RefValue, spec, type TypedArray,
+  type KernelPrimitive, type PrimitiveName, type RefValue, spec, type TypedArray,
 } from '@kiln/core';
 
 export const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -64,7 +64,7 @@ export class PlanBuilder {
   }
 
   /** An op step; output shape/dtype from the spec's inference, attrs through its schema (defaults). */
-  op(op: PrimitiveName, inputs: PlanOperand[], attrs: Record<string, unknown> = {}): PlanOperand {
+  op(op: KernelPrimitive, inputs: PlanOperand[], attrs: Record<string, unknown> = {}): PlanOperand {
     const s = spec(op);
     const parsed = s.attrs.parse(attrs) as Record<string, unknown>;
     const t = s.infer(inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })), parsed);

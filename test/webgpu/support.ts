@@ -7,7 +7,7 @@
  */
 import {
   type AssignStep, type DType, type ElementwiseStep, type Expr, type OpStep, type Plan, type PlanBuffer, type PlanOperand,
-  type PrimitiveName, type StridedView, type TypedArray,
+  type KernelPrimitive, type PrimitiveName, type StridedView, type TypedArray,
 } from '@kiln/core';
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions, webgpuAvailable } from '@kiln/webgpu';
 
@@ -79,7 +79,7 @@ export class PlanBuilder {
     return out;
   }
 
-  op(op: PrimitiveName, inputs: PlanOperand[], shape: readonly number[], dtype: DType, attrs: Record<string, unknown> = {}, view?: StridedView): PlanOperand {
+  op(op: KernelPrimitive, inputs: PlanOperand[], shape: readonly number[], dtype: DType, attrs: Record<string, unknown> = {}, view?: StridedView): PlanOperand {
     const out = this.temp(shape, dtype);
     this.steps.push({ kind: 'op', op, attrs, inputs, out, ops: [op], ...(view ? { view } : {}) });
     return out;

@@ -6,7 +6,7 @@
 import type { Expr } from './expr';
 import type { TypedArray } from './host';
 import type { StridedView } from './ops/movement';
-import type { PrimitiveName } from './ops/primitives';
+import type { KernelPrimitive } from './ops/primitives';
 import type { DType } from './shape';
 
 export type BufferKind = 'feed' | 'param' | 'const' | 'temp';
@@ -41,10 +41,10 @@ export interface ElementwiseStep {
   readonly ops: readonly string[];
 }
 
-/** One non-elementwise primitive (matmul, reduce, movement, conv, ...). */
+/** One primitive with a kernel of its own (matmul, reduce, movement, conv, ...). */
 export interface OpStep {
   readonly kind: 'op';
-  readonly op: PrimitiveName;
+  readonly op: KernelPrimitive;
   readonly attrs: Readonly<Record<string, unknown>>;
   readonly inputs: readonly PlanOperand[];
   readonly out: PlanOperand;

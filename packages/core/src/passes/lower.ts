@@ -7,7 +7,8 @@ import type { AssignStep, Plan, PlanBuffer, PlanOperand, PlanStep } from '../bac
 import { E, type Expr, exprUses } from '../expr';
 import { toTyped } from '../host';
 import type { MovementSpec } from '../ops/movement';
-import { spec } from '../ops/primitives';
+import { isKernelPrimitive, spec } from '../ops/primitives';
+import { GraphError } from '../errors';
 import { consumers, numel, type PGraph, type PNode } from './pgraph';
 
 /** Most inputs a fused kernel may read (WebGPU guarantees 8 storage buffers per stage, one is the output). */
@@ -110,6 +111,7 @@ export function lowerToPlan(pg: PGraph, options: { fuse?: boolean } = {}): Plan 
       steps.push({ kind: 'elementwise', expr: fused.expr, inputs: fused.leaves.map(operand), out: outOp, ops: fused.ops });
       continue;
     }
+    if (!isKernelPrimitive(n.op)) throw new GraphError(`lowerToPlan: '${n.op}' (${n.name}) is neither fused, a buffer nor a kernel`);
     const s = spec(n.op);
     const inputs = n.inputs.map(operand);
     const view = s.kind === 'movement' ? (s as unknown as MovementSpec<Record<string, unknown>>).view(byId.get(n.inputs[0]!)!.shape, n.attrs, n.shape) : undefined;
