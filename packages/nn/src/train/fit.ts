@@ -146,15 +146,15 @@ export async function fit(model: Model, data: Dataset, options: FitOptions = {})
   /** Per-sample means from the sums; empty when no sample was counted. */
   const means = (total: (k: string) => number, count: number): Record<string, number> =>
     count > 0 ? Object.fromEntries(stats.names.map((k) => [k, total(k) / count])) : {};
+  const read = async (param: Tensor) => (await model.exe.getParam(param.node.attrs.name as string)).data[0]!;
   const readSums = async (): Promise<Record<string, number>> => {
-    const count = (await model.exe.getParam(stats.count.node.attrs.name as string)).data[0]!;
+    const count = await read(stats.count);
     const totals: Record<string, number> = {};
-    for (const k of stats.names) totals[k] = (await model.exe.getParam(stats.totals[k]!.node.attrs.name as string)).data[0]!;
+    for (const k of stats.names) totals[k] = await read(stats.totals[k]!);
     return means((k) => totals[k]!, count);
   };
   const resetSums = () => {
-    model.exe.setParam(stats.count.node.attrs.name as string, [0]);
-    for (const k of stats.names) model.exe.setParam(stats.totals[k]!.node.attrs.name as string, [0]);
+    for (const p of [stats.count, ...Object.values(stats.totals)]) model.exe.setParam(p.node.attrs.name as string, [0]);
   };
 
   await call('onTrainBegin', ctx);
@@ -164,7 +164,7 @@ export async function fit(model: Model, data: Dataset, options: FitOptions = {})
     // The sums continue only where a checkpoint taken mid-epoch restored them (they then
     // count exactly the skipped batches); otherwise this epoch's means start from zero.
     const skipped = Math.min(skip * o.batchSize, data.count);
-    if (skip === 0 || (await model.exe.getParam(stats.count.node.attrs.name as string)).data[0] !== skipped) resetSums();
+    if (skip === 0 || (await read(stats.count)) !== skipped) resetSums();
     ctx.resume = skip < perEpoch ? { epoch, batch: skip } : { epoch: epoch + 1, batch: 0 };
     await call('onEpochBegin', epoch, ctx);
     const bar = o.verbose ? new ProgressBar({ total: data.count, label: `epoch ${epoch + 1}/${o.epochs}`, ...(o.progressStream ? { stream: o.progressStream } : {}) }) : undefined;
@@ -177,11 +177,11 @@ export async function fit(model: Model, data: Dataset, options: FitOptions = {})
       if (b < skip) { b++; done += batch.size; continue; }
       // Read the sums back every logEvery-th step and at the end of the epoch; other steps
       // fetch nothing, and the sums still grow on the device.
-      const read = (b + 1) % o.logEvery === 0 || b === perEpoch - 1;
-      const out = await model.exe.run(feeds(batch), read ? readBack : {}, { train: true });
+      const reading = (b + 1) % o.logEvery === 0 || b === perEpoch - 1;
+      const out = await model.exe.run(feeds(batch), reading ? readBack : {}, { train: true });
       const logs: BatchLogs = { size: batch.size };
       current = undefined;
-      if (read) {
+      if (reading) {
         current = means((k) => out[`t:${k}`]!.data[0]!, out['count']!.data[0]!);
         Object.assign(logs, current);
         shown = { loss: current['loss']! };
