@@ -10,7 +10,7 @@ import { erf, erfc } from '../special';
 import { type DType, DTYPES, shapeBroadcast, type TensorType } from '../shape';
 import { type Attrs, defineOp, type GradRule, type PrimitiveSpec, type RefValue, type Grads } from '../spec';
 import type { Tensor } from '../tensor';
-import { broadcastIndex, expectDType, sameDType } from './util';
+import { broadcastIndex, expectDType, ieeeNumber, sameDType } from './util';
 
 type DTypeRule = 'float' | 'numeric' | 'any' | 'compare' | 'bool';
 const noAttrs = z.object({}).strict();
@@ -92,15 +92,15 @@ function tanhExpr(x: Expr): Expr {
 
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 0.3989422804014327;
-const gt0 = (x: Tensor) => x.greater(0).cast('f32');
 
 export const ELEMENTWISE = {
   neg: ew('neg', { arity: 1, rule: 'numeric', expr: ([a]) => E.neg(a!), scalar: ([a]) => -a!, grad: ({ dy }): Grads => [dy.neg()] }),
+  // Masks in gradients are where(), never a multiplication: 0 * Inf would be NaN.
   abs: ew('abs', { arity: 1, rule: 'numeric', expr: ([a]) => E.call('abs', a!), scalar: ([a]) => Math.abs(a!), grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.sign())] }),
   sign: ew('sign', {
     arity: 1, rule: 'numeric',
     expr: ([a], _, t) => E.select(E.gt(a!, lit(0, t)), lit(1, t), E.select(E.lt(a!, lit(0, t)), lit(-1, t), a!)),
-    scalar: ([a]) => Math.sign(a!), grad: ({ dy }): Grads => [dy.mul(0)],
+    scalar: ([a]) => Math.sign(a!), grad: ({ dy }): Grads => [dy.graph.fill(dy.shape, 0)],
   }),
   exp: ew('exp', { arity: 1, rule: 'float', expr: ([a]) => E.exp(a!), scalar: ([a]) => Math.exp(a!), grad: ({ output, dy }): Grads => [dy.mul(output)] }),
   log: ew('log', { arity: 1, rule: 'float', expr: ([a]) => E.log(a!), scalar: ([a]) => Math.log(a!), grad: ({ inputs: [x], dy }): Grads => [dy.div(x!)] }),
@@ -114,7 +114,7 @@ export const ELEMENTWISE = {
     arity: 1, rule: 'numeric',
     expr: ([a], _, t) => E.select(E.lt(a!, lit(0, t)), lit(0, t), a!),
     // The gradient reads the output (y > 0 iff x > 0), so the input need not be kept for it.
-    scalar: ([a]) => (a! < 0 ? 0 : a!), grad: ({ output, dy }): Grads => [dy.mul(gt0(output))],
+    scalar: ([a]) => (a! < 0 ? 0 : a!), grad: ({ output, dy }): Grads => [output.greater(0).where(dy, 0)],
   }),
   leakyRelu: ew('leakyRelu', {
     arity: 1, rule: 'float', attrs: alphaAttrs,
@@ -161,6 +161,13 @@ export const ELEMENTWISE = {
     scalar: ([a]) => Math.max(a!, 0) + Math.log1p(Math.exp(-Math.abs(a!))),
     grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.sigmoid())],
   }),
+  /** x / (1 + |x|): a tanh-like squashing with polynomial tails. */
+  softsign: ew('softsign', {
+    arity: 1, rule: 'float',
+    expr: ([a]) => E.div(a!, E.add(f(1), E.call('abs', a!))),
+    scalar: ([a]) => a! / (1 + Math.abs(a!)),
+    grad: ({ inputs: [x], dy }): Grads => [dy.div(x!.abs().add(1).square())],
+  }),
   add: ew('add', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.add(a!, b!), scalar: ([a, b]) => a! + b!, grad: ({ dy }): Grads => [dy, dy] }),
   sub: ew('sub', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.sub(a!, b!), scalar: ([a, b]) => a! - b!, grad: ({ dy }): Grads => [dy, dy.neg()] }),
   mul: ew('mul', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.mul(a!, b!), scalar: ([a, b]) => a! * b!, grad: ({ inputs: [a, b], dy }): Grads => [dy.mul(b!), dy.mul(a!)] }),
@@ -183,13 +190,13 @@ export const ELEMENTWISE = {
     arity: 2, rule: 'numeric',
     expr: ([a, b], _, t) => (isFloat(t) ? E.maxNaN(a!, b!) : E.call('max', a!, b!)),
     scalar: ([a, b]) => (Number.isNaN(a!) || Number.isNaN(b!) ? NaN : Math.max(a!, b!)),
-    grad: ({ inputs: [a, b], dy }): Grads => [dy.mul(a!.greaterEqual(b!).cast('f32')), dy.mul(a!.less(b!).cast('f32'))],
+    grad: ({ inputs: [a, b], dy }): Grads => [a!.greaterEqual(b!).where(dy, 0), a!.less(b!).where(dy, 0)],
   }),
   minimum: ew('minimum', {
     arity: 2, rule: 'numeric',
     expr: ([a, b], _, t) => (isFloat(t) ? E.minNaN(a!, b!) : E.call('min', a!, b!)),
     scalar: ([a, b]) => (Number.isNaN(a!) || Number.isNaN(b!) ? NaN : Math.min(a!, b!)),
-    grad: ({ inputs: [a, b], dy }): Grads => [dy.mul(a!.lessEqual(b!).cast('f32')), dy.mul(a!.greater(b!).cast('f32'))],
+    grad: ({ inputs: [a, b], dy }): Grads => [a!.lessEqual(b!).where(dy, 0), a!.greater(b!).where(dy, 0)],
   }),
   equal: ew('equal', { arity: 2, rule: 'compare', expr: ([a, b]) => E.eq(a!, b!), scalar: ([a, b]) => +(a === b) }),
   notEqual: ew('notEqual', { arity: 2, rule: 'compare', expr: ([a, b]) => E.call('ne', a!, b!), scalar: ([a, b]) => +(a !== b) }),
@@ -232,7 +239,7 @@ const shapeAttr = z.array(z.union([z.number().int().nonnegative(), z.string()]))
 /** A tensor of one value: an elementwise op with no inputs, so it fuses into its consumers. */
 export const FILL = defineOp({
   name: 'fill', kind: 'elementwise', arity: 0,
-  attrs: z.object({ shape: shapeAttr, value: z.number(), dtype: z.enum(DTYPES as [DType, ...DType[]]) }).strict(),
+  attrs: z.object({ shape: shapeAttr, value: ieeeNumber, dtype: z.enum(DTYPES as [DType, ...DType[]]) }).strict(),
   infer: (_, a) => ({ shape: a.shape, dtype: a.dtype }),
   expr: (_, a) => E.lit(toDType(a.value, a.dtype), a.dtype),
   ref: (_, a, ctx) => new Float64Array(ctx.out.shape.reduce((x, y) => x * y, 1)).fill(toDType(a.value, a.dtype)),

@@ -160,7 +160,9 @@ const handOps = {
     let target = labels.dtype === 'i32' ? oneHotOf(labels, { depth: classes }, 'softmaxCrossEntropy labels') : labels;
     if (labels.dtype === 'i32' && labels.rank !== logits.rank - 1) throw new ShapeError(`softmaxCrossEntropy: integer labels ${labels} must have the logits' shape without the class axis (logits ${logits})`);
     if (labelSmoothing > 0) target = target.mul(1 - labelSmoothing).add(labelSmoothing / classes);
-    return target.mul(logits.logSoftmax()).sum({ axes: [-1] }).neg();
+    // 0 log 0 is 0 (a class the target gives no weight costs nothing even at a -inf logit);
+    // target * logp would make it 0 * -inf = NaN.
+    return target.equal(0).where(0, target.mul(logits.logSoftmax())).sum({ axes: [-1] }).neg();
   },
 
   // linear algebra

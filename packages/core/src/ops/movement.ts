@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { DTypeError, ShapeError } from '../errors';
 import { type Dim, normAxis, shapeBroadcast, shapeSize, shapeStrides, shapesEqual, shapeToString, type TensorType } from '../shape';
 import { defineOp, type PrimitiveSpec, type RefValue, type Grads } from '../spec';
-import { expectDType, sameDType } from './util';
+import { expectDType, ieeeNumber, sameDType } from './util';
 
 /** Output coordinate c reads input[offset + sum(c[d] * strides[d])], or `value` outside [lo, hi). */
 export interface StridedView {
@@ -161,7 +161,7 @@ export const SLICE = movement({
 
 export const PAD = movement({
   name: 'pad',
-  attrs: z.object({ pads: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])), value: z.number().default(0) }).strict(),
+  attrs: z.object({ pads: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])), value: ieeeNumber.default(0) }).strict(),
   infer: ([x], a) => {
     if (a.pads.length !== x!.shape.length) throw new ShapeError(`pad: ${a.pads.length} pad pairs for rank ${x!.shape.length} input ${shapeToString(x!.shape)}`);
     return {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { GraphError, ShapeError } from '../errors';
 import { type DType, DTYPES, shapeBroadcast, shapesEqual, shapeToString } from '../shape';
 import { defineOp } from '../spec';
-import { broadcastIndex } from './util';
+import { broadcastIndex, ieeeNumber } from './util';
 
 const dtype = z.enum(DTYPES as [DType, ...DType[]]);
 const shape = z.array(z.union([z.number().int().nonnegative(), z.string()]));
@@ -25,7 +25,7 @@ export const PARAM = defineOp({
 
 export const CONSTANT = defineOp({
   name: 'constant', kind: 'source', arity: 0,
-  attrs: z.object({ value: z.array(z.number()), shape: z.array(z.number().int().nonnegative()), dtype }).strict(),
+  attrs: z.object({ value: z.array(ieeeNumber), shape: z.array(z.number().int().nonnegative()), dtype }).strict(),
   infer: (_, a) => ({ shape: a.shape, dtype: a.dtype }),
   ref: (_, a) => Float64Array.from(a.value),
 });

@@ -1,7 +1,14 @@
 /** Helpers shared by op definitions: dtype checks, broadcasting indexers for references. */
+import { z } from 'zod';
 import { DTypeError, ShapeError } from '../errors';
 import type { DType, Dim, Shape, TensorType } from '../shape';
 import { normAxis, shapeStrides, shapeToString } from '../shape';
+
+/**
+ * A number attribute that may be NaN or +-Infinity (zod's z.number() refuses them): users write
+ * -inf masks and NaN sentinels. Graph JSON encodes them (serialize.ts).
+ */
+export const ieeeNumber = z.custom<number>((v) => typeof v === 'number', 'expected a number (NaN and +-Infinity allowed)');
 
 export function expectDType(t: TensorType, allowed: readonly DType[], what: string): void {
   if (!allowed.includes(t.dtype)) throw new DTypeError(`${what} must be ${allowed.join(' or ')}, got ${t.dtype}`);
