@@ -76,7 +76,13 @@ describe('Graph JSON from untrusted input', () => {
     }
     const cyclic = doc().json;
     cyclic.nodes[0].attrs.self = cyclic;
-    expect(() => Graph.fromJSON(cyclic)).toThrow(SerializationError);
+    expect(() => Graph.fromJSON(cyclic)).toThrow(/must be a tree: an object or array in it is reached twice/);
+    // Shared subtrees: 24 levels of [a, a] would be 2**24 paths to any walk that copies.
+    const shared = doc().json;
+    let a: unknown = [1];
+    for (let i = 0; i < 24; i++) a = [a, a];
+    shared.nodes[0].attrs.shape = a;
+    expect(() => Graph.fromJSON(shared)).toThrow(/must be a tree/);
   });
 
   it('refuses unknown attributes on inputs and params instead of dropping them', () => {
