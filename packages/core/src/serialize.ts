@@ -11,6 +11,7 @@ import { Graph, type IndexRange, TRAINING_INPUT } from './graph';
 import type { ParamInit } from './init';
 import { PRIMITIVE_NAMES, type PrimitiveName } from './ops/primitives';
 import { spec } from './ops/primitives';
+import { ieeeNumber } from './ops/util';
 import { type DType, shapeToString } from './shape';
 import type { Tensor } from './tensor';
 
@@ -22,7 +23,7 @@ const initSchema = z.union([
   z.string(),
   z.object({ name: z.string() }).catchall(z.number()),
   z.object({ constant: z.number() }).strict(),
-  z.object({ values: z.array(z.number()) }).strict(),
+  z.object({ values: z.array(ieeeNumber) }).strict(),
 ]);
 const docSchema = z.object({
   format: z.literal('kiln-graph'),
@@ -44,17 +45,37 @@ const docSchema = z.object({
 
 export type GraphJSON = z.infer<typeof docSchema>;
 
+/**
+ * JSON has no NaN or Infinity (JSON.stringify writes null): in attributes and param values
+ * they are written as `{ "ieee": "NaN" | "Infinity" | "-Infinity" }` (-inf masks, NaN sentinels).
+ */
+function encodeNonFinite(v: unknown): unknown {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : { ieee: String(v) };
+  if (Array.isArray(v)) return v.some((x) => typeof x !== 'number' || !Number.isFinite(x)) ? v.map(encodeNonFinite) : v;
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encodeNonFinite(x)]));
+  return v;
+}
+
+/** Inverse of encodeNonFinite; called once the depth is known to be bounded. */
+function decodeNonFinite(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(decodeNonFinite);
+  if (v === null || typeof v !== 'object') return v;
+  const e = Object.entries(v);
+  if (e.length === 1 && e[0]![0] === 'ieee' && ['NaN', 'Infinity', '-Infinity'].includes(e[0]![1] as string)) return Number(e[0]![1]);
+  return Object.fromEntries(e.map(([k, x]) => [k, decodeNonFinite(x)]));
+}
+
 export function graphToJSON(g: Graph): GraphJSON {
   const byNode = (a: IndexRange, b: IndexRange) => a.node - b.node || (a.input < b.input ? -1 : a.input > b.input ? 1 : 0) || (a.use < b.use ? -1 : a.use > b.use ? 1 : 0);
   return {
     format: 'kiln-graph',
     version: 1,
     seed: g.seed,
-    nodes: g.nodes.map((n) => ({ op: n.op, name: n.name, inputs: [...n.inputs], attrs: { ...n.attrs }, shape: [...n.shape], dtype: n.dtype })),
+    nodes: g.nodes.map((n) => ({ op: n.op, name: n.name, inputs: [...n.inputs], attrs: encodeNonFinite(n.attrs) as Record<string, unknown>, shape: [...n.shape], dtype: n.dtype })),
     params: [...g.params].map(([name, p]) => ({
       name,
       trainable: p.trainable,
-      init: ArrayBuffer.isView(p.init) || Array.isArray(p.init) ? { values: Array.from(p.init as ArrayLike<number>) } : (p.init as GraphJSON['params'][number]['init']),
+      init: (ArrayBuffer.isView(p.init) || Array.isArray(p.init) ? { values: encodeNonFinite(Array.from(p.init as ArrayLike<number>)) } : p.init) as GraphJSON['params'][number]['init'],
     })),
     updates: [...g.updates],
     ...(g.indexRanges.length ? { indexRanges: [...g.indexRanges].sort(byNode).map((r) => ({ ...r })) } : {}),
@@ -96,6 +117,7 @@ export function graphFromJSON(json: unknown): Graph {
     }
   }
   checkDepth(doc);
+  doc = decodeNonFinite(doc);
   const r = docSchema.safeParse(doc);
   if (!r.success) {
     const i = r.error.issues[0]!;
