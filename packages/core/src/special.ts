@@ -25,7 +25,7 @@ function erfSeries(x: number): number {
  * evaluated bottom-up; it converges slowly near 3/4 (1000 terms there, 300 from 5/4 on).
  */
 function erfcFraction(x: number): number {
-  if (x === Infinity) return 0;
+  if (x > 27) return 0; // below float64's smallest subnormal (and keeps x^2 finite below)
   let t = x;
   for (let k = x < 1.25 ? 1000 : 300; k >= 1; k--) t = x + k / 2 / t;
   // exp(-x^2) with x^2 split exactly (xh has 26 bits), so its argument carries no rounding.
