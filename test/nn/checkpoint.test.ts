@@ -54,7 +54,7 @@ describe('checkpoint round trip', () => {
 
     // Bytes in memory work the same way.
     const c = await make();
-    loadCheckpointBytes(c, await checkpointBytes(a));
+    await loadCheckpointBytes(c, await checkpointBytes(a));
     expect(maxDiff(await snapshot(c.exe), await snapshot(a.exe))).toBe(0);
     for (const m of [a, b, c]) await m.dispose();
   });
@@ -130,7 +130,7 @@ describe('checkpoint refusals leave the model unchanged', () => {
     const m = await make();
     const old = edit((t) => { for (const k of Object.keys(t)) if (k.startsWith('metrics/')) delete t[k]; });
     expect(Object.keys(decodeSafetensors(old).tensors)).not.toContain('metrics/count');
-    loadCheckpointBytes(m, old);
+    await loadCheckpointBytes(m, old);
     expect((await m.exe.getParam('metrics/count')).data[0]).toBe(0);
     expect((await m.exe.getParam('dense_1/kernel')).data).toEqual(good.tensors['dense_1/kernel']!.data);
     await m.dispose();
@@ -140,7 +140,7 @@ describe('checkpoint refusals leave the model unchanged', () => {
     const m = await make();
     await expect(loadCheckpoint(m, join(dir, 'nope.safetensors'))).rejects.toThrow(/ENOENT/);
     const extra = edit((t) => { t['extra'] = f32([2]); });
-    loadCheckpointBytes(m, extra, { strict: false });
+    await loadCheckpointBytes(m, extra, { strict: false });
     expect(maxDiff(await snapshot(m.exe), await snapshot(source.exe))).toBe(0);
     await m.dispose();
   });
@@ -232,7 +232,7 @@ describe('checkpoints that keep their data', () => {
     for (const m of [straight, partial, resumed]) await m.dispose();
   });
 
-  it('a checkpoint is a consistent snapshot between steps: runs called before the save are in it, runs called after are not', async () => {
+  it('a checkpoint is a consistent snapshot between steps: runs called before the save are in it, runs called after are not; loads likewise', async () => {
     const m = await make(5, 4);
     const data = blobs(8, 4, 3);
     const feeds = { x: { data: data.x, shape: [8, 4] }, y: { data: data.y, shape: [8] } };
@@ -251,6 +251,18 @@ describe('checkpoints that keep their data', () => {
     for (let i = 0; i < before + 1; i++) await replay.exe.run(feeds, {}, { train: true });
     const saved = new Map(Object.entries(file.tensors).map(([k, t]) => [k, Array.from(t.data as ArrayLike<number>)]));
     expect(maxDiff(saved, await snapshot(replay.exe))).toBe(0);
-    for (const x of [m, replay]) await x.dispose();
+
+    // Loading is one step between runs too: the run called before it trains the old params
+    // (and is then overwritten), the run called after it trains the loaded ones.
+    const bytes = await checkpointBytes(replay);
+    const loaded = await make(5, 4);
+    const early = loaded.exe.run(feeds, {}, { train: true });
+    const loading = loadCheckpointBytes(loaded, bytes);
+    const late = loaded.exe.run(feeds, {}, { train: true });
+    await Promise.all([early, loading, late]);
+    await replay.exe.run(feeds, {}, { train: true });
+    expect(maxDiff(await snapshot(loaded.exe), await snapshot(replay.exe))).toBe(0);
+    expect(loaded.exe.steps).toBe(replay.exe.steps);
+    for (const x of [m, replay, loaded]) await x.dispose();
   });
 });

@@ -239,6 +239,29 @@ export class Executable {
     });
   }
 
+  /**
+   * Write params and the run and step counters as one step between runs, the inverse of
+   * snapshot(): after every run queued before the call, before any run queued after it
+   * (checkpoint loading). Names, sizes and counters are checked first; a bad state throws
+   * (GraphError, OptionsError) and changes nothing.
+   */
+  async restore(state: { params: ReadonlyMap<string, ArrayLike<number>>; runs: number; steps: number }): Promise<void> {
+    if (this.disposed) throw new DisposedError('Executable was disposed');
+    for (const [name, values] of state.params) {
+      const node = this.paramNode(name);
+      const n = (node.shape as number[]).reduce((a, b) => a * b, 1);
+      if (values.length !== n) throw new OptionsError(`restore('${name}'): ${values.length} values for shape ${shapeToString(node.shape)} (${n})`);
+    }
+    for (const k of ['runs', 'steps'] as const) {
+      if (!Number.isSafeInteger(state[k]) || state[k] < 0) throw new OptionsError(`restore: ${k} must be a non-negative integer, got ${String(state[k])}`);
+    }
+    return this.enqueue(async () => {
+      for (const [name, values] of state.params) this.writeParam(name, values);
+      this.runCounter = state.runs;
+      this.trainSteps = state.steps;
+    });
+  }
+
   setParam(name: string, values: ArrayLike<number>): void {
     if (this.disposed) throw new DisposedError('Executable was disposed');
     this.writeParam(name, values);

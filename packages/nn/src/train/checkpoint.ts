@@ -165,9 +165,15 @@ function parseCounter(meta: Record<string, string>, key: string): number | strin
 
 /**
  * Check a decoded checkpoint against the Executable and, only if everything matches,
- * write it in. Every problem is listed in one CheckpointError.
+ * write it in: params and counters as one step between runs (runs called before the load
+ * use the old params, runs called after it the loaded ones).
+ *
+ * @throws CheckpointError listing every problem at once (missing or unknown tensors, wrong
+ *   dtypes or shapes, bad counters, another format); the model is then left unchanged.
+ * @example
+ * const info = await restoreCheckpoint(model, decodeSafetensors(bytes));
  */
-export function restoreCheckpoint(target: Model | Executable, file: SafetensorsFile, options: LoadCheckpointOptions & { source?: string } = {}): CheckpointInfo {
+export async function restoreCheckpoint(target: Model | Executable, file: SafetensorsFile, options: LoadCheckpointOptions & { source?: string } = {}): Promise<CheckpointInfo> {
   const exe = exeOf(target);
   const src = options.source ?? 'checkpoint';
   const strict = options.strict ?? true;
@@ -203,15 +209,16 @@ export function restoreCheckpoint(target: Model | Executable, file: SafetensorsF
     if (unknown.length) problems.push(`tensor${unknown.length > 1 ? 's' : ''} not in the model: ${unknown.map((k) => `'${k}'`).join(', ')} (pass { strict: false } to ignore)`);
   }
   if (problems.length) throw new CheckpointError(`${src} does not fit this model, nothing was loaded: ${problems.join('; ')}`);
-  for (const [name, data] of writes) exe.setParam(name, data);
-  exe.restoreCounters({ runs: counters['runs']!, steps: counters['steps']! });
+  await exe.restore({ params: new Map(writes), runs: counters['runs']!, steps: counters['steps']! });
   return { epoch: counters['epoch']!, batch: counters['batch']!, steps: counters['steps']!, runs: counters['runs']!, metadata: { ...meta } };
 }
 
 /**
  * Load a checkpoint written by {@link saveCheckpoint} into a model built the same way.
  * A truncated/corrupt file or one that does not match the model is refused with a
- * CheckpointError, and the model is left unchanged.
+ * CheckpointError, and the model is left unchanged. Once the file is read, params and
+ * counters are written as one step between runs (see {@link restoreCheckpoint}); await
+ * the load before running the model on.
  *
  * @example
  * const { epoch, batch } = await loadCheckpoint(model, 'mlp.safetensors');
@@ -222,7 +229,12 @@ export async function loadCheckpoint(target: Model | Executable, path: string, o
   return restoreCheckpoint(target, file, { ...options, source: path });
 }
 
-/** {@link loadCheckpoint} on bytes. */
-export function loadCheckpointBytes(target: Model | Executable, bytes: Uint8Array, options: LoadCheckpointOptions = {}): CheckpointInfo {
+/**
+ * {@link loadCheckpoint} on bytes.
+ *
+ * @example
+ * const { epoch } = await loadCheckpointBytes(model, await checkpointBytes(other));
+ */
+export async function loadCheckpointBytes(target: Model | Executable, bytes: Uint8Array, options: LoadCheckpointOptions = {}): Promise<CheckpointInfo> {
   return restoreCheckpoint(target, decodeSafetensors(bytes, 'checkpoint'), { ...options, source: 'checkpoint' });
 }
