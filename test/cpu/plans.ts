@@ -4,7 +4,7 @@
  */
 import {
   type AssignStep, type DType, type ElementwiseStep, type Expr, type OpStep, type Plan, type PlanBuffer, type PlanOperand,
-  type KernelPrimitive, type PrimitiveName, type RefValue, spec, type TypedArray,
+  type KernelPrimitive, kernelParams, type PrimitiveName, type RefValue, spec, type TypedArray,
 } from '@kiln/core';
 
 export const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -71,7 +71,7 @@ export class PlanBuilder {
     const shape = t.shape as number[];
     const out = this.temp(shape, t.dtype);
     const view = s.kind === 'movement' ? (s as unknown as { view: (i: readonly number[], a: unknown, o: readonly number[]) => OpStep['view'] }).view(inputs[0]!.shape, parsed, shape) : undefined;
-    this.steps.push({ kind: 'op', op, attrs: parsed, inputs, out, ops: [op], ...(view ? { view } : {}) });
+    this.steps.push({ kind: 'op', op, attrs: parsed, params: kernelParams(op, inputs, parsed), inputs, out, ops: [op], ...(view ? { view } : {}) });
     return out;
   }
 

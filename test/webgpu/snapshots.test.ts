@@ -22,11 +22,11 @@ test('fused elementwise: x * w + b, relu (broadcast bias, 4-wide)', () => {
 });
 
 test('sum over rows (serial, vec4)', () => {
-  const step: OpStep = { kind: 'op', op: 'sum', attrs: { axes: [1], keepDims: false }, inputs: [{ buf: 0, shape: [64, 512], dtype: f32 }], out: { buf: 1, shape: [64], dtype: f32 }, ops: ['sum'] };
+  const step: OpStep = { kind: 'op', op: 'sum', attrs: { axes: [1], keepDims: false }, params: { axes: [1], keepDims: false }, inputs: [{ buf: 0, shape: [64, 512], dtype: f32 }], out: { buf: 1, shape: [64], dtype: f32 }, ops: ['sum'] };
   expect(reduceKernels(step, ctx('subgroup')).map(show).join('\n\n')).toMatchSnapshot();
 });
 
 test.each(['subgroup', 'tiled'] as const)('matmul [128, 256] x [256, 64] (%s)', (gemm) => {
-  const step: OpStep = { kind: 'op', op: 'matmul', attrs: { transposeA: false, transposeB: false }, inputs: [{ buf: 0, shape: [128, 256], dtype: f32 }, { buf: 1, shape: [256, 64], dtype: f32 }], out: { buf: 2, shape: [128, 64], dtype: f32 }, ops: ['matmul'] };
+  const step: OpStep = { kind: 'op', op: 'matmul', attrs: { transposeA: false, transposeB: false }, params: { transposeA: false, transposeB: false }, inputs: [{ buf: 0, shape: [128, 256], dtype: f32 }, { buf: 1, shape: [256, 64], dtype: f32 }], out: { buf: 2, shape: [128, 64], dtype: f32 }, ops: ['matmul'] };
   expect(show(matmulKernel(step, ctx(gemm)))).toMatchSnapshot();
 });

@@ -7,7 +7,7 @@
  */
 import {
   type AssignStep, type DType, type ElementwiseStep, type Expr, type OpStep, type Plan, type PlanBuffer, type PlanOperand,
-  type KernelPrimitive, type PrimitiveName, type StridedView, type TypedArray,
+  type KernelPrimitive, kernelParams, type PrimitiveName, type StridedView, type TypedArray,
 } from '@kiln/core';
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions, webgpuAvailable } from '@kiln/webgpu';
 
@@ -81,7 +81,7 @@ export class PlanBuilder {
 
   op(op: KernelPrimitive, inputs: PlanOperand[], shape: readonly number[], dtype: DType, attrs: Record<string, unknown> = {}, view?: StridedView): PlanOperand {
     const out = this.temp(shape, dtype);
-    this.steps.push({ kind: 'op', op, attrs, inputs, out, ops: [op], ...(view ? { view } : {}) });
+    this.steps.push({ kind: 'op', op, attrs, params: kernelParams(op, inputs, attrs), inputs, out, ops: [op], ...(view ? { view } : {}) });
     return out;
   }
 

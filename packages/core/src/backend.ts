@@ -4,6 +4,7 @@
  * a Program of kernels and runs it. Backends never re-infer shapes.
  */
 import type { Expr } from './expr';
+import type { KernelParams } from './spec';
 import type { TypedArray } from './host';
 import type { StridedView } from './ops/movement';
 import type { KernelPrimitive } from './ops/primitives';
@@ -46,6 +47,8 @@ export interface OpStep {
   readonly kind: 'op';
   readonly op: KernelPrimitive;
   readonly attrs: Readonly<Record<string, unknown>>;
+  /** Normalised kernel parameters from the spec (`PrimitiveSpec.params`; the attrs when it has none). */
+  readonly params: KernelParams;
   readonly inputs: readonly PlanOperand[];
   readonly out: PlanOperand;
   /** For strided movement ops (transpose, broadcastTo, slice, pad): the index map. */

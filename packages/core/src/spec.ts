@@ -9,6 +9,10 @@ import type { DType, Shape, TensorType } from './shape';
 import type { Tensor } from './tensor';
 
 export type Attrs = Record<string, unknown>;
+/** Normalised parameters a kernel reads (see PrimitiveSpec.params). */
+export type KernelParams = Readonly<Record<string, unknown>>;
+/** A tensor type with every dim bound (what lowering and kernels see). */
+export interface ConcreteType { readonly shape: readonly number[]; readonly dtype: DType }
 
 /** Host-side float64 values of one tensor, as the reference evaluator sees them. */
 export interface RefValue {
@@ -66,6 +70,12 @@ export interface PrimitiveSpec<A extends Attrs = Attrs> {
   readonly ref: (inputs: readonly RefValue[], attrs: A, ctx: RefContext) => Float64Array;
   /** Elementwise only: the scalar expression both backends emit code from. */
   readonly expr?: (args: readonly Expr[], attrs: A, out: EType) => Expr;
+  /**
+   * Kernel parameters for concrete input shapes: the attributes with the op's shape rules
+   * applied (axes resolved, extents computed). lowerToPlan stores them on the OpStep, so a
+   * backend kernel reads `step.params` and never re-parses attributes. Absent: the attributes.
+   */
+  readonly params?: (inputs: readonly ConcreteType[], attrs: A) => KernelParams;
   /** Reduce only: identity element and combiner, from which backends build kernels. */
   readonly reduce?: { readonly init: (t: DType) => number; readonly combine: (acc: Expr, x: Expr) => Expr };
 }

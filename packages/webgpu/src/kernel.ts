@@ -3,7 +3,7 @@
  * what it computes (for profiles). Kernel builders (kernels/*.ts) are pure functions of a
  * plan step; the Program turns descriptors into pipelines, bind groups and dispatches.
  */
-import { KernelCompileError, UnsupportedError } from '@kiln/core';
+import { KernelCompileError, type OpStep, UnsupportedError } from '@kiln/core';
 
 /** A binding of a kernel: a plan buffer, a program scratch buffer, or the run-counter uniform. */
 export type BindingTarget = { readonly buf: number } | { readonly scratch: number } | { readonly step: true } | { readonly uniforms: true };
@@ -87,6 +87,9 @@ export function foldGrid(grid: readonly [number, number, number], max: number, w
 }
 
 export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+/** A builder of one kernel as a kernel-table entry (entries return the kernels of a step, in order). */
+export const single = <C>(f: (step: OpStep, ctx: C) => Kernel) => (step: OpStep, ctx: C): Kernel[] => [f(step, ctx)];
 
 /** A 1-D grid of `threads` invocations in workgroups of `wg`. */
 export const grid1d = (threads: number, wg: number): [number, number, number] => [Math.max(1, ceilDiv(threads, wg)), 1, 1];

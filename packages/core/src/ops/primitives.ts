@@ -3,19 +3,19 @@
  * `PrimitiveName`, `PRIMITIVE_NAMES`, the public `ops.*` functions and `Tensor` methods
  * (ops/index.ts) and the backends' kernel tables (`KernelPrimitive`) are derived from it.
  */
-import type { KernelKind, PrimitiveSpec } from '../spec';
+import type { ConcreteType, KernelKind, KernelParams, PrimitiveSpec } from '../spec';
 import { CONV2D, CONV2D_BACKPROP_FILTER, CONV2D_TRANSPOSE, MAX_POOL2D, MAX_POOL2D_GRAD } from './conv';
 import { ELEMENTWISE, FILL, RANDOM, WHERE } from './elementwise';
 import { MATMUL } from './linalg';
 import { BROADCAST_TO, CONCAT, GATHER, PAD, RESHAPE, SCATTER_ADD, SLICE, TRANSPOSE } from './movement';
-import { ARG_REDUCE, REDUCE } from './reduce';
+import { REDUCE_OPS } from './reduce';
 import { ASSIGN, CONSTANT, INPUT, PARAM } from './source';
 import { DIM_SIZE } from './shape-source';
 
 export const PRIMITIVES = {
   input: INPUT, param: PARAM, constant: CONSTANT, fill: FILL, random: RANDOM, dimSize: DIM_SIZE,
   ...ELEMENTWISE, where: WHERE,
-  ...REDUCE, ...ARG_REDUCE,
+  ...REDUCE_OPS,
   matmul: MATMUL,
   reshape: RESHAPE, transpose: TRANSPOSE, broadcastTo: BROADCAST_TO, slice: SLICE, pad: PAD,
   concat: CONCAT, gather: GATHER, scatterAdd: SCATTER_ADD,
@@ -40,6 +40,12 @@ export const PRIMITIVE_NAMES = Object.keys(PRIMITIVES) as PrimitiveName[];
 /** Look a spec up with its attribute type erased (passes and backends work generically). */
 export function spec(name: PrimitiveName): PrimitiveSpec {
   return PRIMITIVES[name] as unknown as PrimitiveSpec;
+}
+
+/** A kernel's normalised parameters for concrete inputs (PrimitiveSpec.params, or the attrs). */
+export function kernelParams(name: PrimitiveName, inputs: readonly ConcreteType[], attrs: KernelParams): KernelParams {
+  const s = spec(name);
+  return s.params ? s.params(inputs, attrs) : attrs;
 }
 
 /** Whether a primitive needs a kernel of its own (see KernelPrimitive). */

@@ -1,6 +1,7 @@
 /**
- * Reductions over axes. sum/max/min/prod carry their identity and combiner as expressions,
- * so a backend's reduce kernel is one template for all of them.
+ * Reductions over axes, and scans along one axis. sum/max/min/prod carry their identity and
+ * combiner as expressions, so a backend's reduce kernel is one template for all of them.
+ * REDUCE_OPS is what the spec table takes from this file: a spec added to it is registered.
  */
 import { z } from 'zod';
 import { E, type Expr } from '../expr';
@@ -97,3 +98,50 @@ function argOp(name: 'argMax' | 'argMin') {
 }
 
 export const ARG_REDUCE = { argMax: argOp('argMax'), argMin: argOp('argMin') };
+
+const scanAttrs = z.object({ axis: z.number().int(), exclusive: z.boolean().optional(), reverse: z.boolean().optional() }).strict();
+export type ScanAttrs = z.infer<typeof scanAttrs>;
+/**
+ * What a scan kernel loops over: the input viewed as [outer, len, inner] around the axis.
+ * Element (o, k, i) is at (o * len + k) * inner + i; the scan runs over k (from len - 1 down
+ * when `reverse`), and an `exclusive` scan leaves out the element itself.
+ */
+export type ScanParams = { readonly outer: number; readonly len: number; readonly inner: number; readonly exclusive: boolean; readonly reverse: boolean };
+
+function scanParams(shape: readonly number[], a: ScanAttrs): ScanParams {
+  const axis = normAxis(a.axis, shape.length, 'cumsum');
+  const prod = (s: readonly number[]) => s.reduce((p, q) => p * q, 1);
+  return { outer: prod(shape.slice(0, axis)), len: shape[axis]!, inner: prod(shape.slice(axis + 1)), exclusive: a.exclusive ?? false, reverse: a.reverse ?? false };
+}
+
+/**
+ * Running sum along `axis` (NumPy cumsum, TF cumsum with `exclusive` and `reverse`). Its
+ * gradient is the same scan of dy in the other direction.
+ */
+export const CUMSUM = defineOp({
+  name: 'cumsum', kind: 'scan', arity: 1, attrs: scanAttrs,
+  infer: ([x], a) => {
+    expectDType(x!, ['f32', 'i32'], 'cumsum input');
+    normAxis(a.axis, x!.shape.length, 'cumsum');
+    return { shape: x!.shape, dtype: x!.dtype };
+  },
+  params: ([x], a) => scanParams(x!.shape, a),
+  ref: ([x], a) => {
+    const { outer, len, inner, exclusive, reverse } = scanParams(x!.shape, a);
+    const out = new Float64Array(x!.data.length);
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        let acc = 0;
+        for (let j = 0; j < len; j++) {
+          const at = (o * len + (reverse ? len - 1 - j : j)) * inner + i;
+          if (exclusive) { out[at] = acc; acc += x!.data[at]!; } else { acc += x!.data[at]!; out[at] = acc; }
+          if (x!.dtype === 'i32') acc |= 0;
+        }
+      }
+    }
+    return out;
+  },
+  grad: ({ dy, attrs }): Grads => [dy.cumsum({ axis: attrs.axis, ...(attrs.exclusive ? { exclusive: true } : {}), ...(attrs.reverse ? {} : { reverse: true }) })],
+});
+
+export const REDUCE_OPS = { ...REDUCE, ...ARG_REDUCE, cumsum: CUMSUM };

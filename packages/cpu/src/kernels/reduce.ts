@@ -4,7 +4,7 @@
  * kept and of reduced dims) into a float64 accumulator per output element, held in a local
  * while the innermost run is reduced. argMax/argMin scan one axis.
  */
-import { E, normAxis, type OpStep, spec } from '@kiln/core';
+import { E, normAxis, type OpStep, type ScanParams, spec } from '@kiln/core';
 import { BYTES, compileJs, type Kernel, type LowerContext, shapeStr } from '../kernel';
 import { coalesce, emitNest, numel } from '../layout';
 import { literal, renderExpr } from '../render';
@@ -94,7 +94,30 @@ function lowerArg(step: OpStep, ctx: LowerContext): Kernel {
   };
 }
 
+/** Running sum along one axis: a float64 accumulator per (outer, inner) line (i32 wraps like the reference). */
+function lowerCumsum(step: OpStep, ctx: LowerContext): Kernel {
+  const { outer, len, inner, exclusive, reverse } = step.params as ScanParams;
+  const x = ctx.view(step.inputs[0]!), out = ctx.view(step.out);
+  const wrap = step.out.dtype === 'i32';
+  const run = () => {
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        let acc = 0;
+        for (let j = 0; j < len; j++) {
+          const at = (o * len + (reverse ? len - 1 - j : j)) * inner + i;
+          const v = x[at]!;
+          if (exclusive) { out[at] = acc; acc += v; } else { acc += v; out[at] = acc; }
+          if (wrap) acc |= 0;
+        }
+      }
+    }
+  };
+  const n = outer * len * inner;
+  return { name: 'cumsum', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: 2 * BYTES * n, flops: n, run };
+}
+
 export const REDUCE_KERNELS = {
   sum: lowerReduce, prod: lowerReduce, max: lowerReduce, min: lowerReduce,
   argMax: lowerArg, argMin: lowerArg,
+  cumsum: lowerCumsum,
 };

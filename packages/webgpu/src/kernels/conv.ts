@@ -8,7 +8,7 @@
  */
 import type { OpStep, PlanOperand } from '@kiln/core';
 import { shapeToString } from '@kiln/core';
-import { type BuildContext, grid1d, type Kernel } from '../kernel';
+import { type BuildContext, grid1d, type Kernel, single } from '../kernel';
 import { numel } from '../layout';
 import { shader } from '../preprocess';
 import { gemmKernel, type GemmIO, param } from './gemm';
@@ -180,3 +180,9 @@ export function poolKernel(step: OpStep): Kernel {
     bytes: 4 * (numel(x.shape) + n), flops: n * a.kernel[0] * a.kernel[1],
   };
 }
+
+/** This file's rows of the kernel table (kernels/index.ts). */
+export const CONV_KERNELS = {
+  conv2d: single(conv2dKernel), conv2dTranspose: single(conv2dTransposeKernel), conv2dBackpropFilter: single(conv2dBackpropFilterKernel),
+  maxPool2d: single(poolKernel), maxPool2dGrad: single(poolKernel),
+};

@@ -1,6 +1,6 @@
 /** matmul as a GEMM: batched with broadcast batch dims, transposed operands read in place. */
 import { type OpStep, type PlanOperand, shapeToString } from '@kiln/core';
-import type { BuildContext, Kernel } from '../kernel';
+import { type BuildContext, type Kernel, single } from '../kernel';
 import { broadcastStrides, numel } from '../layout';
 import { batchBaseFn, gemmKernel, type GemmIO, param } from './gemm';
 
@@ -49,3 +49,6 @@ export function matmulKernel(step: OpStep, ctx: BuildContext): Kernel {
     shapes: `${shapeToString(a.shape)}${ta ? 'ᵀ' : ''} x ${shapeToString(b.shape)}${tb ? 'ᵀ' : ''} -> ${shapeToString(step.out.shape)}`,
   }, ctx);
 }
+
+/** This file's rows of the kernel table (kernels/index.ts). */
+export const LINALG_KERNELS = { matmul: single(matmulKernel) };

@@ -4,7 +4,7 @@
  * gather reads through an index tensor; scatterAdd (gather's adjoint) sums into its output.
  */
 import { type DType, normAxis, type OpStep, type PlanOperand, shapeStrides, shapeToString, type StridedView } from '@kiln/core';
-import { type Binding, type BuildContext, grid1d, type Kernel } from '../kernel';
+import { type Binding, type BuildContext, grid1d, type Kernel, single } from '../kernel';
 import { collapse, indexCode, numel, valueBits } from '../layout';
 import { type Defines, shader } from '../preprocess';
 import { storageType } from '../render';
@@ -166,3 +166,9 @@ export function fillKernel(buf: number, n: number, bits: number, ops: readonly s
 }
 
 export type { BuildContext };
+
+/** This file's rows of the kernel table (kernels/index.ts). */
+export const MOVEMENT_KERNELS = {
+  transpose: single(viewKernel), broadcastTo: single(viewKernel), slice: single(viewKernel), pad: single(viewKernel),
+  concat: concatKernels, gather: single(gatherKernel), scatterAdd: scatterAddKernels,
+};

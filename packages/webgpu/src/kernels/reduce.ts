@@ -5,10 +5,10 @@
  * workgroups (a second, serial pass over the partials) when there are too few outputs to fill
  * the device. argMax/argMin walk their axis in one invocation per output.
  */
-import { E, normAxis, type OpStep, spec } from '@kiln/core';
-import { type BuildContext, ceilDiv, grid1d, type Kernel } from '../kernel';
+import { E, normAxis, type OpStep, type ScanParams, spec } from '@kiln/core';
+import { type BuildContext, ceilDiv, grid1d, type Kernel, single } from '../kernel';
 import { numel } from '../layout';
-import { type Defines, shader } from '../preprocess';
+import { type Defines, preprocess, shader } from '../preprocess';
 import { literal, renderExpr, storageType } from '../render';
 
 const SERIAL_WG = 64;
@@ -128,3 +128,45 @@ export function argReduceKernel(step: OpStep): Kernel {
     bytes: 4 * (numel(x.shape) + O), flops: numel(x.shape),
   };
 }
+
+/** Inclusive or exclusive running sum: one invocation per (outer, inner) line walks its `len` elements. */
+export function cumsumKernel(step: OpStep): Kernel {
+  const x = step.inputs[0]!;
+  const { outer, len, inner, exclusive, reverse } = step.params as ScanParams;
+  const lines = outer * inner;
+  const T = storageType(x.dtype);
+  const source = preprocess(`#include "common.wgsl"
+@group(0) @binding(0) var<storage, read_write> y: array<${T}>;
+@group(0) @binding(1) var<storage, read> x: array<${T}>;
+
+@compute @workgroup_size(${SERIAL_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let g = kiln_wg(wid, nwg, KILN_GRID);
+  let line = g.x * ${SERIAL_WG}u + lid;
+  if (g.z >= KILN_GRID.z || line >= ${lines}u) {
+    return;
+  }
+  let base = (line / ${inner}u) * ${len * inner}u + line % ${inner}u;
+  var acc: ${T} = ${T}(0);
+  for (var j = 0u; j < ${len}u; j++) {
+    let at = base + ${reverse ? `(${len - 1}u - j)` : 'j'} * ${inner}u;
+    let v = x[at];
+${exclusive ? '    y[at] = acc;\n    acc = acc + v;' : '    acc = acc + v;\n    y[at] = acc;'}
+  }
+}`, {}, 'cumsum');
+  const n = numel(x.shape);
+  return {
+    name: 'cumsum', key: `cumsum[${outer}x${len}x${inner}|${exclusive ? 'excl' : 'incl'}|${reverse ? 'rev' : 'fwd'}|${T}]`,
+    source, workgroupSize: SERIAL_WG, grid: grid1d(lines, SERIAL_WG),
+    bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }],
+    ops: step.ops, shapes: `${x.dtype}[${x.shape.join(', ')}] scan ${len}`,
+    bytes: 8 * n, flops: n,
+  };
+}
+
+/** This file's rows of the kernel table (kernels/index.ts). */
+export const REDUCE_KERNELS = {
+  sum: reduceKernels, prod: reduceKernels, max: reduceKernels, min: reduceKernels,
+  argMax: single(argReduceKernel), argMin: single(argReduceKernel),
+  cumsum: single(cumsumKernel),
+};
