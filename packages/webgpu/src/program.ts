@@ -93,6 +93,8 @@ export class WebGPUProgram implements Program {
     const tailKernels: Kernel[] = [];
     const assigned = new Set(plan.steps.filter((s): s is AssignStep => s.kind === 'assign').map((s) => s.dst.buf));
     for (const step of plan.steps) {
+      // An empty output has nothing to compute (and its index math would divide by a zero dim).
+      if (step.kind !== 'assign' && numel(step.out.shape) === 0) continue;
       if (step.kind === 'elementwise') mainKernels.push(elementwiseKernel(step));
       else if (step.kind === 'op') {
         const entry = OP_KERNELS[step.op];
