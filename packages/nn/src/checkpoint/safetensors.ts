@@ -222,9 +222,12 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): Safe
   }
 
   const tensors: [string, SafetensorsTensor][] = infos.map(({ name, dtype, shape, begin, end }) => {
-    // slice() copies into a fresh, aligned buffer: the file's offsets need not be aligned
-    // for the typed array, and the result must not pin the whole file in memory.
-    const copy = bytes.slice(headerEnd + begin, headerEnd + end);
+    // Copy into a fresh, aligned buffer of exactly the tensor's size: the file's offsets need
+    // not be aligned for the typed array, and the result must not pin the whole file in memory.
+    // NOTE: not bytes.slice(): on a Node Buffer that is a view into a shared pool, and the
+    // typed array below would span the whole pool.
+    const copy = new Uint8Array(end - begin);
+    copy.set(bytes.subarray(headerEnd + begin, headerEnd + end));
     if (!LITTLE_ENDIAN_HOST) swapBytes(copy, DTYPES[dtype].size);
     const data = new DTYPES[dtype].array(copy.buffer);
     if (dtype === 'BOOL') checkBool(file, name, data as Uint8Array);

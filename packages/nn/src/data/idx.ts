@@ -141,9 +141,11 @@ export function parseIdx(bytes: Uint8Array, name = 'idx', expect: IdxExpectation
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let data: IdxData;
   if (info.size === 1) {
-    // Single bytes have no byte order: copy them in one go (slice copies, so the result
-    // does not keep a larger file buffer alive).
-    const copy = bytes.slice(headerBytes, expected);
+    // Single bytes have no byte order: copy them in one go, into a buffer of their own so the
+    // result does not keep a larger file buffer alive. NOTE: not bytes.slice(): on a Node
+    // Buffer (what gunzip returns) that is a view into a shared pool.
+    const copy = new Uint8Array(count);
+    copy.set(bytes.subarray(headerBytes, expected));
     data = dtype === 'u8' ? copy : new Int8Array(copy.buffer);
   } else {
     data = info.make(count);
