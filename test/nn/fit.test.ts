@@ -1,11 +1,11 @@
 // The training loop on the reference backend: the end-to-end suite (shared with the device
 // backends), plus loop mechanics that do not depend on the backend.
-import { createReferenceBackend, GraphError } from '@kiln/core';
+import { compileWith, createReferenceBackend, Graph, GraphError } from '@kiln/core';
 import { createDataset } from '../../packages/nn/src/data';
 import { dense } from '../../packages/nn/src/layers';
 import { mse, softmaxCrossEntropy } from '../../packages/nn/src/losses';
 import { accuracy } from '../../packages/nn/src/metrics';
-import { buildModel, type Callback, earlyStopping, evaluate, fit, type Model, predict } from '../../packages/nn/src/train';
+import { buildModel, type Callback, earlyStopping, evaluate, fit, Model, predict } from '../../packages/nn/src/train';
 import { describeFit } from './fit-suite';
 import { sgd } from '../../packages/nn/src/optim';
 import { blobs } from './support';
@@ -185,6 +185,34 @@ describe('fit mechanics', () => {
       if (saved === undefined) delete process.env['CI']; else process.env['CI'] = saved;
     }
     await model.dispose();
+  });
+
+  it('a Model wraps an Executable before its first run (its epoch sums are graph updates)', async () => {
+    const g = new Graph({ seed: 1 });
+    const x = g.input('x', ['batch', 4]);
+    const y = g.input('y', ['batch'], 'i32');
+    const logits = dense(x, 3);
+    const loss = softmaxCrossEntropy(logits, y);
+    g.minimize(loss, sgd({ lr: 0.1 }));
+    const exe = await compileWith(g, createReferenceBackend());
+    const model = new Model({ exe, x, y, output: logits, loss, metrics: { accuracy: accuracy(logits, y) } });
+    expect(Object.keys(model.statistics.totals)).toEqual(['loss', 'accuracy']);
+    expect(model.trainable).toBe(true);
+    const history = await fit(model, blobs(16, 4, 3), { epochs: 1, batchSize: 8, verbose: false });
+    expect(history.epochs[0]!['accuracy']).toBeGreaterThanOrEqual(0);
+    // The same graph again: the same loss (with fewer metrics) reuses the sums, another loss is refused.
+    expect(new Model({ exe, x, y, output: logits, loss }).statistics.totals['loss']!.id).toBe(model.statistics.totals['loss']!.id);
+    expect(() => new Model({ exe, x, y, output: logits, loss: loss.mul(2) })).toThrow(/epoch sum 'metrics\/loss\/total' is missing or sums another tensor/);
+    expect(() => new Model({ exe, x, y, output: logits, loss, metrics: { top: accuracy(logits, y) } })).toThrow(GraphError);
+    const ran = await compileWith(g, createReferenceBackend());
+    await ran.run({ x: { data: new Float32Array(4), shape: [1, 4] } }, { logits });
+    const g2 = new Graph();
+    const x2 = g2.input('x', ['batch', 2]);
+    const y2 = g2.input('y', ['batch', 2]);
+    const exe2 = await compileWith(g2, createReferenceBackend());
+    await exe2.run({ x: { data: new Float32Array(2), shape: [1, 2] } }, { x: x2 });
+    expect(() => new Model({ exe: exe2, x: x2, y: y2, output: x2, loss: mse(x2, y2) })).toThrow(/wrap the Executable in a Model before its first run/);
+    for (const e of [exe, ran, exe2]) await e.dispose();
   });
 
   it('refuses data that does not fit the model, and models that cannot train', async () => {

@@ -65,10 +65,17 @@ function epochStatistics(g: Graph, x: Tensor, loss: Tensor, metrics: Record<stri
     const count = g.tensor(g.params.get(countName)!.id);
     const totals: Record<string, Tensor> = {};
     const updatedTotals: Record<string, Tensor> = {};
+    // The sum of `k` is `total + value * n`, with value possibly cast to f32: it must sum this Model's tensor.
+    const sums = (next: Tensor, v: Tensor): boolean => {
+      const src = g.nodes[g.nodes[next.node.inputs[1]!]!.inputs[0]!]!;
+      return src.id === v.id || (src.op === 'cast' && src.inputs[0] === v.id);
+    };
     for (const k of names) {
       const p = g.params.get(totalName(k));
       const next = p && assigned(g.tensor(p.id));
-      if (!p || !next) throw new GraphError(`Model: the graph has epoch statistics without '${totalName(k)}': wrap one graph in one Model`);
+      if (!p || !next || !sums(next, values[k]!)) {
+        throw new GraphError(`Model: the graph's epoch sum '${totalName(k)}' is missing or sums another tensor: wrap one graph in Models of the same loss and metrics`);
+      }
       totals[k] = g.tensor(p.id);
       updatedTotals[k] = next;
     }
