@@ -9,7 +9,7 @@ import { gradients } from './autodiff';
 import { type GraphJSON, graphFromJSON, graphToJSON } from './serialize';
 import type { TypedArray } from './host';
 import { type ParamInit } from './init';
-import { parseOptions } from './options';
+import { parseOptions, TRAINING_INPUT } from './options';
 import { spec as specOf } from './ops/primitives';
 import type { PrimitiveName } from './ops/primitives';
 import type { Attrs } from './spec';
@@ -40,7 +40,6 @@ export interface GraphOptions {
 
 const graphOptions = z.object({ seed: z.number().int().optional() }).strict();
 const shapeSchema = z.array(z.union([z.number().int().nonnegative(), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)]));
-export const TRAINING_INPUT = '__training__';
 /** Input names starting with this are Kiln's own (the train flag): users cannot define or feed them. */
 export const RESERVED_PREFIX = '__';
 /**
@@ -234,7 +233,7 @@ export class Graph {
 
   /** Rebuild a graph from toJSON()'s output (object or string); refuses bad input naming the first bad node. */
   static fromJSON(json: unknown): Graph {
-    return graphFromJSON(json);
+    return graphFromJSON(json, (options) => new Graph(options));
   }
 
   /** Trainable params, in creation order. */
@@ -403,4 +402,4 @@ function checkDType(dtype: DType, what: string): void {
 }
 
 export type { Dim };
-export { parseOptions };
+export { parseOptions, TRAINING_INPUT };

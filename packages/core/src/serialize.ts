@@ -7,7 +7,8 @@
  */
 import { z } from 'zod';
 import { KilnError, SerializationError } from './errors';
-import { Graph, type IndexRange, TRAINING_INPUT } from './graph';
+import type { Graph, GraphOptions, IndexRange } from './graph';
+import { TRAINING_INPUT } from './options';
 import type { ParamInit } from './init';
 import { PRIMITIVE_NAMES, type PrimitiveName } from './ops/primitives';
 import { spec } from './ops/primitives';
@@ -107,7 +108,8 @@ function checkDepth(doc: unknown): void {
   }
 }
 
-export function graphFromJSON(json: unknown): Graph {
+/** `create` makes the empty graph to fill (Graph.fromJSON passes its constructor: no import cycle). */
+export function graphFromJSON(json: unknown, create: (options: GraphOptions) => Graph): Graph {
   let doc: unknown = json;
   if (typeof json === 'string') {
     try {
@@ -124,7 +126,7 @@ export function graphFromJSON(json: unknown): Graph {
     throw new SerializationError(`graph JSON is invalid at ${i.path.join('.').slice(0, 200) || '(root)'}: ${i.message.slice(0, 200)}`);
   }
   const d = r.data;
-  const g = new Graph({ seed: d.seed });
+  const g = create({ seed: d.seed });
   const inits = new Map(d.params.map((p) => [p.name, p]));
   if (inits.size !== d.params.length) throw new SerializationError('params: a param name is listed twice');
   const ts: Tensor[] = [];
