@@ -1,6 +1,7 @@
 // The WGSL preprocessor, and the generated shader table being in step with shaders/*.wgsl.
 import { preprocess } from '@kiln/webgpu';
 import { evalExpr } from '../../packages/webgpu/src/preprocess';
+import { SHADERS } from '../../packages/webgpu/src/shaders.gen';
 import { generateShaders, GEN_FILE } from '../../packages/webgpu/scripts/gen-shaders';
 import { readFileSync } from 'node:fs';
 
@@ -25,6 +26,26 @@ describe('WGSL preprocessor', () => {
   test('#include pastes a file once', () => {
     const files = { 'a.wgsl': 'fn a() {}', 'b.wgsl': '#include "a.wgsl"\nfn b() {}' };
     expect(preprocess('#include "a.wgsl"\n#include "b.wgsl"\nmain', {}, 'main', new Set(), files)).toBe('fn a() {}\nfn b() {}\nmain');
+  });
+
+  test('a disabled block leaves no trace: other kernels keep their exact WGSL', () => {
+    const common = 'fn a() {}\n\nfn c() {}\n';
+    const withBlock = 'fn a() {}\n\n#if NEW_FEATURE\nfn b() {}\n#endif\n\nfn c() {}\n';
+    const main = '#include "common.wgsl"\n\n#if OLD\nfn old() {}\n#endif\n\nfn main() {}\n';
+    const run = (c: string, d: Record<string, number>) => preprocess(main, { OLD: 0, NEW_FEATURE: 0, ...d }, 'main', new Set(), { 'common.wgsl': c });
+    expect(run(withBlock, {})).toBe(run(common, {}));
+    expect(run(common, {})).toBe('fn a() {}\n\nfn c() {}\n\nfn main() {}');
+    expect(run(withBlock, { NEW_FEATURE: 1 })).toBe('fn a() {}\n\nfn b() {}\n\nfn c() {}\n\nfn main() {}');
+  });
+
+  test('the kernels from shaders/ do not change when a disabled block is added to a shared file', () => {
+    const block = '\n#if KILN_TEST_BLOCK\nfn kiln_test_block() {}\n#endif\n';
+    const files = { ...SHADERS, 'common.wgsl': `${SHADERS['common.wgsl']!}${block}`, 'movement.wgsl': SHADERS['movement.wgsl']!.replace('#if STRIDED', `${block}\n#if STRIDED`) };
+    // The defines of a strided copy (kernels/movement.ts stridedKernel).
+    const defines = { STRIDED: 1, GATHER: 0, SCATTER_LOOP: 0, SCATTER_ATOMIC: 0, FILL: 0, FLOAT: 0, WG: 64, N: 4, INDEX: 'let src = idx;\n  let dst = idx;\n  let inside = true;', PAD: 0, KILN_TEST_BLOCK: 0 };
+    const before = preprocess(SHADERS['movement.wgsl']!, defines, 'movement.wgsl', new Set(['movement.wgsl']));
+    const after = preprocess(files['movement.wgsl']!, defines, 'movement.wgsl', new Set(['movement.wgsl']), files);
+    expect(after).toBe(before);
   });
 
   test('mistakes are errors: unknown names, unclosed blocks, stray #endif', () => {

@@ -165,6 +165,22 @@ export function preprocess(source: string, defines: Defines, name = '<source>', 
     return undefined;
   };
   expand(0, lines.length, defines);
+  return tidy(out);
+}
+
+/**
+ * Join output lines with runs of blank lines collapsed to one and none at either end. A block
+ * that is left out (or a file included twice) leaves no trace: adding a disabled `#if` block,
+ * with a blank line on each side, to a shared file does not change any other kernel's WGSL.
+ */
+function tidy(lines: readonly string[]): string {
+  const out: string[] = [];
+  for (const l of lines.flatMap((x) => x.split('\n'))) {
+    const blank = l.trim() === '';
+    if (blank && (out.length === 0 || out[out.length - 1]!.trim() === '')) continue;
+    out.push(blank ? '' : l);
+  }
+  while (out.length && out[out.length - 1] === '') out.pop();
   return out.join('\n');
 }
 
