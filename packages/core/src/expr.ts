@@ -74,26 +74,6 @@ export const E = {
   minNaN: (a: Expr, b: Expr) => E.select(E.or(E.lt(a, b), E.isnan(a)), a, b),
 };
 
-/** Replace `arg i` leaves by `args[i]` (fusion), keeping shared nodes shared. */
-export function exprSubstitute(e: Expr, args: readonly Expr[]): Expr {
-  const memo = new Map<Expr, Expr>();
-  const go = (x: Expr): Expr => {
-    const m = memo.get(x);
-    if (m) return m;
-    let r: Expr;
-    switch (x.k) {
-      case 'arg': r = args[x.i]!; break;
-      case 'call': r = { ...x, a: x.a.map(go) }; break;
-      case 'select': r = { ...x, c: go(x.c), a: go(x.a), b: go(x.b) }; break;
-      case 'cast': r = { ...x, a: go(x.a) }; break;
-      default: r = x;
-    }
-    memo.set(x, r);
-    return r;
-  };
-  return go(e);
-}
-
 /** Does the expression read the output index or run counter (random numbers)? */
 export function exprUses(e: Expr, k: 'index' | 'step'): boolean {
   const seen = new Set<Expr>();
@@ -107,18 +87,6 @@ export function exprUses(e: Expr, k: 'index' | 'step'): boolean {
     return false;
   };
   return go(e);
-}
-
-/** A canonical string for an expression (cache keys, CSE). */
-export function exprKey(e: Expr): string {
-  switch (e.k) {
-    case 'arg': return `$${e.i}:${e.t}`;
-    case 'lit': return `${Object.is(e.v, -0) ? '-0' : e.v}:${e.t}`;
-    case 'call': return `${e.f}(${e.a.map(exprKey).join(',')})`;
-    case 'select': return `sel(${exprKey(e.c)},${exprKey(e.a)},${exprKey(e.b)})`;
-    case 'cast': return `${e.t}(${exprKey(e.a)})`;
-    default: return e.k;
-  }
 }
 
 /** Topologically ordered distinct nodes of an expression DAG (leaves first). */

@@ -36,7 +36,6 @@ export function shapeStrides(s: readonly number[]): number[] {
   return st;
 }
 
-export const dimsEqual = (a: Dim, b: Dim): boolean => a === b;
 export const shapesEqual = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** NumPy broadcasting of any number of shapes; a symbolic dim matches itself or 1. */
@@ -75,9 +74,4 @@ export function shapeBind(s: Shape, bindings: ReadonlyMap<string, number>): numb
     if (v === undefined) throw new ShapeError(`symbolic dim '${d}' is not bound`);
     return v;
   });
-}
-
-/** Product of dims, symbolic-aware: returns null when any dim is symbolic. */
-export function shapeSizeOrNull(s: Shape): number | null {
-  return shapeIsConcrete(s) ? shapeSize(s) : null;
 }

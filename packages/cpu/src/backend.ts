@@ -24,7 +24,8 @@ export interface CpuBackendOptions {
    * Which formulation runs the GEMMs behind matmul and convolution:
    *  - 'cpu': generated JavaScript everywhere (4x4 register-tiled GEMM);
    *  - 'webasm': GEMMs as gpu.js webasm kernels (f32x4 SIMD, worker threads), the rest JavaScript;
-   *  - 'auto' (default): webasm for large GEMMs on machines with 4+ cores, JavaScript otherwise.
+   *  - 'auto' (default): threaded webasm for GEMMs of at least AUTO_WEBASM_MIN_FLOPS on machines
+   *    with AUTO_WEBASM_MIN_CORES+ cores (gemm.ts, measured), JavaScript otherwise.
    * Elementwise, reductions and movement are generated JavaScript in every mode: measured faster
    * than gpu.js's cpu and webasm modes for them, and exact for i32/u32 (see README).
    */

@@ -5,7 +5,7 @@
  *   pnpm exec tsx packages/webgpu/scripts/gen-shaders.ts           write the file
  *   pnpm exec tsx packages/webgpu/scripts/gen-shaders.ts --check   exit 1 if it is stale
  *
- * test/webgpu/shaders.test.ts checks freshness too.
+ * test/webgpu/preprocess.test.ts checks freshness too.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
