@@ -73,6 +73,15 @@ describe('typed errors at run time, before any device work', () => {
     await expect(exe.run({ x: new Float32Array(6), i: new Int32Array(2) }, { y })).rejects.toThrow(DisposedError);
   });
 
+  it('OptionsError for run options with a typo or a wrong type (a silent run without training otherwise)', async () => {
+    const exe = await compileWith(g, createReferenceBackend());
+    const feeds = { x: new Float32Array(3), i: new Int32Array(1) };
+    await expect(exe.run(feeds, { y }, { trian: true } as never)).rejects.toThrow(OptionsError);
+    await expect(exe.run(feeds, { y }, { trian: true } as never)).rejects.toThrow(/run: invalid options — \(options\): Unrecognized key: "trian"|run: invalid options.*trian/);
+    await expect(exe.run(feeds, { y }, { train: 'yes' } as never)).rejects.toThrow(/run: invalid options — train/);
+    expect(Array.from((await exe.run(feeds, { y }, null as never)).y.data)).toEqual([0]);
+  });
+
   it('GraphError for fetches of another graph', async () => {
     const exe = await compileWith(g, createReferenceBackend());
     await expect(exe.run({}, { z: new Graph().fill([1], 1) })).rejects.toThrow(/belongs to another graph/);

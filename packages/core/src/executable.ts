@@ -3,11 +3,13 @@
  * configuration (symbol bindings, fetch set, train flag), caches the lowered Program, keeps
  * parameters resident in the backend, and validates every run's input before device work.
  */
+import { z } from 'zod';
 import type { Backend, Plan, ProfileEntry, Program } from './backend';
 import { DisposedError, GraphError, OptionsError } from './errors';
 import { checkFeeds } from './feeds';
 import { type Graph, TRAINING_INPUT, type TrainHook } from './graph';
 import { type FeedValue, type HostTensor, type TypedArray, toTyped } from './host';
+import { parseOptions } from './options';
 import { buildPlan, type PlanOptions } from './passes';
 import { ancestors, initialParam } from './reference';
 import { shapeToString } from './shape';
@@ -36,6 +38,8 @@ export interface CompileOptions extends PlanOptions {
 export const PROGRAM_CACHE_SIZE = 16;
 
 interface CachedProgram { ids: Set<number>; entry: Promise<{ plan: Plan; program: Program }> }
+
+const runOptions = z.object({ train: z.boolean().optional(), profile: z.boolean().optional() }).strict();
 
 let executables = 0;
 
@@ -116,7 +120,9 @@ export class Executable {
   async run<K extends string>(feeds: Record<string, FeedValue>, fetches: Record<K, Tensor>, options: RunOptions = {}): Promise<Record<K, HostTensor>> {
     if (this.disposed) throw new DisposedError('Executable was disposed; compile the graph again');
     if (fetches === null || typeof fetches !== 'object') throw new GraphError('run: fetches must be a record of Tensors');
-    const train = options.train ?? false;
+    // A typo ({ trian: true }) or a wrong type would silently run without training: refuse it.
+    const parsed: RunOptions = parseOptions(runOptions, options, 'run');
+    const train = parsed.train ?? false;
     const list = Object.entries<Tensor>(fetches).map(([key, t]) => {
       if (!(t instanceof Tensor)) throw new GraphError(`run: fetch '${key}' is not a Tensor`);
       if (t.graph !== this.graph) throw new GraphError(`run: fetch '${key}' (${t}) belongs to another graph`);
@@ -130,7 +136,7 @@ export class Executable {
     // The run reads its feeds as they are now: it may wait in the queue, and the caller may
     // refill its arrays for the next batch meanwhile (number[] feeds were converted already).
     for (const [id, v] of values) if (!v.exact) values.set(id, { ...v, data: v.data.slice() as TypedArray });
-    return this.enqueue(() => this.runQueued(list, needed, bindings, values, train, options));
+    return this.enqueue(() => this.runQueued(list, needed, bindings, values, train, parsed));
   }
 
   private async runQueued<K extends string>(list: { key: K; id: number }[], needed: ReadonlySet<string>, bindings: ReadonlyMap<string, number>, values: ReturnType<typeof checkFeeds>['values'], train: boolean, options: RunOptions): Promise<Record<K, HostTensor>> {
