@@ -1,7 +1,7 @@
 // Each simplifying pass on its own, at the IR level (the PGraph it rewrites), and in the
 // pipeline (a plan that would differ without it). Removing a pass, or breaking it, fails here.
 import { compileWith, createReferenceBackend, evaluate, Graph } from '@kiln/core';
-import { eliminateCommonSubexpressions, elideBroadcasts, foldConstants, PASSES } from '../../packages/core/src/passes';
+import { eliminateCommonSubexpressions, elideBroadcasts, foldConstants, PASSES, prune } from '../../packages/core/src/passes';
 import { opCounts, opOccurrences, pgraphOf, planOf } from './support';
 
 describe('foldConstants', () => {
@@ -51,6 +51,17 @@ describe('foldConstants', () => {
     expect(counts.cast).toBeUndefined();
     expect(counts.where).toBeUndefined();
     expect(pg.nodes.find((n) => n.id === y.id)!.inputs).toEqual([x.id, x.id]);
+  });
+
+  it('the train flag is a constant per specialisation: dropout draws random numbers in training only', () => {
+    const g = new Graph({ seed: 1 });
+    const x = g.input('x', [10]);
+    const y = x.dropout({ rate: 0.5 });
+    const train = prune(foldConstants(pgraphOf(g, { y }, { train: true })));
+    const evaluation = prune(foldConstants(pgraphOf(g, { y }, { train: false })));
+    expect(opCounts(train).random).toBe(1);
+    expect(opCounts(evaluation).random).toBeUndefined();
+    expect(evaluation.fetches[0]!.id).toBe(x.id);
   });
 
   it('in the pipeline: dead train-only branches and constant arithmetic leave no kernel', async () => {
