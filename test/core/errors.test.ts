@@ -198,6 +198,10 @@ describe('graph validation of state, symbols, names, values and sizes', () => {
     expect(() => g.constant([0, 2], [2], 'bool')).toThrow(/value 2 at position 1 is not a bool \(0 or 1\)/);
     expect(() => g.fill([3], -(2 ** 31) - 1, 'i32')).toThrow(DTypeError);
     expect(() => g.param('k', [2], { dtype: 'i32', init: [1, 0.5] })).toThrow(/param 'k': initial value 0.5 at position 1 is not an i32/);
+    // Named initialisers run at compile time: a typo is refused when the param is made.
+    expect(() => g.param('k', [2], { init: 'glorotUnifrom' as never })).toThrow(OptionsError);
+    expect(() => g.param('k', [2], { init: { name: 'normal', sd: 1 } as never })).toThrow(/param 'k': invalid initialiser .*Unrecognized key: "sd"/);
+    expect(() => g.param('k', [2], { init: [1, 'x'] as never })).toThrow(/param 'k': initial value at position 1 is string, not a number/);
     const i = g.input('i', [2], 'i32');
     expect(() => i.add(0.5)).toThrow(DTypeError);
     expect(() => g.range(0, 2, 0.5)).toThrow(DTypeError);

@@ -8,7 +8,7 @@ import { DTypeError, GraphError, KilnError, OptionsError, ShapeError } from './e
 import { gradients } from './autodiff';
 import { type GraphJSON, graphFromJSON, graphToJSON } from './serialize';
 import type { TypedArray } from './host';
-import { type ParamInit } from './init';
+import { INIT_NAMES, type InitName, type ParamInit } from './init';
 import { parseOptions, TRAINING_INPUT } from './options';
 import { spec as specOf } from './ops/primitives';
 import type { PrimitiveName } from './ops/primitives';
@@ -39,6 +39,14 @@ export interface GraphOptions {
 }
 
 const graphOptions = z.object({ seed: z.number().int().optional() }).strict();
+const anyNumber = z.custom<number>((v) => typeof v === 'number', 'expected a number');
+const initName = z.enum(INIT_NAMES as [InitName, ...InitName[]]);
+/** Named initialisers and a constant fill (value arrays are checked against the dtype instead). */
+const initSchema = z.union([
+  initName,
+  z.object({ name: initName, scale: anyNumber.optional(), mean: anyNumber.optional(), std: anyNumber.optional(), low: anyNumber.optional(), high: anyNumber.optional() }).strict(),
+  z.object({ constant: anyNumber }).strict(),
+]);
 const shapeSchema = z.array(z.union([z.number().int().nonnegative(), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)]));
 /** Input names starting with this are Kiln's own (the train flag): users cannot define or feed them. */
 export const RESERVED_PREFIX = '__';
@@ -130,7 +138,16 @@ export class Graph {
     if ((ArrayBuffer.isView(init) || Array.isArray(init)) && (init as ArrayLike<number>).length !== n) {
       throw new ShapeError(`param '${name}': initial values have ${(init as ArrayLike<number>).length} elements, shape ${shapeToString(shape)} needs ${n}`);
     }
-    if (ArrayBuffer.isView(init) || Array.isArray(init)) checkValues(Array.from(init as ArrayLike<number>), dtype, `param '${name}': initial value`);
+    if (ArrayBuffer.isView(init) || Array.isArray(init)) {
+      const values = Array.from(init as ArrayLike<unknown>);
+      const bad = values.findIndex((v) => typeof v !== 'number');
+      if (bad >= 0) throw new DTypeError(`param '${name}': initial value at position ${bad} is ${typeof values[bad]}, not a number`);
+      checkValues(values as number[], dtype, `param '${name}': initial value`);
+    } else {
+      // Named initialisers run at compile time: refuse an unknown one (or a typo in its options) now.
+      const r = initSchema.safeParse(init);
+      if (!r.success) throw new OptionsError(`param '${name}': invalid initialiser ${describe(typeof init === 'object' && init !== null ? Object.values(init) : init)} — ${r.error.issues.map((i) => `${i.path.join('.') || 'init'}: ${i.message}`).join('; ').slice(0, 300)} (known: ${INIT_NAMES.join(', ')})`);
+    }
     const t = this.addNode('param', [], { name, shape: [...shape], dtype }, name);
     this.params.set(name, { id: t.id, init, trainable: options.trainable ?? true });
     return t;
