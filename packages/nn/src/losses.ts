@@ -65,7 +65,10 @@ export function binaryCrossEntropy(logits: Tensor, targets: Tensor, options?: Lo
   const o = parseOptions(z.object({ reduction: reductionSchema, labelSmoothing: z.number().min(0).max(1).default(0) }).strict(), options, 'binaryCrossEntropy');
   sameShape(logits, targets, 'binaryCrossEntropy');
   const y = o.labelSmoothing > 0 ? targets.mul(1 - o.labelSmoothing).add(o.labelSmoothing / 2) : targets;
-  const perElement = logits.relu().sub(logits.mul(y)).add(logits.abs().neg().softplus());
+  // max(z, 0) - z y as z (1 - y) or -z y by the sign of z, each product 0 where its weight is 0:
+  // an infinite logit its target agrees with costs 0, not Inf - Inf or 0 * Inf = NaN.
+  const times = (v: Tensor, w: Tensor) => w.equal(0).where(0, v.mul(w));
+  const perElement = logits.greater(0).where(times(logits, y.neg().add(1)), times(logits.neg(), y)).add(logits.abs().neg().softplus());
   return reduce(perElement, o.reduction);
 }
 

@@ -8,7 +8,7 @@ import { E, type Expr } from '../expr';
 import { normAxis, type TensorType } from '../shape';
 import { defineOp, type GradRule, type Grads } from '../spec';
 import type { Tensor } from '../tensor';
-import { expectDType, forEachReduction, reduceAxes, reducedShape } from './util';
+import { axisParams, expectDType, forEachReduction, reduceAxes, reducedShape, type ReduceParams } from './util';
 
 const reduceAttrs = z.object({ axes: z.array(z.number().int()).optional(), keepDims: z.boolean().default(false) }).strict();
 export type ReduceAttrs = z.infer<typeof reduceAttrs>;
@@ -33,6 +33,7 @@ function reduceOp(name: string, init: (t: 'f32' | 'i32') => number, combine: (a:
   return defineOp<ReduceAttrs, 'reduce', 1>({
     name, kind: 'reduce', arity: 1, attrs: reduceAttrs as z.ZodType<ReduceAttrs>,
     infer: inferReduce(name),
+    params: ([x], a): ReduceParams => ({ axes: reduceAxes(x!.shape.length, a.axes, name) }),
     reduce: { init: (t) => init(t as 'f32' | 'i32'), combine: exprCombine },
     ref: ([x], a, ctx) => {
       const axes = reduceAxes(x!.shape.length, a.axes, name);
@@ -50,9 +51,10 @@ const I32_MAX = 2147483647, I32_MIN = -2147483648;
 
 /** max/min gradient: split dy evenly among the elements equal to the extremum. */
 const extremumGrad: GradRule<ReduceAttrs> = ({ inputs: [x], output, dy, attrs }) => {
-  const mask = x!.equal(unreduce(output, x!, attrs.axes)).cast('f32');
-  const count = mask.sum({ axes: attrs.axes, keepDims: true });
-  return [mask.div(count).mul(unreduce(dy, x!, attrs.axes))];
+  const hit = x!.equal(unreduce(output, x!, attrs.axes));
+  const count = hit.cast('f32').sum({ axes: attrs.axes, keepDims: true });
+  // where, not a 0/1 mask times dy: 0 * Inf would put NaN on the elements that are not the extremum.
+  return [hit.where(unreduce(dy, x!, attrs.axes).div(count), 0)];
 };
 
 export const REDUCE = {
@@ -77,6 +79,7 @@ function argOp(name: 'argMax' | 'argMin') {
       const axis = normAxis(a.axis, x!.shape.length, name);
       return { shape: reducedShape(x!.shape, [axis], a.keepDims), dtype: 'i32' };
     },
+    params: ([x], a) => axisParams(x!.shape, a.axis, name),
     ref: ([x], a, ctx) => {
       const axis = normAxis(a.axis, x!.shape.length, name);
       const n = ctx.out.shape.reduce((p, q) => p * q, 1);
