@@ -216,6 +216,8 @@ describe('graph validation of state, symbols, names, values and sizes', () => {
     expect(() => g.fill([2 ** 40], 1)).toThrow(/output \[1099511627776\] has 1099511627776 elements, more than the 4294967295/);
     expect(() => g.fill([2 ** 16, 2 ** 16], 1)).toThrow(ShapeError);
     expect(() => g.range(2 ** 33)).toThrow(ShapeError);
+    // oneHot builds a range of its depth on the host: refused before it allocates gigabytes.
+    expect(() => g.constant([1, 2], [2], 'i32').oneHot(2 ** 31)).toThrow(/range: 2147483648 elements, more than the 16777216 a constant built on the host may hold/);
     // 2**31 ones: folding would build the whole input on the host; it stays a device reduction.
     const big = g.fill([2 ** 31], 1).sum();
     const mid = g.fill([2 ** 17], 1).sum();

@@ -55,6 +55,8 @@ export const RESERVED_PREFIX = '__';
  * A larger shape is a ShapeError at build time (or a FeedError when a fed dim makes it so).
  */
 export const MAX_ELEMENTS = 2 ** 32 - 1;
+/** Most elements of a constant Kiln builds on the host from a size (range, oneHot's depth). */
+export const MAX_HOST_CONSTANT = 2 ** 24;
 const I32_MIN = -(2 ** 31);
 const I32_MAX = 2 ** 31 - 1;
 
@@ -177,8 +179,9 @@ export class Graph {
     if (step === 0) throw new OptionsError('range: step must not be 0');
     if (![start, stop, step].every(Number.isFinite)) throw new OptionsError(`range: start, stop and step must be finite numbers, got ${start}, ${stop}, ${step}`);
     const n = Math.max(0, Math.ceil((stop - start) / step));
-    // A range is built on the host: refuse a size no tensor may have before allocating it.
-    if (n > MAX_ELEMENTS) throw new ShapeError(`range: ${n} elements, more than the ${MAX_ELEMENTS} a tensor may hold`);
+    // A range is built on the host (oneHot builds one of its depth): refuse a size that would
+    // take gigabytes of host memory before allocating it.
+    if (n > MAX_HOST_CONSTANT) throw new ShapeError(`range: ${n} elements, more than the ${MAX_HOST_CONSTANT} a constant built on the host may hold`);
     return this.constant(Array.from({ length: n }, (_, i) => start + i * step), [n], dtype);
   }
 
