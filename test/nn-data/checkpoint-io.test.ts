@@ -1,11 +1,12 @@
 // Checkpoint files on disk: atomic and durable writes, temporary files that a killed save
 // leaves behind, long names, and file-system failures as CheckpointError with their cause.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type FileOps, writeFileAtomic } from '../../packages/nn/src/checkpoint/atomic';
 import { CheckpointError, loadSafetensors, saveSafetensors, type SafetensorsTensor } from '../../packages/nn/src/checkpoint';
 
@@ -109,6 +110,29 @@ describe('atomic checkpoint writes', () => {
     await saveSafetensors(join(dir, wide), tensors(7));
     expect((await readdir(dir)).length).toBe(3);
   });
+
+  it('a save killed with SIGKILL leaves its temporary file; the next load (or save) of that file removes it', async () => {
+    const path = join(dir, 'killed.safetensors');
+    await saveSafetensors(path, tensors(1));
+    const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+    // NOTE: node with tsx's loader, not the tsx CLI: the CLI runs the script in a grandchild,
+    // which a SIGKILL to the child would not reach.
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/nn-data/fixtures/killed-save.ts'), path], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('renaming')) child.kill('SIGKILL'); });
+      child.on('exit', (_code, sig) => resolve(sig));
+      // A child that fails before the save exits by itself; one that hangs is killed and reported.
+      setTimeout(() => child.kill('SIGKILL'), 50_000).unref();
+    });
+    if (signal !== 'SIGKILL') throw new Error(`the child was to be killed mid-save; stdout: ${out}; stderr: ${err}`);
+    const left = (await readdir(dir)).filter((f) => f !== 'killed.safetensors');
+    expect(left).toEqual([expect.stringMatching(new RegExp(`^\\.kiln-save-[0-9a-f]{16}-${child.pid}-[0-9a-z]+-1\\.tmp$`))]);
+    expect((await readFile(join(dir, left[0]!))).length).toBe(1 << 20); // written and flushed, never renamed
+    expect(Array.from((await loadSafetensors(path)).tensors['w']!.data as Float32Array)).toEqual([1, 2, 3]); // the old file is intact
+    expect(await readdir(dir)).toEqual(['killed.safetensors']); // ... and the load removed the leftover
+  }, 60_000);
 
   it('removes the temporary files of saves whose process is gone, on the next save or load of that file', async () => {
     const path = join(dir, 'm.safetensors');
