@@ -109,14 +109,19 @@ fn kiln_expm1(x: f32) -> f32 {
   return select(kiln_exp(x) - 1.0f, p, abs(x) < 0.5f);
 }
 
-// erfc(x) for x >= 1/2 as exp(-x^2) R(1 / (1 + x/2)), R fitted for relative error; x^2 is
-// split as xh^2 (exact: xh has 12 bits) + (x - xh)(x + xh) so that exp's argument is exact.
-fn kiln_erfc_tail(x: f32) -> f32 {
+// erfc(x + dx) for x >= 1/2 (dx tiny: the rounding error of x) as exp(-(x + dx)^2) R(1 / (1 + x/2)),
+// R fitted for relative error; x^2 is split as xh^2 (exact: xh has 12 bits) + (x - xh)(x + xh)
+// so that exp's argument carries no rounding of x^2.
+fn kiln_erfc_tail2(x: f32, dx: f32) -> f32 {
   let t = 1.0f / (1.0f + 0.5f * x);
   let r = 3.76845401e-06f + t * (0.281978756f + t * (0.283656269f + t * (0.234757066f + t * (0.235610828f + t * (-0.108460985f + t * (0.406784952f + t * (-0.611287892f + t * (0.35139522f + t * -0.0744458959f))))))));
   let xh = bitcast<f32>(bitcast<u32>(x) & 0xfffff000u);
-  let e = kiln_exp(-xh * xh) * kiln_exp(-(x - xh) * (x + xh));
+  let e = kiln_exp(-xh * xh) * kiln_exp(-((x - xh) * (x + xh) + 2.0f * x * dx));
   return select(e * r, 0.0f, x > 10.1f);
+}
+
+fn kiln_erfc_tail(x: f32) -> f32 {
+  return kiln_erfc_tail2(x, 0.0f);
 }
 
 // erf(x) = x P(x^2) for |x| <= 1 (P fitted for relative error), 1 - erfc(|x|) beyond.
@@ -134,12 +139,73 @@ fn kiln_erfc(x: f32) -> f32 {
   return select(v, x, kiln_isnan(x));
 }
 
+// The standard normal CDF erfc(-x / sqrt 2) / 2. In the tail (x <= -1/sqrt 2) the rounding of
+// x / sqrt 2 would be amplified ~z^2 times, so z = -x / sqrt 2 is carried as z_h + z_l.
+fn kiln_ndtr(x: f32) -> f32 {
+  let p = x * 0.707106769f;
+  let x_h = kiln_hi12(x);
+  let x_l = x - x_h;
+  let err = (((x_h * 0.70703125f - p) + x_h * 0.0000755311848f) + x_l * 0.70703125f) + x_l * 0.0000755311848f;
+  let z = -p;
+  let tail = 0.5f * kiln_erfc_tail2(min(z, 11.0f), -err);
+  return select(0.5f * kiln_erfc(z), tail, z >= 0.5f);
+}
+
 fn kiln_odd_integer(y: f32) -> bool {
   // |y| < 2^24 is where an f32 can be odd; floor(y / 2) * 2 is exact there.
   return abs(y) < 16777216.0f && floor(y) == y && floor(y * 0.5f) * 2.0f != y;
 }
 
-// pow with JavaScript's Math.pow special cases (core's reference), |x|^y as exp(y log |x|).
+// The high 12 significant bits of x: products of two such halves are exact in f32. The split
+// is on the bits, so no compiler can undo it by reassociating float ops.
+fn kiln_hi12(x: f32) -> f32 {
+  return bitcast<f32>(bitcast<u32>(x) & 0xfffff000u);
+}
+
+// |x|^y for finite non-zero x and finite y, within a few ulp: y log2|x| is carried in more than
+// f32 precision (its rounding would cost |y ln x| 2^-24, ~50 ulp near overflow). With
+// x = 2^n m, m in [sqrt(1/2), sqrt(2)), f = m - 1 and s = f / (2 + f) = s_h + s_l:
+// log2(m) = (2 s + 2/3 s^3 + ...) / ln 2 = Q_h + Q_l with Q_h = 2 hi12(s_h) hi12(1/ln2) exact.
+fn kiln_pow_finite(ax: f32, y: f32) -> f32 {
+  let b0 = bitcast<u32>(ax);
+  let sub = b0 < 0x00800000u;
+  let b = select(b0, bitcast<u32>(ax * 8388608.0f), sub);
+  var n = i32(b >> 23u) - select(127, 150, sub);
+  var m = bitcast<f32>((b & 0x007fffffu) | 0x3f800000u);
+  let big = m > 1.41421356f;
+  m = select(m, m * 0.5f, big);
+  n = n + select(0, 1, big);
+  let f = m - 1.0f;
+  let s_h = f / (2.0f + f);
+  // R = f - s_h (2 + f), exactly enough: f - 2 s_h and the first product cancel exactly.
+  let a_h = kiln_hi12(s_h);
+  let a_l = s_h - a_h;
+  let f_h = kiln_hi12(f);
+  let f_l = f - f_h;
+  let r = ((f - 2.0f * s_h) - a_h * f_h) - (a_h * f_l + a_l * f_h) - a_l * f_l;
+  let s_l = r / (2.0f + f);
+  let z = s_h * s_h;
+  let t = s_h * z * (0.666666687f + z * (0.400000006f + z * (0.285714298f + z * (0.222222224f + z * (0.181818187f + z * 0.15384616f)))));
+  let c_h = 1.4423828125f;
+  let c_l = 0.000312228396f;
+  let q_h = 2.0f * a_h * c_h;
+  let q_l = 2.0f * (a_l * c_h + s_h * c_l) + (2.0f * s_l + t) * 1.44269504f;
+  // P = y (n + q_h + q_l) = k + r with k an integer: the large exact parts lose k first.
+  let nf = f32(n);
+  let y_h = kiln_hi12(y);
+  let y_l = y - y_h;
+  let p = y * (nf + (q_h + q_l));
+  let k = round(clamp(p, -200.0f, 200.0f));
+  let q_hh = kiln_hi12(q_h);
+  let rest = y_l * nf + (y_h * (q_h - q_hh) + y_l * q_h + y * q_l);
+  let rr = ((y_h * nf - k) + y_h * q_hh) + rest;
+  let ki = i32(k);
+  let k1 = ki / 2;
+  let v = exp(rr * 0.693147182f) * kiln_pow2(clamp(k1, -126, 127)) * kiln_pow2(clamp(ki - k1, -126, 127));
+  return select(select(v, 0.0f, p < -160.0f), kiln_inf(), p > 140.0f);
+}
+
+// pow with JavaScript's Math.pow special cases (core's reference).
 fn kiln_pow(x: f32, y: f32) -> f32 {
   let bx = bitcast<u32>(x);
   let by = bitcast<u32>(y);
@@ -148,8 +214,8 @@ fn kiln_pow(x: f32, y: f32) -> f32 {
   let odd = kiln_odd_integer(y);
   let neg = (bx & 0x80000000u) != 0u;
   let flip = neg && odd;
-  // The magnitude: |x|^y for finite non-zero |x| and finite y.
-  var m = kiln_exp(kiln_mul(y, kiln_log(ax)));
+  // The magnitude |x|^y for finite non-zero |x| and finite y.
+  var m = kiln_pow_finite(ax, y);
   // |x| == 0 or Inf: 0 or Inf by the signs of y and of log|x|.
   let ax_bits = bx & 0x7fffffffu;
   let zero_or_inf = ax_bits == 0u || ax_bits == 0x7f800000u;

@@ -84,7 +84,7 @@ describeGpu('renderer on the device', () => {
     ['neg', F32, 0], ['abs', F32, 0], ['exp', [...SMALL, 89, 100, -Infinity, Infinity], 1e-5], ['log', [...POSITIVE, 0, -1, Infinity, NaN], 1e-5],
     ['sqrt', [...POSITIVE, 0, -1, Infinity, NaN], 1e-6], ['sin', SMALL, 1e-5], ['cos', SMALL, 1e-5],
     ['expm1', [...SMALL, 1e-7, -1e-7, 89, -Infinity, Infinity], 1e-6], ['log1p', [...POSITIVE, 1e-7, -1e-7, -1, -2, Infinity, NaN], 1e-6],
-    ['erf', [...SMALL, 1e-7, 3, -5, Infinity, -Infinity], 1e-6], ['erfc', [...SMALL, 1e-7, 3, 9, -5, Infinity, -Infinity], 1e-6],
+    ['erf', [...SMALL, 1e-7, 3, -5, Infinity, -Infinity], 1e-6], ['erfc', [...SMALL, 1e-7, 3, 9, -5, Infinity, -Infinity], 1e-6], ['ndtr', [...SMALL, -3, -12, 5, Infinity, -Infinity], 1e-6],
     ['floor', F32, 0], ['isnan', F32, 0],
   ];
   test.each(unary)('f32 %s', (f, xs, tol) =>

@@ -4,7 +4,7 @@
  */
 import type { Expr, Fn } from './expr';
 import { pcgHash } from './rng';
-import { erf, erfc } from './special';
+import { erf, erfc, ndtr } from './special';
 
 const u32 = (v: number) => v >>> 0;
 const F: Record<Fn, (a: number[], t: string) => number> = {
@@ -20,7 +20,7 @@ const F: Record<Fn, (a: number[], t: string) => number> = {
   ge: ([a, b]) => +(a! >= b!), eq: ([a, b]) => +(a === b), ne: ([a, b]) => +(a !== b),
   and: ([a, b]) => +(!!a && !!b), or: ([a, b]) => +(!!a || !!b), not: ([a]) => +!a,
   exp: ([a]) => Math.exp(a!), expm1: ([a]) => Math.expm1(a!), log: ([a]) => Math.log(a!), log1p: ([a]) => Math.log1p(a!),
-  sqrt: ([a]) => Math.sqrt(a!), sin: ([a]) => Math.sin(a!), cos: ([a]) => Math.cos(a!), erf: ([a]) => erf(a!), erfc: ([a]) => erfc(a!),
+  sqrt: ([a]) => Math.sqrt(a!), sin: ([a]) => Math.sin(a!), cos: ([a]) => Math.cos(a!), erf: ([a]) => erf(a!), erfc: ([a]) => erfc(a!), ndtr: ([a]) => ndtr(a!),
   floor: ([a]) => Math.floor(a!), pow: ([a, b]) => Math.pow(a!, b!), isnan: ([a]) => +Number.isNaN(a!),
   xor: ([a, b]) => u32(a! ^ b!), shr: ([a, b]) => a! >>> b!, shl: ([a, b]) => u32(a! << b!), pcg: ([a]) => pcgHash(a!),
 };

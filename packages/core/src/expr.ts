@@ -20,8 +20,9 @@ export type Fn =
   | 'and' | 'or' | 'not'
   // float math (f32), with the IEEE special values of JavaScript's Math (the reference):
   // backends must not take them from a compiler that assumes finite math. expm1/log1p/erfc
-  // exist so that expressions need not cancel (exp(x) - 1 near 0 has no correct digits).
-  | 'exp' | 'expm1' | 'log' | 'log1p' | 'sqrt' | 'sin' | 'cos' | 'erf' | 'erfc' | 'floor' | 'pow' | 'isnan'
+  // exist so that expressions need not cancel (exp(x) - 1 near 0 has no correct digits);
+  // ndtr (the standard normal CDF, erfc(-x / sqrt 2) / 2) keeps gelu's tail relatively accurate.
+  | 'exp' | 'expm1' | 'log' | 'log1p' | 'sqrt' | 'sin' | 'cos' | 'erf' | 'erfc' | 'ndtr' | 'floor' | 'pow' | 'isnan'
   // bit ops (u32), for counter-based random numbers
   | 'xor' | 'shr' | 'shl' | 'pcg';
 

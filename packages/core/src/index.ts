@@ -28,7 +28,7 @@ export { convOutSize } from './ops/conv';
 export { type ScanParams } from './ops/reduce';
 export { matmulDims } from './ops/linalg';
 export { toDType } from './ops/elementwise';
-export { erf, erfc } from './special';
+export { erf, erfc, ndtr } from './special';
 export { pcgHash, randomValue, randomBits } from './rng';
 export { gradients, sumToShape } from './autodiff';
 export { ReferenceSession, evaluate, initialParam, type RefResult } from './reference';

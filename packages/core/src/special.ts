@@ -34,6 +34,11 @@ function erfcFraction(x: number): number {
   return (e / Math.sqrt(Math.PI)) / t;
 }
 
+/** The standard normal CDF, float64: erfc(-x / sqrt 2) / 2, relatively accurate in the lower tail. */
+export function ndtr(x: number): number {
+  return 0.5 * erfc(-x * Math.SQRT1_2);
+}
+
 /** The error function, float64. */
 export function erf(x: number): number {
   if (Number.isNaN(x)) return NaN;

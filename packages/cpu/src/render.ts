@@ -12,10 +12,10 @@
  * NOTE: casts f32 -> i32 use `| 0` (ToInt32: truncate, wrap modulo 2^32, NaN/Inf -> 0), which is
  * exactly core's `toDType` for i32 — the reference defines the semantics, not WGSL's saturation.
  */
-import { type Expr, type EType, exprNodes, type Fn, erf, erfc, pcgHash } from '@kiln/core';
+import { type Expr, type EType, exprNodes, type Fn, erf, erfc, ndtr, pcgHash } from '@kiln/core';
 
 /** Helpers the generated code may call; passed to every compiled kernel as `H`. */
-export const HELPERS = { pcg: pcgHash, erf, erfc } as const;
+export const HELPERS = { pcg: pcgHash, erf, erfc, ndtr } as const;
 
 export interface Rendered {
   /** Statements computing every interior node (`const tN = ...;`). */
@@ -47,7 +47,7 @@ function num(v: number): string {
 /** Float math by name: JavaScript's Math is the reference's, special values included. */
 const FLOAT_MATH: Readonly<Record<string, string>> = {
   exp: 'Math.exp', expm1: 'Math.expm1', log: 'Math.log', log1p: 'Math.log1p', sqrt: 'Math.sqrt',
-  sin: 'Math.sin', cos: 'Math.cos', floor: 'Math.floor', pow: 'Math.pow', erf: 'H.erf', erfc: 'H.erfc',
+  sin: 'Math.sin', cos: 'Math.cos', floor: 'Math.floor', pow: 'Math.pow', erf: 'H.erf', erfc: 'H.erfc', ndtr: 'H.ndtr',
 };
 
 /** One call node as a JS expression over already-rendered argument strings. */

@@ -11,7 +11,7 @@
  *   - isnan is a bit test, since compilers may assume x == x.
  *   - f32 -> i32 casts truncate and wrap (kiln_f2i), where WGSL's i32(x) saturates.
  *   - i32 division by zero gives 0 (core's toDType of +-Inf/NaN); WGSL would give the dividend.
- *   - exp, log, expm1, log1p, erf, erfc and pow are ieee.wgsl's (a few ulp, relative, and
+ *   - exp, log, expm1, log1p, erf, erfc, ndtr and pow are ieee.wgsl's (a few ulp, relative, and
  *     JavaScript's special values); the built-ins are only absolutely accurate near 1 or 0.
  *   - sqrt of a negative gives NaN explicitly (WGSL leaves it undefined).
  *   - i32/u32 add, sub, mul and neg wrap in WGSL as in core.
@@ -77,6 +77,7 @@ function renderCall(f: Fn, t: EType, a: readonly string[]): string {
     case 'cos': return `cos(${x})`;
     case 'erf': return `kiln_erf(${x})`;
     case 'erfc': return `kiln_erfc(${x})`;
+    case 'ndtr': return `kiln_ndtr(${x})`;
     case 'floor': return `floor(${x})`;
     case 'pow': return `kiln_pow(${x}, ${y})`;
     case 'isnan': return `kiln_isnan(${x})`;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DTypeError } from '../errors';
 import { E, type Expr, type EType } from '../expr';
 import { randomExpr, randomValue } from '../rng';
-import { erf, erfc } from '../special';
+import { erf, ndtr } from '../special';
 import { type DType, DTYPES, shapeBroadcast, type TensorType } from '../shape';
 import { type Attrs, defineOp, type GradRule, type PrimitiveSpec, type RefValue, type Grads } from '../spec';
 import type { Tensor } from '../tensor';
@@ -141,10 +141,10 @@ export const ELEMENTWISE = {
   tanh: ew('tanh', { arity: 1, rule: 'float', expr: ([a]) => tanhExpr(a!), scalar: ([a]) => Math.tanh(a!), grad: ({ output, dy }): Grads => [dy.mul(output.square().neg().add(1))] }),
   gelu: ew('gelu', {
     arity: 1, rule: 'float',
-    // x Phi(x) = x erfc(-x / sqrt 2) / 2: no cancellation for x << 0 (1 + erf(x / sqrt 2) has
-    // none left there); below -15 it is under f32's smallest subnormal, so 0 (also for -Inf).
-    expr: ([a]) => E.select(E.lt(a!, f(-15)), f(0), E.mul(E.mul(f(0.5), a!), E.call('erfc', E.mul(a!, f(-SQRT1_2))))),
-    scalar: ([a]) => (a! < -15 ? 0 : 0.5 * a! * erfc(-a! * SQRT1_2)),
+    // x Phi(x) with Phi = ndtr: no cancellation for x << 0 (1 + erf(x / sqrt 2) has no digits
+    // left there); below -15 it is under f32's smallest subnormal, so 0 (also for -Inf).
+    expr: ([a]) => E.select(E.lt(a!, f(-15)), f(0), E.mul(a!, E.call('ndtr', a!))),
+    scalar: ([a]) => (a! < -15 ? 0 : a! * ndtr(a!)),
     grad: ({ inputs: [x], dy }): Grads => {
       const cdf = x!.mul(SQRT1_2).erf().add(1).mul(0.5);
       const pdf = x!.square().mul(-0.5).exp().mul(INV_SQRT_2PI);
