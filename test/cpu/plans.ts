@@ -71,7 +71,7 @@ export class PlanBuilder {
     const shape = t.shape as number[];
     const out = this.temp(shape, t.dtype);
     const view = s.kind === 'movement' ? (s as unknown as { view: (i: readonly number[], a: unknown, o: readonly number[]) => OpStep['view'] }).view(inputs[0]!.shape, parsed, shape) : undefined;
-    this.steps.push({ kind: 'op', op, attrs: parsed, params: kernelParams(op, inputs, parsed), inputs, out, ops: [op], ...(view ? { view } : {}) });
+    this.steps.push({ kind: 'op', op, attrs: parsed, params: kernelParams(op, inputs, parsed, out), inputs, out, ops: [op], ...(view ? { view } : {}) });
     return out;
   }
 

@@ -81,7 +81,7 @@ export class PlanBuilder {
 
   op(op: KernelPrimitive, inputs: PlanOperand[], shape: readonly number[], dtype: DType, attrs: Record<string, unknown> = {}, view?: StridedView): PlanOperand {
     const out = this.temp(shape, dtype);
-    this.steps.push({ kind: 'op', op, attrs, params: kernelParams(op, inputs, attrs), inputs, out, ops: [op], ...(view ? { view } : {}) });
+    this.steps.push({ kind: 'op', op, attrs, params: kernelParams(op, inputs, attrs, out), inputs, out, ops: [op], ...(view ? { view } : {}) });
     return out;
   }
 

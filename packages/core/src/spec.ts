@@ -75,7 +75,7 @@ export interface PrimitiveSpec<A extends Attrs = Attrs> {
    * applied (axes resolved, extents computed). lowerToPlan stores them on the OpStep, so a
    * backend kernel reads `step.params` and never re-parses attributes. Absent: the attributes.
    */
-  readonly params?: (inputs: readonly ConcreteType[], attrs: A) => KernelParams;
+  readonly params?: (inputs: readonly ConcreteType[], attrs: A, out: ConcreteType) => KernelParams;
   /** Reduce only: identity element and combiner, from which backends build kernels. */
   readonly reduce?: { readonly init: (t: DType) => number; readonly combine: (acc: Expr, x: Expr) => Expr };
 }

@@ -30,6 +30,41 @@ export function convOutSize(size: number, k: number, stride: number, padLo: numb
   return Math.floor((size + padLo + padHi - dilation * (k - 1) - 1) / stride) + 1;
 }
 
+/**
+ * What a convolution kernel loops over: the forward conv2d an op computes or is an adjoint of
+ * (for conv2dTranspose, the conv whose input is its output). Input [N, C, H, W], filter
+ * [O, Cg, KH, KW] in G groups of Og = O / G output and Cg input channels, output [N, O, OH, OW],
+ * stride (sh, sw), top and left padding (pt, pl), dilation (dh, dw).
+ */
+export type ConvGeometry = {
+  readonly N: number; readonly C: number; readonly H: number; readonly W: number;
+  readonly O: number; readonly OH: number; readonly OW: number;
+  readonly G: number; readonly Cg: number; readonly Og: number; readonly KH: number; readonly KW: number;
+  readonly sh: number; readonly sw: number; readonly pt: number; readonly pl: number; readonly dh: number; readonly dw: number;
+};
+
+function convGeometry(input: readonly number[], filter: readonly number[], output: readonly number[], a: ConvAttrs): ConvGeometry {
+  const [N, C, H, W] = input as [number, number, number, number];
+  const [O, Cg, KH, KW] = filter as [number, number, number, number];
+  const [, , OH, OW] = output as [number, number, number, number];
+  return { N, C, H, W, O, OH, OW, G: a.groups, Cg, Og: O / a.groups, KH, KW, sh: a.stride[0], sw: a.stride[1], pt: a.padding[0], pl: a.padding[2], dh: a.dilation[0], dw: a.dilation[1] };
+}
+
+/**
+ * What a pooling kernel loops over: input [N, C, H, W], pooled output [N, C, OH, OW] (for
+ * maxPool2dGrad, the shape of dy), window KH x KW, stride (sh, sw), top and left padding (pt, pl).
+ */
+export type PoolGeometry = {
+  readonly N: number; readonly C: number; readonly H: number; readonly W: number; readonly OH: number; readonly OW: number;
+  readonly KH: number; readonly KW: number; readonly sh: number; readonly sw: number; readonly pt: number; readonly pl: number;
+};
+
+function poolGeometry(input: readonly number[], pooled: readonly number[], a: PoolAttrs): PoolGeometry {
+  const [N, C, H, W] = input as [number, number, number, number];
+  const [, , OH, OW] = pooled as [number, number, number, number];
+  return { N, C, H, W, OH, OW, KH: a.kernel[0], KW: a.kernel[1], sh: a.stride[0], sw: a.stride[1], pt: a.padding[0], pl: a.padding[2] };
+}
+
 function check4(t: TensorType, what: string): void {
   if (t.shape.length !== 4) throw new ShapeError(`${what} must be rank 4 (NCHW), got ${shapeToString(t.shape)}`);
   expectDType(t, ['f32'], what);
@@ -72,6 +107,7 @@ function convShape(x: readonly Dim[], w: readonly Dim[], a: ConvAttrs): Dim[] {
 
 export const CONV2D = defineOp({
   name: 'conv2d', kind: 'conv', arity: 2, attrs: convAttrs,
+  params: ([x, w], a, out) => convGeometry(x!.shape, w!.shape, out.shape, a),
   infer: ([x, w], a) => {
     check4(x!, 'conv2d input'); check4(w!, 'conv2d filter');
     return { shape: convShape(x!.shape, w!.shape, a), dtype: 'f32' };
@@ -97,6 +133,7 @@ export const CONV2D = defineOp({
 /** The adjoint of conv2d with respect to its input. Filter layout [Cin, Cout/groups, KH, KW]. */
 export const CONV2D_TRANSPOSE = defineOp({
   name: 'conv2dTranspose', kind: 'conv', arity: 2, attrs: transposeAttrs,
+  params: ([x, w], a, out) => convGeometry(out.shape, w!.shape, x!.shape, a),
   infer: ([x, w], a) => {
     check4(x!, 'conv2dTranspose input'); check4(w!, 'conv2dTranspose filter');
     const [n, c, h, wd] = x!.shape;
@@ -128,6 +165,7 @@ export const CONV2D_TRANSPOSE = defineOp({
 /** The adjoint of conv2d with respect to its filter: inputs (x, dy), output filterShape. */
 export const CONV2D_BACKPROP_FILTER = defineOp({
   name: 'conv2dBackpropFilter', kind: 'conv', arity: 2, attrs: filterAttrs,
+  params: ([x, dy], a) => convGeometry(x!.shape, a.filterShape, dy!.shape, a),
   infer: ([x, dy], a) => {
     check4(x!, 'conv2dBackpropFilter input'); check4(dy!, 'conv2dBackpropFilter output gradient');
     const expect = convShape(x!.shape, a.filterShape, a);
@@ -171,6 +209,7 @@ function poolArgmax(x: { shape: readonly number[]; data: Float64Array }, out: re
 
 export const MAX_POOL2D = defineOp({
   name: 'maxPool2d', kind: 'pool', arity: 1, attrs: poolAttrs,
+  params: ([x], a, out) => poolGeometry(x!.shape, out.shape, a),
   infer: ([x], a) => { check4(x!, 'maxPool2d input'); return { shape: poolShape(x!.shape, a), dtype: 'f32' }; },
   ref: ([x], a, ctx) => {
     const y = new Float64Array(ctx.out.shape.reduce((p, q) => p * q, 1));
@@ -183,6 +222,7 @@ export const MAX_POOL2D = defineOp({
 /** Gradient of maxPool2d: each window's dy goes to its first maximum. Inputs (x, dy). */
 export const MAX_POOL2D_GRAD = defineOp({
   name: 'maxPool2dGrad', kind: 'pool', arity: 2, attrs: poolAttrs,
+  params: ([x, dy], a) => poolGeometry(x!.shape, dy!.shape, a),
   infer: ([x, dy], a) => {
     check4(x!, 'maxPool2dGrad input');
     const expect = poolShape(x!.shape, a);

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { DTypeError, ShapeError } from '../errors';
 import { type Dim, normAxis, shapeBroadcast, shapeSize, shapeStrides, shapesEqual, shapeToString, type TensorType } from '../shape';
 import { defineOp, type PrimitiveSpec, type RefValue, type Grads } from '../spec';
-import { expectDType, ieeeNumber, sameDType } from './util';
+import { axisParams, expectDType, ieeeNumber, sameDType } from './util';
 
 /** Output coordinate c reads input[offset + sum(c[d] * strides[d])], or `value` outside [lo, hi). */
 export interface StridedView {
@@ -192,6 +192,7 @@ export const PAD = movement({
 export const CONCAT = defineOp({
   name: 'concat', kind: 'concat', arity: 'variadic',
   attrs: z.object({ axis: z.number().int() }).strict(),
+  params: (_, a, out) => axisParams(out.shape, a.axis, 'concat'),
   infer: (xs, a) => {
     if (xs.length === 0) throw new ShapeError('concat: needs at least one input');
     const dtype = sameDType(xs, 'concat');
@@ -246,6 +247,7 @@ function split3(shape: readonly number[], axis: number): [number, number, number
 /** gather(x, indices, axis): out-of-range indices read 0 (as on GPUs), never out of bounds. */
 export const GATHER = defineOp({
   name: 'gather', kind: 'gather', arity: 2, attrs: gatherAttrs,
+  params: ([x], a) => axisParams(x!.shape, a.axis, 'gather'),
   infer: ([x, idx], a) => {
     if (idx!.dtype !== 'i32') throw new DTypeError(`gather: indices must be i32, got ${idx!.dtype}`);
     const axis = normAxis(a.axis, x!.shape.length, 'gather');
@@ -275,6 +277,7 @@ export const GATHER = defineOp({
 export const SCATTER_ADD = defineOp({
   name: 'scatterAdd', kind: 'gather', arity: 2,
   attrs: z.object({ axis: z.number().int(), size: z.number().int().nonnegative() }).strict(),
+  params: (_, a, out) => axisParams(out.shape, a.axis, 'scatterAdd'),
   infer: ([u, idx], a) => {
     if (idx!.dtype !== 'i32') throw new DTypeError(`scatterAdd: indices must be i32, got ${idx!.dtype}`);
     expectDType(u!, ['f32', 'i32'], 'scatterAdd updates');

@@ -43,9 +43,9 @@ export function spec(name: PrimitiveName): PrimitiveSpec {
 }
 
 /** A kernel's normalised parameters for concrete inputs (PrimitiveSpec.params, or the attrs). */
-export function kernelParams(name: PrimitiveName, inputs: readonly ConcreteType[], attrs: KernelParams): KernelParams {
+export function kernelParams(name: PrimitiveName, inputs: readonly ConcreteType[], attrs: KernelParams, out: ConcreteType): KernelParams {
   const s = spec(name);
-  return s.params ? s.params(inputs, attrs) : attrs;
+  return s.params ? s.params(inputs, attrs, out) : attrs;
 }
 
 /** Whether a primitive needs a kernel of its own (see KernelPrimitive). */

@@ -82,3 +82,18 @@ export function forEachReduction(shape: readonly number[], axes: readonly number
 }
 
 export const describe = (t: TensorType): string => `${t.dtype}${shapeToString(t.shape)}`;
+
+/**
+ * What a kernel working along one axis loops over: the shape viewed as [outer, len, inner]
+ * around the resolved `axis` (element (o, k, i) is at (o * len + k) * inner + i).
+ */
+export type AxisParams = { readonly axis: number; readonly outer: number; readonly len: number; readonly inner: number };
+
+export function axisParams(shape: readonly number[], axis: number, what: string): AxisParams {
+  const a = normAxis(axis, shape.length, what);
+  const prod = (s: readonly number[]) => s.reduce((p, q) => p * q, 1);
+  return { axis: a, outer: prod(shape.slice(0, a)), len: shape[a]!, inner: prod(shape.slice(a + 1)) };
+}
+
+/** A reduction's kernel parameters: the reduced axes, resolved and ascending. */
+export type ReduceParams = { readonly axes: readonly number[] };

@@ -115,7 +115,7 @@ export function lowerToPlan(pg: PGraph, options: { fuse?: boolean } = {}): Plan 
     const s = spec(n.op);
     const inputs = n.inputs.map(operand);
     const view = s.kind === 'movement' ? (s as unknown as MovementSpec<Record<string, unknown>>).view(byId.get(n.inputs[0]!)!.shape, n.attrs, n.shape) : undefined;
-    steps.push({ kind: 'op', op: n.op, attrs: n.attrs, params: kernelParams(n.op, inputs, n.attrs), inputs, out: outOp, ops: [n.op], ...(view ? { view } : {}) });
+    steps.push({ kind: 'op', op: n.op, attrs: n.attrs, params: kernelParams(n.op, inputs, n.attrs, outOp), inputs, out: outOp, ops: [n.op], ...(view ? { view } : {}) });
   }
   for (const a of pg.assigns) {
     const n = byId.get(a)!;

@@ -3,7 +3,7 @@
  * view), generated per step; concat copies contiguous blocks; gather and scatterAdd walk
  * [outer, axis, inner] blocks (out-of-range indices read 0 / are dropped, as the reference says).
  */
-import { normAxis, type OpStep, type StridedView, shapeStrides, UnsupportedError } from '@kiln/core';
+import { type AxisParams, type OpStep, type StridedView, shapeStrides, UnsupportedError } from '@kiln/core';
 import { BYTES, compileJs, type Kernel, type LowerContext, shapeStr } from '../kernel';
 import { coalesce, emitNest, numel } from '../layout';
 import { literal } from '../render';
@@ -43,8 +43,7 @@ function lowerView(step: OpStep, ctx: LowerContext): Kernel {
 
 function lowerConcat(step: OpStep, ctx: LowerContext): Kernel {
   const os = step.out.shape;
-  const axis = normAxis(step.attrs.axis as number, os.length, 'concat');
-  const outer = numel(os.slice(0, axis)), inner = numel(os.slice(axis + 1));
+  const { axis, outer, inner } = step.params as AxisParams;
   const rowOut = os[axis]! * inner;
   const out = ctx.view(step.out);
   const parts = step.inputs.map((x) => ({ data: ctx.view(x), len: x.shape[axis]! * inner }));
@@ -66,8 +65,7 @@ function lowerConcat(step: OpStep, ctx: LowerContext): Kernel {
 
 function lowerGather(step: OpStep, ctx: LowerContext): Kernel {
   const [xo, io] = step.inputs as [typeof step.inputs[0], typeof step.inputs[0]];
-  const axis = normAxis((step.attrs.axis as number | undefined) ?? 0, xo!.shape.length, 'gather');
-  const outer = numel(xo!.shape.slice(0, axis)), len = xo!.shape[axis]!, inner = numel(xo!.shape.slice(axis + 1));
+  const { outer, len, inner } = step.params as AxisParams;
   const k = numel(io!.shape);
   const body = `
     for (let o = 0; o < ${outer}; o++) for (let j = 0; j < ${k}; j++) {
@@ -82,9 +80,8 @@ function lowerGather(step: OpStep, ctx: LowerContext): Kernel {
 
 function lowerScatterAdd(step: OpStep, ctx: LowerContext): Kernel {
   const [uo, io] = step.inputs as [typeof step.inputs[0], typeof step.inputs[0]];
-  const axis = step.attrs.axis as number;
   const os = step.out.shape;
-  const outer = numel(os.slice(0, axis)), len = os[axis]!, inner = numel(os.slice(axis + 1));
+  const { outer, len, inner } = step.params as AxisParams;
   const k = numel(io!.shape);
   const add = step.out.dtype === 'i32' ? '(out[d + i] + u[s + i]) | 0' : 'out[d + i] + u[s + i]';
   const body = `

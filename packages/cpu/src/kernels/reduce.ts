@@ -4,7 +4,7 @@
  * kept and of reduced dims) into a float64 accumulator per output element, held in a local
  * while the innermost run is reduced. argMax/argMin scan one axis.
  */
-import { E, normAxis, type OpStep, type ScanParams, spec } from '@kiln/core';
+import { type AxisParams, E, type OpStep, type ReduceParams, type ScanParams, spec } from '@kiln/core';
 import { BYTES, compileJs, type Kernel, type LowerContext, shapeStr } from '../kernel';
 import { coalesce, emitNest, numel } from '../layout';
 import { literal, renderExpr } from '../render';
@@ -13,8 +13,7 @@ export function reduceSource(step: OpStep): { body: string; outSize: number } {
   const x = step.inputs[0]!;
   const shape = x.shape;
   const rank = shape.length;
-  const axesAttr = step.attrs.axes as number[] | undefined;
-  const axes = new Set(axesAttr === undefined ? shape.map((_, i) => i) : axesAttr.map((a) => normAxis(a, rank, step.op)));
+  const axes = new Set((step.params as ReduceParams).axes);
   const r = spec(step.op).reduce!;
   const dtype = x.dtype as 'f32' | 'i32';
   // Output strides of kept dims (row-major over kept dims), 0 along reduced dims.
@@ -70,9 +69,7 @@ function lowerReduce(step: OpStep, ctx: LowerContext): Kernel {
 
 /** First index of the max (min) along one axis; a NaN is the extremum (NumPy). */
 function lowerArg(step: OpStep, ctx: LowerContext): Kernel {
-  const xs = step.inputs[0]!.shape;
-  const axis = normAxis((step.attrs.axis as number | undefined) ?? -1, xs.length, step.op);
-  const outer = numel(xs.slice(0, axis)), len = xs[axis]!, inner = numel(xs.slice(axis + 1));
+  const { outer, len, inner } = step.params as AxisParams;
   const cmp = step.op === 'argMax' ? '>' : '<';
   const body = `
     for (let o = 0; o < ${outer}; o++) for (let j = 0; j < ${inner}; j++) {
@@ -89,7 +86,7 @@ function lowerArg(step: OpStep, ctx: LowerContext): Kernel {
   const x = ctx.view(step.inputs[0]!), out = ctx.view(step.out);
   return {
     name: 'argReduce', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]),
-    bytes: BYTES * (numel(xs) + outer * inner), flops: numel(xs),
+    bytes: BYTES * (outer * len * inner + outer * inner), flops: outer * len * inner,
     run: () => f(x, out),
   };
 }

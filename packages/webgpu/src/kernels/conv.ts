@@ -6,14 +6,12 @@
  *   conv2dTranspose      C[co][n·oy·ox]  = W'[co][ci·ky·kx] x col2im-gather(x)   (taps that land)
  *   conv2dBackpropFilter C[o][c·ky·kx]   = dy[o][n·oy·ox]  x im2col(x)ᵀ
  */
-import type { OpStep, PlanOperand } from '@kiln/core';
+import type { ConvGeometry, OpStep, PlanOperand, PoolGeometry } from '@kiln/core';
 import { shapeToString } from '@kiln/core';
 import { type BuildContext, grid1d, type Kernel, single } from '../kernel';
 import { numel } from '../layout';
 import { shader } from '../preprocess';
 import { gemmKernel, type GemmIO, param } from './gemm';
-
-interface ConvAttrs { stride: [number, number]; padding: [number, number, number, number]; dilation: [number, number]; groups: number }
 
 function meta(step: OpStep, name: string) {
   return { name, ops: step.ops, shapes: `${step.inputs.map((x) => shapeToString(x.shape)).join(' * ')} -> ${shapeToString(step.out.shape)}` };
@@ -52,8 +50,9 @@ ${LOCALS}
 }`;
 }
 
-function convParams(x: readonly number[], out: readonly number[], k: readonly number[], a: ConvAttrs, cin: number, cout: number, O: number): number[] {
-  return [x[1]!, x[2]!, x[3]!, out[2]!, out[3]!, k[0]!, k[1]!, a.stride[0], a.stride[1], a.dilation[0], a.dilation[1], a.padding[0], a.padding[2], cin, cout, O];
+/** LOCALS' uniforms for a GEMM reading input [., C, H, W] into output [., ., OH, OW] (conv2d and its filter gradient). */
+function convParams(g: ConvGeometry): number[] {
+  return [g.C, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, g.Cg, g.Og, g.O];
 }
 
 /** Y [NB, O, OH, OW] at (row m of group g, column n = nb·oy·ox). */
@@ -62,14 +61,10 @@ const storeNCHW = (g: string, m: string, n: string, v: string) =>
 
 export function conv2dKernel(step: OpStep, ctx: BuildContext): Kernel {
   const [x, w] = step.inputs as [PlanOperand, PlanOperand];
-  const a = step.attrs as unknown as ConvAttrs;
-  const [NB] = x.shape as [number, number, number, number];
-  const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
-  const [, , OH, OW] = step.out.shape as [number, number, number, number];
-  const og = O / a.groups;
+  const g = step.params as ConvGeometry;
   const io: GemmIO = {
-    M: og, N: NB * OH * OW, K: Cg * KH * KW, batch: a.groups,
-    params: convParams(x.shape, step.out.shape, [KH, KW], a, Cg, og, O),
+    M: g.Og, N: g.N * g.OH * g.OW, K: g.Cg * g.KH * g.KW, batch: g.G,
+    params: convParams(g),
     buffers: [
       { name: 'X', access: 'read', target: { buf: x.buf } },
       { name: 'Wt', access: 'read', target: { buf: w.buf } },
@@ -85,11 +80,8 @@ export function conv2dKernel(step: OpStep, ctx: BuildContext): Kernel {
 
 export function conv2dTransposeKernel(step: OpStep, ctx: BuildContext): Kernel {
   const [x, w] = step.inputs as [PlanOperand, PlanOperand];
-  const a = step.attrs as unknown as ConvAttrs;
-  const [NB, Cin] = x.shape as [number, number, number, number];
-  const [, Cog, KH, KW] = w.shape as [number, number, number, number];
-  const [, Cout, OH, OW] = step.out.shape as [number, number, number, number];
-  const cig = Cin / a.groups;
+  // g is the conv2d this is the adjoint of: its input is this op's output, its output this op's input x.
+  const g = step.params as ConvGeometry;
   // x (the gradient of a conv2d's output) sits where that conv's output was: gather the taps that land on (oy, ox).
   const helpers = `fn gather_x(g: u32, k: u32, n: u32) -> f32 {
 ${LOCALS}
@@ -114,8 +106,9 @@ ${LOCALS}
   return X[((nb * C + g * ${param(13)} + ci) * H + u32(iy)) * W + u32(ix)];
 }`;
   const io: GemmIO = {
-    M: Cog, N: NB * OH * OW, K: cig * KH * KW, batch: a.groups,
-    params: convParams(x.shape, step.out.shape, [KH, KW], a, cig, Cog, Cout),
+    M: g.Cg, N: g.N * g.H * g.W, K: g.Og * g.KH * g.KW, batch: g.G,
+    // LOCALS from x's side: C, H, W are the forward conv's output; OH, OW its input.
+    params: [g.O, g.OH, g.OW, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, g.Og, g.Cg, g.C],
     buffers: [
       { name: 'X', access: 'read', target: { buf: x.buf } },
       { name: 'Wt', access: 'read', target: { buf: w.buf } },
@@ -131,14 +124,10 @@ ${LOCALS}
 
 export function conv2dBackpropFilterKernel(step: OpStep, ctx: BuildContext): Kernel {
   const [x, dy] = step.inputs as [PlanOperand, PlanOperand];
-  const a = step.attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
-  const [NB] = x.shape as [number, number, number, number];
-  const [O, Cg, KH, KW] = a.filterShape;
-  const [, , OH, OW] = dy.shape as [number, number, number, number];
-  const og = O / a.groups;
+  const g = step.params as ConvGeometry;
   const io: GemmIO = {
-    M: og, N: Cg * KH * KW, K: NB * OH * OW, batch: a.groups,
-    params: convParams(x.shape, dy.shape, [KH, KW], a, Cg, og, O),
+    M: g.Og, N: g.Cg * g.KH * g.KW, K: g.N * g.OH * g.OW, batch: g.G,
+    params: convParams(g),
     buffers: [
       { name: 'X', access: 'read', target: { buf: x.buf } },
       { name: 'DY', access: 'read', target: { buf: dy.buf } },
@@ -156,19 +145,16 @@ const POOL_WG = 64;
 
 export function poolKernel(step: OpStep): Kernel {
   const x = step.inputs[0]!;
-  const a = step.attrs as unknown as { kernel: [number, number]; stride: [number, number]; padding: [number, number, number, number] };
+  const p = step.params as PoolGeometry;
   const grad = step.op === 'maxPool2dGrad';
-  const [, , H, W] = x.shape as [number, number, number, number];
-  const pooled = grad ? step.inputs[1]!.shape : step.out.shape;
-  const [, , OH, OW] = pooled as [number, number, number, number];
   const n = numel(step.out.shape);
   const source = shader('pool.wgsl', {
-    GRAD: grad ? 1 : 0, WG: POOL_WG, N: n, H, W, OH, OW,
-    KH: a.kernel[0], KW: a.kernel[1], SY: a.stride[0], SX: a.stride[1], PT: a.padding[0], PL: a.padding[2],
+    GRAD: grad ? 1 : 0, WG: POOL_WG, N: n, H: p.H, W: p.W, OH: p.OH, OW: p.OW,
+    KH: p.KH, KW: p.KW, SY: p.sh, SX: p.sw, PT: p.pt, PL: p.pl,
   });
   return {
     name: step.op,
-    key: `${step.op}[${shapeToString(x.shape)} k${a.kernel.join(',')} s${a.stride.join(',')} p${a.padding.join(',')}]`,
+    key: `${step.op}[${shapeToString(x.shape)} -> ${p.OH}x${p.OW} k${p.KH},${p.KW} s${p.sh},${p.sw} p${p.pt},${p.pl}]`,
     source, workgroupSize: POOL_WG, grid: grid1d(n, POOL_WG),
     bindings: [
       { target: { buf: step.out.buf }, access: 'read_write' },
@@ -177,7 +163,7 @@ export function poolKernel(step: OpStep): Kernel {
     ],
     ops: step.ops,
     shapes: `${step.inputs.map((i) => shapeToString(i.shape)).join(' ')} -> ${shapeToString(step.out.shape)}`,
-    bytes: 4 * (numel(x.shape) + n), flops: n * a.kernel[0] * a.kernel[1],
+    bytes: 4 * (numel(x.shape) + n), flops: n * p.KH * p.KW,
   };
 }
 

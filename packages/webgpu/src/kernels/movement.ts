@@ -3,7 +3,7 @@
  * hands every one as a StridedView), assigns that broadcast, and each piece of a concat.
  * gather reads through an index tensor; scatterAdd (gather's adjoint) sums into its output.
  */
-import { type DType, normAxis, type OpStep, type PlanOperand, shapeStrides, shapeToString, type StridedView } from '@kiln/core';
+import { type AxisParams, type DType, type OpStep, type PlanOperand, shapeStrides, shapeToString, type StridedView } from '@kiln/core';
 import { type Binding, type BuildContext, grid1d, type Kernel, single } from '../kernel';
 import { collapse, indexCode, numel, valueBits } from '../layout';
 import { type Defines, shader } from '../preprocess';
@@ -83,7 +83,7 @@ export function viewKernel(step: OpStep): Kernel {
 /** concat: one strided copy per input into its slice of the output. */
 export function concatKernels(step: OpStep): Kernel[] {
   const out = step.out.shape;
-  const axis = normAxis(step.attrs.axis as number, out.length, 'concat');
+  const { axis } = step.params as AxisParams;
   const outStrides = shapeStrides(out);
   let at = 0;
   const kernels: Kernel[] = [];
@@ -101,15 +101,9 @@ export function concatKernels(step: OpStep): Kernel[] {
   return kernels;
 }
 
-/** [outer, len, inner] around `axis`. */
-function split3(shape: readonly number[], axis: number): [number, number, number] {
-  return [numel(shape.slice(0, axis)), shape[axis]!, numel(shape.slice(axis + 1))];
-}
-
 export function gatherKernel(step: OpStep): Kernel {
   const [x, idx] = step.inputs as [PlanOperand, PlanOperand];
-  const axis = normAxis((step.attrs.axis as number | undefined) ?? 0, x.shape.length, 'gather');
-  const [, len, inner] = split3(x.shape, axis);
+  const { axis, len, inner } = step.params as AxisParams;
   const k = numel(idx.shape);
   const n = numel(step.out.shape);
   return {
@@ -128,8 +122,7 @@ export const SCATTER_LOOP_MAX = 1 << 16;
 
 export function scatterAddKernels(step: OpStep): Kernel[] {
   const [u, idx] = step.inputs as [PlanOperand, PlanOperand];
-  const axis = step.attrs.axis as number;
-  const [, len, inner] = split3(step.out.shape, axis);
+  const { axis, len, inner } = step.params as AxisParams;
   const k = numel(idx.shape);
   const n = numel(step.out.shape);
   const float = step.out.dtype === 'f32';

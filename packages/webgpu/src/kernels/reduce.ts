@@ -5,7 +5,7 @@
  * workgroups (a second, serial pass over the partials) when there are too few outputs to fill
  * the device. argMax/argMin walk their axis in one invocation per output.
  */
-import { E, normAxis, type OpStep, type ScanParams, spec } from '@kiln/core';
+import { type AxisParams, E, type OpStep, type ReduceParams, type ScanParams, spec } from '@kiln/core';
 import { type BuildContext, ceilDiv, grid1d, type Kernel, single } from '../kernel';
 import { numel } from '../layout';
 import { type Defines, preprocess, shader } from '../preprocess';
@@ -56,8 +56,7 @@ export function reduceIndexCode(shape: readonly number[], axes: ReadonlySet<numb
 export function reduceKernels(step: OpStep, ctx: BuildContext): Kernel[] {
   const x = step.inputs[0]!;
   const rank = x.shape.length;
-  const axesAttr = step.attrs.axes as number[] | undefined;
-  const axes = new Set(axesAttr === undefined ? [...Array(rank).keys()] : axesAttr.map((a) => normAxis(a, rank, step.op)));
+  const axes = new Set((step.params as ReduceParams).axes);
   const O = numel(step.out.shape);
   const R = numel(x.shape.filter((_, i) => axes.has(i)));
   const T = storageType(x.dtype);
@@ -112,9 +111,7 @@ export function reduceKernels(step: OpStep, ctx: BuildContext): Kernel[] {
 
 export function argReduceKernel(step: OpStep): Kernel {
   const x = step.inputs[0]!;
-  const axis = normAxis((step.attrs.axis as number | undefined) ?? -1, x.shape.length, step.op);
-  const inner = numel(x.shape.slice(axis + 1));
-  const len = x.shape[axis]!;
+  const { axis, len, inner } = step.params as AxisParams;
   const O = numel(step.out.shape);
   const T = storageType(x.dtype);
   const cmp = step.op === 'argMax' ? '>' : '<';
