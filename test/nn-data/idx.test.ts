@@ -115,6 +115,10 @@ describe('readIdxFile', () => {
     await writeFile(join(dir, 'images'), images);
     await expect(readIdxFile(join(dir, 'images'), undefined, { maxBytes: 1000 })).rejects.toThrow(`${join(dir, 'images')}: 1528 bytes, over the 1000-byte limit`);
 
+    // A plain file longer than its header declares is refused before its body is read.
+    await writeFile(join(dir, 'long'), bomb);
+    await expect(readIdxFile(join(dir, 'long'))).rejects.toThrow(`${join(dir, 'long')}: trailing bytes: the header declares 9 bytes, the file has ${bomb.length}`);
+
     // A shorter stream is left to the parser, which names both sizes.
     await writeFile(join(dir, 'short.gz'), gzipSync(images.subarray(0, 100)));
     await expect(readIdxFile(join(dir, 'short.gz'))).rejects.toThrow(/short\.gz: truncated: expected 1528 bytes .*, got 100$/);

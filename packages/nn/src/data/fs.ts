@@ -18,6 +18,9 @@ export function fileError(path: string, operation: string, cause: unknown): Data
   return new DataFormatError(`${path}: cannot ${operation}: ${detail}`, { cause });
 }
 
+/** Bytes read to find a plain file's header (an IDX header is at most 4 + 4 * 255). */
+const HEAD_BYTES = 4096;
+
 /** How much a reader may bring into memory, checked while reading. */
 export interface ReadLimits {
   /** Refuse content (after gunzip) over this many bytes. */
@@ -34,8 +37,8 @@ export interface ReadLimits {
  * Reads a whole file, gunzipping it when it starts with the gzip magic, so that both
  * `train-images-idx3-ubyte` and `train-images-idx3-ubyte.gz` read the same.
  *
- * Sizes are checked while reading: a plain file over `maxBytes` is refused before it is
- * read, and a gzip stream is inflated chunk by chunk and refused as soon as it passes the
+ * Sizes are checked while reading: a plain file over `maxBytes`, or longer than its header
+ * declares, is refused before its body is read, and a gzip stream is inflated chunk by chunk and refused as soon as it passes the
  * size its header declares (or `maxBytes`), so a small crafted `.gz` cannot make the host
  * inflate gigabytes before the parser sees the mismatch. Whatever is shorter than declared
  * is left to the format's parser, which names the expected and the actual size.
@@ -62,6 +65,20 @@ export async function readDataFile(path: string, limits: ReadLimits): Promise<Ui
     }
     if (!isGzip(magic)) {
       if (size > limits.maxBytes) throw new DataFormatError(`${path}: ${size} bytes, over the ${limits.maxBytes}-byte limit`);
+      if (limits.declaredSize) {
+        // Check the header before reading the rest: a file longer than it declares is refused
+        // unread (a shorter one is read, and the parser names both sizes).
+        const head = new Uint8Array(Math.min(size, HEAD_BYTES));
+        try {
+          await fh.read(head, 0, head.length, 0);
+        } catch (e) {
+          throw fileError(path, 'read', e);
+        }
+        const declared = limits.declaredSize(head);
+        if (declared !== undefined && size > declared) {
+          throw new DataFormatError(`${path}: trailing bytes: the header declares ${declared} bytes, the file has ${size}`);
+        }
+      }
       try {
         const raw = await fh.readFile();
         return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
