@@ -78,7 +78,7 @@ function show(doc: unknown): string | undefined {
 
 describe('fuzz: Graph.fromJSON', () => {
   it(`refuses ${BUDGET.graphJson * SCALE} mutated documents with typed errors only, and what loads works`, async () => {
-    const bases = baseDocuments();
+    const bases = baseDocuments().map((d) => JSON.stringify(d)); // parsed afresh per input: cheaper than a deep clone
     const r = rng(SEED);
     const parse = new Tally();
     const after = new Tally();
@@ -86,7 +86,7 @@ describe('fuzz: Graph.fromJSON', () => {
     const vocabulary = { ops: PRIMITIVE_NAMES };
     let ran = 0;
     for (let k = 0; k < BUDGET.graphJson * SCALE; k++) {
-      const doc = structuredClone(r.pick(bases)) as unknown;
+      const doc = JSON.parse(r.pick(bases)) as unknown;
       for (let m = 0, n = r.pick([1, 1, 1, 1, 1, 1, 2, 2, 2, 3]); m < n; m++) {
         // Most mutations land inside one node, where the interesting validation is.
         const nodes = (doc as { nodes: unknown }).nodes;
@@ -112,7 +112,7 @@ describe('fuzz: Graph.fromJSON', () => {
         if (JSON.stringify(again) !== JSON.stringify(j)) after.problem(`round trip changed the document: ${describe()}`);
       });
       const bind = 1 + r.int(3);
-      if (ran >= 150 * SCALE || !small(g, bind)) continue;
+      if (ran >= 100 * SCALE || !small(g, bind)) continue;
       ran++;
       await after.try(() => `run of ${describe()}`, async () => {
         const exe = await compileWith(g, backend);

@@ -57,13 +57,32 @@ function encodeNonFinite(v: unknown): unknown {
   return v;
 }
 
-/** Inverse of encodeNonFinite; called once the depth is known to be bounded. */
+/**
+ * Inverse of encodeNonFinite; called once the depth is known to be bounded. Copies only the
+ * objects and arrays on the way to an encoded number (most documents have none): the
+ * caller's document is never changed.
+ */
 function decodeNonFinite(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(decodeNonFinite);
   if (v === null || typeof v !== 'object') return v;
-  const e = Object.entries(v);
-  if (e.length === 1 && e[0]![0] === 'ieee' && ['NaN', 'Infinity', '-Infinity'].includes(e[0]![1] as string)) return Number(e[0]![1]);
-  return Object.fromEntries(e.map(([k, x]) => [k, decodeNonFinite(x)]));
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (x === null || typeof x !== 'object') continue;
+      const d = decodeNonFinite(x);
+      if (d !== x) (out ??= v.slice())[i] = d;
+    }
+    return out ?? v;
+  }
+  const keys = Object.keys(v);
+  const o = v as Record<string, unknown>;
+  if (keys.length === 1 && keys[0] === 'ieee' && ['NaN', 'Infinity', '-Infinity'].includes(o.ieee as string)) return Number(o.ieee);
+  let out: Record<string, unknown> | undefined;
+  for (const k of keys) {
+    const d = decodeNonFinite(o[k]);
+    if (d !== o[k]) (out ??= Object.fromEntries(keys.map((key) => [key, o[key]])))[k] = d;
+  }
+  return out ?? v;
 }
 
 export function graphToJSON(g: Graph): GraphJSON {
