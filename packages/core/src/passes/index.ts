@@ -1,11 +1,12 @@
 /**
  * The compiler pipeline: an ordered list of small named passes from a specialised graph
- * to a Plan. With `debug`, the IR is validated between passes.
+ * to a Plan — graph passes (PASSES), then the lowering passes fuseElementwise, assignBuffers
+ * and assignMemorySlots (lower.ts). With `debug`, the IR is validated after every pass.
  */
 import type { Plan } from '../backend';
 import { GraphError } from '../errors';
 import type { Graph } from '../graph';
-import { lowerToPlan } from './lower';
+import { assignBuffers, assignMemorySlots, fuseElementwise, lowerToPlan, validateFusion } from './lower';
 import type { PGraph } from './pgraph';
 import { prune } from './pgraph';
 import { eliminateCommonSubexpressions, elideBroadcasts, foldConstants } from './simplify';
@@ -40,11 +41,16 @@ export function buildPlan(g: Graph, fetches: readonly { key: string; id: number 
     pg = p.run(pg);
     if (options.debug) validate(pg, p.name);
   }
-  const plan = lowerToPlan(pg, { fuse: options.fuse ?? true });
+  const fusion = fuseElementwise(pg, { fuse: options.fuse ?? true });
+  if (options.debug) validateFusion(pg, fusion);
+  const unplanned = assignBuffers(pg, fusion);
+  if (options.debug) validatePlan(unplanned);
+  const plan = assignMemorySlots(unplanned);
   if (options.debug) validatePlan(plan);
   return plan;
 }
 
 export { liveRanges, planMemory, validatePlan } from './validate-plan';
-export { lowerToPlan, specialize, foldConstants, eliminateCommonSubexpressions, elideBroadcasts, prune };
+export { lowerToPlan, fuseElementwise, assignBuffers, assignMemorySlots, validateFusion, specialize, foldConstants, eliminateCommonSubexpressions, elideBroadcasts, prune };
+export type { Fusion, FusedKernel } from './lower';
 export type { PGraph };

@@ -1,14 +1,20 @@
 /**
- * Fusion and lowering to a Plan. Chains of elementwise nodes become one kernel whose scalar
- * expression is the composition of theirs; every other node becomes one OpStep; reshape is
- * an alias; assigns become copies at the end. Then temps get memory slots by liveness.
+ * Lowering a specialised graph to a Plan, as three named passes (buildPlan runs them in order,
+ * validating between them with `{ debug: true }`):
+ *   fuseElementwise    which nodes get a buffer, and one scalar expression per elementwise
+ *                      kernel (chains of elementwise nodes composed into one);
+ *   assignBuffers      a buffer per materialised node (reshape aliases its input), the steps in
+ *                      topological order, assigns last;
+ *   assignMemorySlots  temps share memory slots by liveness.
+ * Every walk is a loop over the topologically ordered nodes or an explicit stack: nothing
+ * recurses as deep as the graph.
  */
 import type { AssignStep, Plan, PlanBuffer, PlanOperand, PlanStep } from '../backend';
+import { GraphError } from '../errors';
 import { E, type Expr, exprUses } from '../expr';
 import { toTyped } from '../host';
 import type { MovementSpec } from '../ops/movement';
 import { isKernelPrimitive, kernelParams, spec } from '../ops/primitives';
-import { GraphError } from '../errors';
 import { consumers, numel, type PGraph, type PNode } from './pgraph';
 
 /** Most inputs a fused kernel may read (WebGPU guarantees 8 storage buffers per stage, one is the output). */
@@ -21,33 +27,37 @@ export const MAX_FUSED_INPUTS = 7;
 export const MAX_FUSED_OPS = 64;
 
 const isElementwise = (n: PNode) => spec(n.op).kind === 'elementwise';
+const sameShape = (a: PNode, b: PNode) => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 
-export function lowerToPlan(pg: PGraph, options: { fuse?: boolean } = {}): Plan {
+/** One fused elementwise kernel: out = expr(leaves), its ops in graph order. */
+export interface FusedKernel {
+  readonly expr: Expr;
+  /** Node ids read by the kernel; `arg k` of the expression is leaves[k]. */
+  readonly leaves: readonly number[];
+  readonly ops: readonly string[];
+}
+
+/** The result of fusion: the nodes that get a buffer, and the kernel of each materialised elementwise node. */
+export interface Fusion {
+  readonly materialise: ReadonlySet<number>;
+  readonly kernels: ReadonlyMap<number, FusedKernel>;
+}
+
+/**
+ * Fusion, consumers before producers. A node is materialised when a fetch, an assign or a
+ * non-elementwise node reads it, or it is a leaf of a fused kernel; an elementwise producer is
+ * inlined into its one consumer when shapes allow and the kernel stays within
+ * MAX_FUSED_INPUTS and MAX_FUSED_OPS. Literals (fill, dimSize) are copied into every user.
+ */
+export function fuseElementwise(pg: PGraph, options: { fuse?: boolean } = {}): Fusion {
   const fuse = options.fuse ?? true;
   const byId = new Map(pg.nodes.map((n) => [n.id, n]));
   const cons = consumers(pg);
   const roots = new Set([...pg.fetches.map((f) => f.id), ...pg.assigns.map((a) => byId.get(a)!.inputs[1]!)]);
-
-  // ---- buffers: one per materialised node; reshape aliases its input's buffer
-  const bufOf = new Map<number, number>();
-  const buffers = new Map<number, PlanBuffer>();
-  const feeds: { buf: number; name: string }[] = [];
-  const newBuffer = (n: PNode, extra: Partial<PlanBuffer> & Pick<PlanBuffer, 'kind'>): number => {
-    const id = buffers.size;
-    buffers.set(id, { id, dtype: n.dtype, size: numel(n.shape), ...extra });
-    bufOf.set(n.id, id);
-    return id;
-  };
-  const operand = (id: number): PlanOperand => {
-    const n = byId.get(id)!;
-    return { buf: bufOf.get(id)!, shape: n.shape, dtype: n.dtype };
-  };
-
-  // ---- fusion decisions, consumers before producers
   const materialise = new Set<number>(roots);
-  const exprs = new Map<number, { expr: Expr; leaves: number[]; ops: string[] }>();
-  const order = [...pg.nodes].reverse();
-  for (const n of order) {
+  const kernels = new Map<number, FusedKernel>();
+  for (let at = pg.nodes.length - 1; at >= 0; at--) {
+    const n = pg.nodes[at]!;
     if (n.op === 'assign' || !isElementwise(n)) {
       n.inputs.forEach((i) => materialise.add(i));
       if (n.op !== 'assign') materialise.add(n.id);
@@ -61,19 +71,6 @@ export function lowerToPlan(pg: PGraph, options: { fuse?: boolean } = {}): Plan 
       if (k < 0) { k = leaves.length; leaves.push(id); }
       return E.arg(k, byId.get(id)!.dtype);
     };
-    const memo = new Map<number, Expr>();
-    const build = (m: PNode): Expr => {
-      const hit = memo.get(m.id);
-      if (hit) return hit;
-      ops.push(m.op);
-      const args = m.inputs.map((i) => {
-        const p = byId.get(i)!;
-        return canInline(p, m) ? build(p) : leaf(i);
-      });
-      const e = spec(m.op).expr!(args, m.attrs, m.dtype);
-      memo.set(m.id, e);
-      return e;
-    };
     const canInline = (p: PNode, user: PNode): boolean => {
       if (!fuse || !isElementwise(p) || roots.has(p.id)) return false;
       const users = cons.get(p.id) ?? [];
@@ -84,16 +81,64 @@ export function lowerToPlan(pg: PGraph, options: { fuse?: boolean } = {}): Plan 
       const extra = p.inputs.filter((i) => !leaves.includes(i)).length;
       return leaves.length + extra <= MAX_FUSED_INPUTS;
     };
-    const expr = build(n);
+    // Compose the expression depth-first with an explicit stack: a frame per node being built,
+    // its inputs visited in order (each either inlined, i.e. a new frame, or read as a leaf).
+    const memo = new Map<number, Expr>();
+    const stack: { node: PNode; next: number; args: Expr[] }[] = [{ node: n, next: 0, args: [] }];
+    ops.push(n.op);
+    let expr: Expr | undefined;
+    while (stack.length) {
+      const f = stack[stack.length - 1]!;
+      if (f.next < f.node.inputs.length) {
+        const id = f.node.inputs[f.next++]!;
+        const p = byId.get(id)!;
+        if (!canInline(p, f.node)) f.args.push(leaf(id));
+        else if (memo.has(id)) f.args.push(memo.get(id)!);
+        else {
+          ops.push(p.op);
+          stack.push({ node: p, next: 0, args: [] });
+        }
+        continue;
+      }
+      stack.pop();
+      const e = spec(f.node.op).expr!(f.args, f.node.attrs, f.node.dtype);
+      memo.set(f.node.id, e);
+      if (stack.length) stack[stack.length - 1]!.args.push(e);
+      else expr = e;
+    }
     leaves.forEach((l) => materialise.add(l));
-    exprs.set(n.id, { expr, leaves, ops: ops.reverse() });
+    kernels.set(n.id, { expr: expr!, leaves, ops: ops.reverse() });
   }
+  return { materialise, kernels };
+}
 
-  // ---- buffers and steps in topological order
+/**
+ * Buffer assignment: feeds, params and constants get their buffers, every other materialised
+ * node a temp written by one step (a fused kernel or the node's own OpStep, with the kernel
+ * parameters its spec computes); reshape aliases its input's buffer; assigns come last. The
+ * plan has no memory slots yet (each temp its own memory).
+ */
+export function assignBuffers(pg: PGraph, fusion: Fusion): Plan {
+  const byId = new Map(pg.nodes.map((n) => [n.id, n]));
+  const bufOf = new Map<number, number>();
+  const buffers = new Map<number, PlanBuffer>();
+  const feeds: { buf: number; name: string }[] = [];
+  const newBuffer = (n: PNode, extra: Partial<PlanBuffer> & Pick<PlanBuffer, 'kind'>): number => {
+    const id = buffers.size;
+    buffers.set(id, { id, dtype: n.dtype, size: numel(n.shape), ...extra });
+    bufOf.set(n.id, id);
+    return id;
+  };
+  const operand = (id: number): PlanOperand => {
+    const n = byId.get(id)!;
+    const buf = bufOf.get(id);
+    if (buf === undefined) throw new GraphError(`assignBuffers: node ${n.name} is read but was not materialised`);
+    return { buf, shape: n.shape, dtype: n.dtype };
+  };
+
   const steps: PlanStep[] = [];
   for (const n of pg.nodes) {
-    if (n.op === 'assign') continue;
-    if (!materialise.has(n.id)) continue;
+    if (n.op === 'assign' || !fusion.materialise.has(n.id)) continue;
     switch (n.op) {
       case 'input': {
         const b = newBuffer(n, { kind: 'feed', name: n.attrs.name as string });
@@ -102,45 +147,44 @@ export function lowerToPlan(pg: PGraph, options: { fuse?: boolean } = {}): Plan 
       }
       case 'param': newBuffer(n, { kind: 'param', name: n.attrs.name as string }); continue;
       case 'constant': newBuffer(n, { kind: 'const', data: toTyped(n.dtype, n.attrs.value as number[]) }); continue;
-      case 'reshape': bufOf.set(n.id, bufOf.get(n.inputs[0]!)!); continue;
+      case 'reshape': bufOf.set(n.id, operand(n.inputs[0]!).buf); continue;
     }
-    const out = newBuffer(n, { kind: 'temp' });
-    const outOp: PlanOperand = { buf: out, shape: n.shape, dtype: n.dtype };
-    const fused = exprs.get(n.id);
+    const out: PlanOperand = { buf: newBuffer(n, { kind: 'temp' }), shape: n.shape, dtype: n.dtype };
+    const fused = fusion.kernels.get(n.id);
     if (fused) {
-      steps.push({ kind: 'elementwise', expr: fused.expr, inputs: fused.leaves.map(operand), out: outOp, ops: fused.ops });
+      steps.push({ kind: 'elementwise', expr: fused.expr, inputs: fused.leaves.map(operand), out, ops: fused.ops });
       continue;
     }
-    if (!isKernelPrimitive(n.op)) throw new GraphError(`lowerToPlan: '${n.op}' (${n.name}) is neither fused, a buffer nor a kernel`);
+    if (!isKernelPrimitive(n.op)) throw new GraphError(`assignBuffers: '${n.op}' (${n.name}) is neither fused, a buffer nor a kernel`);
     const s = spec(n.op);
     const inputs = n.inputs.map(operand);
     const view = s.kind === 'movement' ? (s as unknown as MovementSpec<Record<string, unknown>>).view(byId.get(n.inputs[0]!)!.shape, n.attrs, n.shape) : undefined;
-    steps.push({ kind: 'op', op: n.op, attrs: n.attrs, params: kernelParams(n.op, inputs, n.attrs, outOp), inputs, out: outOp, ops: [n.op], ...(view ? { view } : {}) });
+    steps.push({ kind: 'op', op: n.op, attrs: n.attrs, params: kernelParams(n.op, inputs, n.attrs, out), inputs, out, ops: [n.op], ...(view ? { view } : {}) });
   }
   for (const a of pg.assigns) {
     const n = byId.get(a)!;
-    const step: AssignStep = { kind: 'assign', src: operand(n.inputs[1]!), dst: operand(n.inputs[0]!), ops: ['assign'] };
-    steps.push(step);
+    steps.push({ kind: 'assign', src: operand(n.inputs[1]!), dst: operand(n.inputs[0]!), ops: ['assign'] });
   }
-
-  const slots = planMemory(steps, buffers, new Set(pg.fetches.map((f) => bufOf.get(f.id)!)));
   return {
     buffers,
     steps,
-    slots,
+    slots: [],
     feeds,
     fetches: pg.fetches.map((f) => ({ key: f.key, operand: operand(f.id) })),
     usesStep: steps.some((s) => s.kind === 'elementwise' && exprUses(s.expr, 'step')),
   };
 }
 
-const sameShape = (a: PNode, b: PNode) => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
-
 /**
- * Greedy liveness-based slot assignment: a temp's slot is free again after the last step
- * that reads it. Fetched temps and assign sources live to the end of the run.
+ * Memory planning: greedy liveness-based slot assignment. A temp's slot is free again after
+ * the last step that reads it; fetched temps and assign sources live to the end of the run.
+ * A slot is reused best-fit (the smallest free one that is big enough, else the largest free
+ * one, grown), and a step's output never shares a slot with its inputs.
  */
-function planMemory(steps: readonly PlanStep[], buffers: Map<number, PlanBuffer>, keep: ReadonlySet<number>): number[] {
+export function assignMemorySlots(plan: Plan): Plan {
+  const { steps } = plan;
+  const buffers = new Map(plan.buffers);
+  const keep = new Set(plan.fetches.map((f) => f.operand.buf));
   const last = new Map<number, number>();
   const reads = (s: PlanStep) => (s.kind === 'assign' ? [s.src.buf] : s.inputs.map((i) => i.buf));
   steps.forEach((s, k) => reads(s).forEach((b) => last.set(b, k)));
@@ -174,5 +218,44 @@ function planMemory(steps: readonly PlanStep[], buffers: Map<number, PlanBuffer>
     }
     if (s.kind !== 'assign' && !last.has(s.out.buf) && slotOf.has(s.out.buf) && !keep.has(s.out.buf)) free.push(slotOf.get(s.out.buf)!);
   });
-  return slots;
+  return { ...plan, buffers, slots };
+}
+
+/**
+ * Validate a fusion (`{ debug: true }`): every kernel belongs to a materialised elementwise
+ * node, reads only materialised nodes defined before it, and its expression reads no argument
+ * beyond its leaves; every materialised elementwise node has its kernel.
+ */
+export function validateFusion(pg: PGraph, fusion: Fusion): void {
+  const at = new Map(pg.nodes.map((n, k) => [n.id, k]));
+  for (const [id, k] of fusion.kernels) {
+    const n = pg.nodes[at.get(id) ?? -1];
+    if (!n || !fusion.materialise.has(id) || !isElementwise(n)) throw new GraphError(`fusion invalid: kernel of #${id}, which is not a materialised elementwise node`);
+    for (const l of k.leaves) {
+      if (!fusion.materialise.has(l) || !(at.get(l)! < at.get(id)!)) throw new GraphError(`fusion invalid: kernel of ${n.name} reads #${l}, which is not a materialised earlier node`);
+    }
+    const args = new Set<number>();
+    const stack: Expr[] = [k.expr];
+    const seen = new Set<Expr>();
+    while (stack.length) {
+      const e = stack.pop()!;
+      if (seen.has(e)) continue;
+      seen.add(e);
+      if (e.k === 'arg') args.add(e.i);
+      else if (e.k === 'call') stack.push(...e.a);
+      else if (e.k === 'select') stack.push(e.c, e.a, e.b);
+      else if (e.k === 'cast') stack.push(e.a);
+    }
+    if ([...args].some((i) => i >= k.leaves.length)) throw new GraphError(`fusion invalid: kernel of ${n.name} reads args [${[...args].join(', ')}] of ${k.leaves.length} leaves`);
+  }
+  for (const n of pg.nodes) {
+    if (fusion.materialise.has(n.id) && isElementwise(n) && !fusion.kernels.has(n.id)) {
+      throw new GraphError(`fusion invalid: ${n.name} is materialised but has no kernel`);
+    }
+  }
+}
+
+/** All three lowering passes, without validation (see buildPlan). */
+export function lowerToPlan(pg: PGraph, options: { fuse?: boolean } = {}): Plan {
+  return assignMemorySlots(assignBuffers(pg, fuseElementwise(pg, options)));
 }
