@@ -6,7 +6,7 @@
  * hands createWebGPUBackend an adapter whose requestDevice() returns the watched device.
  */
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from '@kiln/webgpu';
-import { acquireGpu, releaseGpu, requestAdapter } from '../../packages/webgpu/src/gpu';
+import { getGpu, requestAdapter } from '../../packages/webgpu/src/gpu';
 
 export interface BufferRecord {
   readonly label: string;
@@ -97,15 +97,11 @@ export class DeviceSpy {
 
 /** A WebGPU backend whose device is watched from its creation on. */
 export async function spiedWebGPUBackend(options: Omit<WebGPUBackendOptions, 'adapter'> = {}): Promise<{ backend: WebGPUBackend; spy: DeviceSpy }> {
-  const gpu = await acquireGpu();
-  try {
-    const adapter = await requestAdapter(gpu, {});
-    const spy = new DeviceSpy();
-    const requestDevice = adapter.requestDevice.bind(adapter);
-    adapter.requestDevice = async (d?: GPUDeviceDescriptor) => spy.attach(await requestDevice(d));
-    const backend = await createWebGPUBackend({ ...options, adapter });
-    return { backend, spy };
-  } finally {
-    releaseGpu(); // the backend holds its own reference
-  }
+  // A fresh adapter, so the backend gets a device of its own (devices are shared per adapter).
+  const adapter = await requestAdapter(await getGpu(), {});
+  const spy = new DeviceSpy();
+  const requestDevice = adapter.requestDevice.bind(adapter);
+  adapter.requestDevice = async (d?: GPUDeviceDescriptor) => spy.attach(await requestDevice(d));
+  const backend = await createWebGPUBackend({ ...options, adapter });
+  return { backend, spy };
 }

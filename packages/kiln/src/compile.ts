@@ -55,7 +55,11 @@ export async function compile(g: Graph, options: KilnCompileOptions = {}): Promi
   return compileWith(g, backend, { ...o, ownsBackend: true });
 }
 
-/** Release process-wide GPU resources (Dawn's instance) so Node can exit. */
+/**
+ * Wait until the GPU has finished all work submitted to it. Node exits by itself without it;
+ * call it before an explicit `process.exit()` so that the process never ends with work in
+ * flight. The shared device stays usable (see packages/webgpu/src/gpu.ts).
+ */
 export async function close(): Promise<void> {
   await closeWebGPU();
 }

@@ -1,13 +1,15 @@
 /**
- * The WebGPU backend: one device, resident parameters, a pipeline cache keyed by WGSL source
- * (shared by every Program), and the fault state: a lost device or an uncaptured error poisons
- * the backend, and every pending and later run rejects with DeviceLostError (never zeros).
+ * The WebGPU backend: resident parameters, a pipeline cache keyed by WGSL source (shared by
+ * every Program), and the fault state: a lost device or an uncaptured error poisons the
+ * backend, and every pending and later run rejects with DeviceLostError (never zeros). The
+ * device itself belongs to the process and is shared by every backend (gpu.ts says why); a
+ * backend owns only the buffers it allocated.
  */
 import {
   type Backend, type BackendStats, BackendUnavailableError, DeviceLostError, DisposedError, type DType, FeedError,
   GraphError, OptionsError, type Plan, type Program, type TypedArray,
 } from '@kiln/core';
-import { acquireGpu, type AdapterChoice, describeAdapter, releaseGpu, requestAdapter, requestDevice } from './gpu';
+import { acquireDevice, type AdapterChoice, describeAdapter, type SharedDevice } from './gpu';
 import { createPipeline, type DeviceTraits } from './kernel';
 import { fromWords, roundUp, toWords, WebGPUProgram } from './program';
 
@@ -48,11 +50,15 @@ export class WebGPUBackend implements Backend {
   private readonly sizes = new Map<GPUBuffer, number>();
   private disposed = false;
   lostError: DeviceLostError | undefined;
-  /** Held for the device's lifetime: Dawn's instance dies with its GPU object (see gpu.ts). */
-  private gpu: GPU | null;
+  readonly adapter: GPUAdapter;
+  /** The process's shared device (gpu.ts): never destroyed by the backend. */
+  readonly device: GPUDevice;
+  private readonly detach: () => void;
 
-  constructor(gpu: GPU, readonly adapter: GPUAdapter, readonly device: GPUDevice, readonly description: string, readonly profileAll: boolean, gemm: 'auto' | 'tiled' | 'subgroup', gemmTiles?: DeviceTraits['gemmTiles']) {
-    this.gpu = gpu;
+  constructor(shared: SharedDevice, readonly description: string, readonly profileAll: boolean, gemm: 'auto' | 'tiled' | 'subgroup', gemmTiles?: DeviceTraits['gemmTiles']) {
+    const { adapter, device } = shared;
+    this.adapter = adapter;
+    this.device = device;
     const l = device.limits;
     this.maxBufferBytes = Math.min(l.maxBufferSize, l.maxStorageBufferBindingSize);
     this.timestamps = device.features.has('timestamp-query');
@@ -70,12 +76,10 @@ export class WebGPUBackend implements Backend {
       gemm: gemm === 'auto' ? (fixed && info.isFallbackAdapter ? 'subgroup' : 'tiled') : gemm,
       ...(gemmTiles ? { gemmTiles } : {}),
     };
-    device.lost.then((i) => {
-      if (!this.disposed) this.poison(new DeviceLostError(`webgpu: device lost (${i.reason}): ${i.message}`));
-    }, () => {});
-    device.onuncapturederror = (ev) => {
-      this.poison(new DeviceLostError(`webgpu: uncaptured ${ev.error.constructor.name}: ${ev.error.message}`));
-    };
+    this.detach = shared.attach({
+      lost: (message) => { if (!this.disposed) this.poison(new DeviceLostError(message)); },
+      uncaptured: (message) => { this.poison(new DeviceLostError(message)); },
+    });
   }
 
   /** Record the first fault; every later run rejects with it. Returns the recorded error. */
@@ -240,13 +244,9 @@ export class WebGPUBackend implements Backend {
     this.pipelines.clear();
     this.layouts.clear();
     this.disposed = true;
-    this.device.onuncapturederror = null;
-    this.device.destroy();
+    this.detach();
     this.stats.allocatedBytes = 0;
-    if (this.gpu) {
-      this.gpu = null;
-      releaseGpu();
-    }
+    // NOTE: no device.destroy(): the device is shared and outlives this backend (gpu.ts).
   }
 }
 
@@ -263,19 +263,12 @@ export class WebGPUBackend implements Backend {
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
   const gemm = options.gemm ?? 'auto';
   if (!['auto', 'tiled', 'subgroup'].includes(gemm)) throw new OptionsError(`webgpu: unknown gemm '${String(gemm)}' (expected 'auto', 'tiled' or 'subgroup')`);
-  const gpu = await acquireGpu();
+  let shared: SharedDevice;
   try {
-    const adapter = await requestAdapter(gpu, options);
-    const device = await requestDevice(adapter);
-    try {
-      return new WebGPUBackend(gpu, adapter, device, describeAdapter(adapter), options.profile ?? false, gemm, options.gemmTiles);
-    } catch (e) {
-      device.destroy();
-      throw e;
-    }
+    shared = await acquireDevice(options);
   } catch (e) {
-    releaseGpu();
-    if (e instanceof BackendUnavailableError || e instanceof OptionsError) throw e;
+    if (e instanceof BackendUnavailableError) throw e;
     throw new BackendUnavailableError(`webgpu: ${(e as Error).message}`);
   }
+  return new WebGPUBackend(shared, describeAdapter(shared.adapter), options.profile ?? false, gemm, options.gemmTiles);
 }
