@@ -5,6 +5,9 @@
  * Order: for each workload, each engine builds its case, warms it up, runs the timed iterations
  * back to back and disposes it. Engines are interleaved per workload so that slow drift (thermal,
  * other load) spreads over all of them rather than landing on one.
+ *
+ * Engines named by id run each in a child process of their own (isolate.ts): a native crash or
+ * a hang becomes a row in the report ('crashed: signal SIGABRT') and the run goes on.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,9 +17,9 @@ import { fileURLToPath } from 'node:url';
 import { TFJS_BACKENDS, TfjsEngine, type TfjsBackend } from './engines/tfjs';
 import type { Engine } from './engines/types';
 import { dawnVersion, describeAdapter } from './gpu';
+import { EngineProcess, type EngineRunner, InProcessEngine } from './isolate';
 import { type BenchRecord, type EngineSummary, type Report, type SkippedRecord, engineId, renderReport } from './report';
-import { measure } from './timing';
-import { BENCHES, type Suite, planWorkloads } from './workloads';
+import { BENCHES, type PlanOptions, type Suite, planWorkloads } from './workloads';
 
 export const ALL_ENGINES = ['kiln-webgpu', 'kiln-cpu', 'tfjs-webgpu', 'tfjs-wasm', 'tfjs-cpu'] as const;
 
@@ -38,8 +41,14 @@ export interface BenchOptions {
   out: string | null;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
-  /** Engines to use instead of building them from `backends` (tests, custom engines). */
+  /** Engines to use instead of building them from `backends` (tests, custom engines); they run in this process. */
   engines?: Engine[];
+  /** Run engines named in `backends` in this process instead of a child process each (debugging). */
+  inProcess?: boolean;
+  /** A child engine process silent this long is killed and its case recorded as hung (default 10 min). */
+  hangMs?: number;
+  /** The script child engine processes run (default bench/engine-worker.ts; tests substitute one). */
+  worker?: string;
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
@@ -71,7 +80,9 @@ const USAGE = `usage: pnpm bench [options]
   --warmup N                   untimed iterations first (default 2)
   --max-case-ms N              stop timing a case after N ms of timed runs (default 20000)
   --out FILE                   JSON output (default bench/results/<date>.json); --no-out for none
-  --quick                      one size, one rep, one warm-up`;
+  --quick                      one size, one rep, one warm-up
+  --in-process                 run every engine in this process (default: a child process each,
+                               so a crash becomes a 'crashed: signal ...' row)`;
 
 function intList(flag: string, value: string | undefined): number[] {
   if (!value) throw new Error(`${flag} needs a value`);
@@ -151,6 +162,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions & { help?: bool
       case '--quick':
         o.quick = true;
         break;
+      case '--in-process':
+        o.inProcess = true;
+        break;
       case '--help':
       case '-h':
         o.help = true;
@@ -219,16 +233,24 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const date = new Date();
 
-  const engines: Engine[] = [];
+  const suites: Suite[] = o.suite === 'all' ? ['kernels', 'models'] : [o.suite];
+  const plan: PlanOptions = { suites, sizes: o.sizes, batches: o.batches, trainBatch: o.trainBatch, quick: o.quick };
+  const workloads = planWorkloads(plan).filter((w) => !o.benches || o.benches.includes(w.bench));
+
+  const engines: EngineRunner[] = [];
   const summaries: EngineSummary[] = [];
-  const candidates: Array<Engine | { id: string; reason: string }> = [];
-  if (o.engines) candidates.push(...o.engines);
-  else {
+  const candidates: Array<EngineRunner | { id: string; reason: string }> = [];
+  if (o.engines) candidates.push(...o.engines.map((e) => new InProcessEngine(e)));
+  else if (o.inProcess) {
     for (const id of o.backends) {
       const e = await createEngine(id);
-      candidates.push(typeof e === 'string' ? { id, reason: e } : e);
+      candidates.push(typeof e === 'string' ? { id, reason: e } : new InProcessEngine(e));
     }
+  } else {
+    for (const id of o.backends) candidates.push(new EngineProcess(id, { plan, hangMs: o.hangMs ?? 600_000, ...(o.worker ? { worker: o.worker } : {}) }));
   }
+  // Child processes start side by side (each loads its engine); in-process engines one by one.
+  const starting = new Map(candidates.flatMap((c) => (c instanceof EngineProcess ? [[c, c.start()] as const] : [])));
   for (const c of candidates) {
     if ('reason' in c) {
       const dash = c.id.indexOf('-');
@@ -237,15 +259,14 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
       continue;
     }
     const id = `${c.name}-${c.backend}`;
-    const ok = await c.available();
-    if (ok !== true) {
-      const reason = typeof ok === 'string' ? ok : 'not available';
-      summaries.push({ id, engine: c.name, backend: c.backend, available: reason });
-      log(`${id}: unavailable (${reason})`);
+    const started = await (starting.get(c as EngineProcess) ?? c.start());
+    if (started.available !== true) {
+      summaries.push({ id, engine: c.name, backend: c.backend, available: started.available });
+      log(`${id}: unavailable (${started.available})`);
+      await c.dispose();
       continue;
     }
-    const info = await c.info();
-    summaries.push({ id, engine: c.name, backend: c.backend, available: true, info });
+    summaries.push({ id, engine: c.name, backend: c.backend, available: true, info: started.info ?? {} });
     engines.push(c);
   }
 
@@ -274,52 +295,45 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
     engines: summaries,
   };
 
-  const suites: Suite[] = o.suite === 'all' ? ['kernels', 'models'] : [o.suite];
-  const workloads = planWorkloads({ suites, sizes: o.sizes, batches: o.batches, trainBatch: o.trainBatch, quick: o.quick }).filter(
-    (w) => !o.benches || o.benches.includes(w.bench),
-  );
   const records: BenchRecord[] = [];
   const skipped: SkippedRecord[] = [];
+  const timing = { warmup: o.warmup, reps: o.reps, maxCaseMs: o.maxCaseMs };
   for (const w of workloads) {
     for (const engine of engines) {
       const base = { engine: engine.name, backend: engine.backend, bench: w.bench, params: w.params };
       const label = `${engine.name}-${engine.backend} ${w.bench} ${JSON.stringify(w.params)}`;
-      let c;
-      try {
-        c = await w.make(engine);
-      } catch (error) {
-        const reason = (error as Error).message ?? String(error);
-        skipped.push({ ...base, reason });
-        log(`${label}: skipped (${reason})`);
+      const outcome = await engine.run(w, timing);
+      if (!outcome.ok) {
+        skipped.push({ ...base, reason: outcome.reason });
+        log(`${label}: ${outcome.reason.startsWith('failed') || outcome.reason.startsWith('crashed') || outcome.reason.startsWith('hung') ? outcome.reason : `skipped (${outcome.reason})`}`);
         continue;
       }
-      try {
-        const stats = await measure(() => c.run(), { warmup: o.warmup, reps: o.reps, maxTimeMs: o.maxCaseMs });
-        const record: BenchRecord = {
-          ...base,
-          medianMs: stats.medianMs,
-          minMs: stats.minMs,
-          maxMs: stats.maxMs,
-          meanMs: stats.meanMs,
-          spread: stats.spread,
-          reps: stats.reps,
-          warmup: o.warmup,
-          samplesMs: stats.samplesMs,
-        };
-        if (c.flops !== undefined) record.gflops = c.flops / (stats.medianMs * 1e6);
-        if (c.bytes !== undefined) record.gbps = c.bytes / (stats.medianMs * 1e6);
-        records.push(record);
-        log(`${label}: ${stats.medianMs.toFixed(3)} ms median of ${stats.reps}`);
-      } catch (error) {
-        const reason = `failed: ${(error as Error).message ?? String(error)}`;
-        skipped.push({ ...base, reason });
-        log(`${label}: ${reason}`);
-      } finally {
-        c.dispose();
-      }
+      const { stats } = outcome;
+      const record: BenchRecord = {
+        ...base,
+        medianMs: stats.medianMs,
+        minMs: stats.minMs,
+        maxMs: stats.maxMs,
+        meanMs: stats.meanMs,
+        spread: stats.spread,
+        reps: stats.reps,
+        warmup: o.warmup,
+        samplesMs: stats.samplesMs,
+      };
+      if (outcome.flops !== undefined) record.gflops = outcome.flops / (stats.medianMs * 1e6);
+      if (outcome.bytes !== undefined) record.gbps = outcome.bytes / (stats.medianMs * 1e6);
+      records.push(record);
+      log(`${label}: ${stats.medianMs.toFixed(3)} ms median of ${stats.reps}`);
     }
   }
-  for (const engine of engines) await engine.dispose();
+  for (const engine of engines) {
+    const ended = await engine.dispose();
+    if (ended) {
+      const summary = summaries.find((s) => s.id === `${engine.name}-${engine.backend}`)!;
+      summary.exit = ended;
+      log(`${summary.id}: engine process ${ended} at exit`);
+    }
+  }
 
   const report: Report = { header, records, skipped };
   let outPath: string | null = null;

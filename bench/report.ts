@@ -36,6 +36,8 @@ export interface EngineSummary {
   /** true, or why the engine could not run here. */
   available: true | string;
   info?: Record<string, unknown>;
+  /** How the engine's child process ended, when not with exit 0 ('crashed: signal SIGSEGV'). */
+  exit?: string;
 }
 
 export interface ReportHeader {
@@ -138,7 +140,8 @@ export function markdownTable(records: readonly BenchRecord[], skipped: readonly
     const cell = (id: string): string => {
       const c = row.cells.get(id);
       if (!c) return '';
-      return 'medianMs' in c ? formatCell(c) : 'skipped';
+      if ('medianMs' in c) return formatCell(c);
+      return /^(crashed|hung)\b/.test(c.reason) ? c.reason.split(':')[0]! : 'skipped';
     };
     const ratio = (k: string, t: string): string => {
       const a = row.cells.get(k);
@@ -165,6 +168,7 @@ export function renderReport(report: Report): string {
       .map(([k, v]) => `${k}@${v ?? '?'}`)
       .join(', ')}`,
     ...h.engines.filter((e) => e.available !== true).map((e) => `- ${e.id} unavailable: ${e.available}`),
+    ...h.engines.filter((e) => e.exit).map((e) => `- ${e.id} engine process ${e.exit} at exit`),
     '',
     markdownTable(report.records, report.skipped),
   ];

@@ -6,7 +6,7 @@
  * Layout is NCHW (Kiln's native layout). Models are built with Kiln's own layers and Adam,
  * the same specs as the TF.js engines (types.ts).
  */
-import { compile, type Executable, Graph, optim, type Tensor, nn } from 'kiln';
+import { close, compile, type Executable, Graph, optim, type Tensor, nn } from 'kiln';
 import { ADAM, CNN_SPEC, type Case, type Conv2dParams, type Engine, MLP_SPEC, conv2dFlops, conv2dOutSize, matmulFlops, randomData, randomLabels } from './types';
 
 type KilnBackend = 'webgpu' | 'cpu';
@@ -109,6 +109,7 @@ export function createKilnEngine(backend: KilnBackend): Engine {
     async cnnTrainStep(batch) { const m = model('cnn', batch, true); return graphCase(backend, m.g, m.feeds, m.probe, true); },
     async mlpInference(batch) { const m = model('mlp', batch, false); return graphCase(backend, m.g, m.feeds, m.probe, false); },
     async cnnInference(batch) { const m = model('cnn', batch, false); return graphCase(backend, m.g, m.feeds, m.probe, false); },
-    dispose() {},
+    // Let the device finish what was submitted before the process exits (see kiln's close()).
+    async dispose() { await close(); },
   };
 }
