@@ -1,13 +1,12 @@
 /**
  * Dense, flatten, dropout, embedding and activation layers. Each takes the input tensor
  * first and returns the output tensor; called without the tensor it returns a {@link Layer}
- * for `sequential([...])`.
+ * object that owns its params (for `sequential([...])`, or to use one set of weights twice).
  */
-import { OptionsError, parseOptions, type ParamInit, ShapeError, type Tensor } from '@kiln/core';
+import { type Graph, OptionsError, parseOptions, type ParamInit, ShapeError, type Tensor } from '@kiln/core';
 import { z } from 'zod';
 import { type Activation, activation as applyActivation } from './activations';
-import { activationSchema, initSchema, isTensor, type Layer, nameSchema, staticDim } from './common';
-import { layerName } from './naming';
+import { activationSchema, initSchema, isTensor, type Layer, nameSchema, ownedParams, staticDim } from './common';
 
 export interface DenseOptions {
   /** Applied after the bias (default: none, i.e. linear). */
@@ -38,22 +37,30 @@ const denseSchema = z.object({
  * const h = dense(x, 128, { activation: 'relu' });   // params dense_1/kernel, dense_1/bias
  * const logits = dense(h, 10);
  * sequential([dense(128, { activation: 'relu' }), dense(10)])(x); // the same, as layers
+ * const cell = dense(64);            // a layer object: one kernel and bias,
+ * const h2 = cell(cell(x));          // used twice (needs 64 input features the second time too)
  */
 export function dense(x: Tensor, units: number, options?: DenseOptions): Tensor;
 export function dense(units: number, options?: DenseOptions): Layer;
 export function dense(a: Tensor | number, b?: number | DenseOptions, c?: DenseOptions): Tensor | Layer {
-  if (!isTensor(a)) return (x: Tensor) => dense(x, a, b as DenseOptions | undefined);
-  const x = a, units = b as number;
+  if (isTensor(a)) return dense(b as number, c)(a);
+  const units = a;
   if (!Number.isInteger(units) || units <= 0) throw new OptionsError(`dense: units must be a positive integer, got ${String(units)}`);
-  const o = parseOptions(denseSchema, c, 'dense');
-  if (x.rank < 1) throw new ShapeError(`dense: input ${x} must have rank >= 1`);
-  const inFeatures = staticDim(x, -1, 'dense');
-  const g = x.graph;
-  const name = layerName(g, 'dense', o.name);
-  const kernel = g.param(`${name}/kernel`, [inFeatures, units], { init: o.kernelInit });
-  let y = x.rank === 1 ? x.expandDims(0).matmul(kernel).reshape([units]) : x.matmul(kernel);
-  if (o.useBias) y = y.add(g.param(`${name}/bias`, [units], { init: o.biasInit }));
-  return applyActivation(y, o.activation);
+  const o = parseOptions(denseSchema, b as DenseOptions | undefined, 'dense');
+  const own = ownedParams<{ kernel: Tensor; bias?: Tensor }>('dense', o.name);
+  return (x: Tensor) => {
+    if (!isTensor(x)) throw new OptionsError(`dense: expected a Tensor, got ${typeof x}`);
+    if (x.rank < 1) throw new ShapeError(`dense: input ${x} must have rank >= 1`);
+    const inFeatures = staticDim(x, -1, 'dense');
+    const g = x.graph;
+    const p = own(g, `${inFeatures} input features`, (name) => ({
+      kernel: g.param(`${name}/kernel`, [inFeatures, units], { init: o.kernelInit }),
+      ...(o.useBias ? { bias: g.param(`${name}/bias`, [units], { init: o.biasInit }) } : {}),
+    }));
+    let y = x.rank === 1 ? x.expandDims(0).matmul(p.kernel).reshape([units]) : x.matmul(p.kernel);
+    if (p.bias) y = y.add(p.bias);
+    return applyActivation(y, o.activation);
+  };
 }
 
 /**
@@ -94,6 +101,17 @@ export function dropout(a: Tensor | number, b?: number | DropoutOptions, c?: Dro
   return a.dropout(o.seed === undefined ? { rate } : { rate, seed: o.seed });
 }
 
+/**
+ * An embedding layer object: call it on ids; `attend(h)` multiplies by the transposed table
+ * (`[..., dim]` -> `[..., vocabSize]`), the output projection of a language model whose
+ * weights are tied to its input embedding (Press & Wolf 2017; Flax's `Embed.attend`).
+ */
+export interface EmbeddingLayer extends Layer {
+  attend(x: Tensor): Tensor;
+  /** The `[vocabSize, dim]` table in graph `g` (made if this layer has not run there yet). */
+  table(g: Graph): Tensor;
+}
+
 export interface EmbeddingOptions {
   /** Default `{ name: 'uniform', low: -0.05, high: 0.05 }`, as Keras. */
   init?: ParamInit;
@@ -105,24 +123,36 @@ export interface EmbeddingOptions {
  * Looks up rows of a `[vocabSize, dim]` table: i32 ids of any shape -> `[...ids.shape, dim]`.
  * Ids outside `[0, vocabSize)` read zeros (and get no gradient).
  *
+ * @throws OptionsError for non-i32 ids or sizes that are not positive integers.
  * @example
  * const tokens = g.input('tokens', ['batch', 16], 'i32');
  * const e = embedding(tokens, 1000, 32); // [batch, 16, 32]
+ * const emb = embedding(1000, 32);       // a layer object: tie the output projection to it
+ * const logits = emb.attend(transformer(emb(tokens))); // [batch, 16, 1000]
  */
 export function embedding(ids: Tensor, vocabSize: number, dim: number, options?: EmbeddingOptions): Tensor;
-export function embedding(vocabSize: number, dim: number, options?: EmbeddingOptions): Layer;
-export function embedding(a: Tensor | number, b: number, c?: number | EmbeddingOptions, d?: EmbeddingOptions): Tensor | Layer {
-  if (!isTensor(a)) return (ids: Tensor) => embedding(ids, a, b, c as EmbeddingOptions | undefined);
-  const ids = a, vocab = b, dim = c as number;
+export function embedding(vocabSize: number, dim: number, options?: EmbeddingOptions): EmbeddingLayer;
+export function embedding(a: Tensor | number, b: number, c?: number | EmbeddingOptions, d?: EmbeddingOptions): Tensor | EmbeddingLayer {
+  if (isTensor(a)) return embedding(b, c as number, d)(a);
+  const vocab = a, dim = b;
   for (const [k, v] of [['vocabSize', vocab], ['dim', dim]] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new OptionsError(`embedding: ${k} must be a positive integer, got ${String(v)}`);
   }
-  if (ids.dtype !== 'i32') throw new OptionsError(`embedding: ids ${ids} must be i32`);
-  const o = parseOptions(z.object({ init: initSchema.default({ name: 'uniform', low: -0.05, high: 0.05 }), name: nameSchema }).strict(), d, 'embedding');
-  const g = ids.graph;
-  const name = layerName(g, 'embedding', o.name);
-  const table = g.param(`${name}/embeddings`, [vocab, dim], { init: o.init });
-  return table.gather(ids, { axis: 0 });
+  const o = parseOptions(z.object({ init: initSchema.default({ name: 'uniform', low: -0.05, high: 0.05 }), name: nameSchema }).strict(), c as EmbeddingOptions | undefined, 'embedding');
+  const own = ownedParams<Tensor>('embedding', o.name);
+  const table = (g: Graph) => own(g, `[${vocab}, ${dim}]`, (name) => g.param(`${name}/embeddings`, [vocab, dim], { init: o.init }));
+  const layer = (ids: Tensor) => {
+    if (!isTensor(ids)) throw new OptionsError(`embedding: expected a Tensor of i32 ids, got ${typeof ids}`);
+    if (ids.dtype !== 'i32') throw new OptionsError(`embedding: ids ${ids} must be i32`);
+    return table(ids.graph).gather(ids, { axis: 0 });
+  };
+  const attend = (x: Tensor) => {
+    if (!isTensor(x)) throw new OptionsError(`embedding.attend: expected a Tensor, got ${typeof x}`);
+    if (x.rank < 1 || x.shape[x.rank - 1] !== dim) throw new ShapeError(`embedding.attend: input ${x} must end in the embedding dim ${dim}`);
+    const t = table(x.graph);
+    return x.rank === 1 ? x.expandDims(0).matmul(t, { transposeB: true }).reshape([vocab]) : x.matmul(t, { transposeB: true });
+  };
+  return Object.assign(layer, { attend, table });
 }
 
 /**

@@ -2,8 +2,7 @@
 import { OptionsError, type Padding, parseOptions, type ParamInit, ShapeError, type Tensor } from '@kiln/core';
 import { z } from 'zod';
 import { type Activation, activation as applyActivation } from './activations';
-import { activationSchema, initSchema, isTensor, type Layer, nameSchema, pairSchema, staticDim } from './common';
-import { layerName } from './naming';
+import { activationSchema, initSchema, isTensor, type Layer, nameSchema, ownedParams, pairSchema, staticDim } from './common';
 
 type Pair = number | [number, number];
 
@@ -59,19 +58,24 @@ function checkNCHW(x: Tensor, what: string): number {
 export function conv2d(x: Tensor, filters: number, options: Conv2dOptions): Tensor;
 export function conv2d(filters: number, options: Conv2dOptions): Layer;
 export function conv2d(a: Tensor | number, b: number | Conv2dOptions, c?: Conv2dOptions): Tensor | Layer {
-  if (!isTensor(a)) return (x: Tensor) => conv2d(x, a, b as Conv2dOptions);
-  const x = a, filters = b as number;
+  if (isTensor(a)) return conv2d(b as number, c as Conv2dOptions)(a);
+  const filters = a;
   if (!Number.isInteger(filters) || filters <= 0) throw new OptionsError(`conv2d: filters must be a positive integer, got ${String(filters)}`);
-  const o = parseOptions(convSchema, c, 'conv2d');
-  const cin = checkNCHW(x, 'conv2d');
-  if (cin % o.groups || filters % o.groups) throw new OptionsError(`conv2d: groups ${o.groups} must divide input channels ${cin} and filters ${filters}`);
+  const o = parseOptions(convSchema, b, 'conv2d');
   const [kh, kw] = typeof o.kernel === 'number' ? [o.kernel, o.kernel] : o.kernel;
-  const g = x.graph;
-  const name = layerName(g, 'conv2d', o.name);
-  const kernel = g.param(`${name}/kernel`, [filters, cin / o.groups, kh, kw], { init: o.kernelInit });
-  let y = x.conv2d(kernel, { stride: o.stride, padding: o.padding, dilation: o.dilation, groups: o.groups });
-  if (o.useBias) y = y.add(g.param(`${name}/bias`, [filters], { init: o.biasInit }).reshape([1, filters, 1, 1]));
-  return applyActivation(y, o.activation);
+  const own = ownedParams<{ kernel: Tensor; bias?: Tensor }>('conv2d', o.name);
+  return (x: Tensor) => {
+    const cin = checkNCHW(x, 'conv2d');
+    if (cin % o.groups || filters % o.groups) throw new OptionsError(`conv2d: groups ${o.groups} must divide input channels ${cin} and filters ${filters}`);
+    const g = x.graph;
+    const p = own(g, `${cin} input channels`, (name) => ({
+      kernel: g.param(`${name}/kernel`, [filters, cin / o.groups, kh, kw], { init: o.kernelInit }),
+      ...(o.useBias ? { bias: g.param(`${name}/bias`, [filters], { init: o.biasInit }) } : {}),
+    }));
+    let y = x.conv2d(p.kernel, { stride: o.stride, padding: o.padding, dilation: o.dilation, groups: o.groups });
+    if (p.bias) y = y.add(p.bias.reshape([1, filters, 1, 1]));
+    return applyActivation(y, o.activation);
+  };
 }
 
 export interface Pool2dOptions {

@@ -11,14 +11,20 @@
  *
  *   const logits = sequential([flatten(), dense(128, { activation: 'relu' }), dense(10)])(x);
  *
+ * A layer object owns its params (Keras layers, PyTorch modules): the first call in a graph
+ * makes them, later calls reuse them, and gradients sum over the calls:
+ *
+ *   const cell = dense(32, { activation: 'tanh' });
+ *   let h = x; for (let t = 0; t < 4; t++) h = cell(h);   // one dense_1/kernel, used 4 times
+ *
  * Layer names count per graph and kind (`dense_1`, `dense_2`) unless `name` is given; a
  * layer's params live under `<name>/`. `batchNorm` keeps running statistics as
  * non-trainable params updated on training runs only.
  */
 export { ACTIVATIONS, activation, type Activation, type ActivationName } from './activations';
-export { type Layer } from './common';
+export { type Layer, ownedParams } from './common';
 export { layerName } from './naming';
-export { dense, flatten, dropout, embedding, activationLayer, type DenseOptions, type DropoutOptions, type EmbeddingOptions } from './basic';
+export { dense, flatten, dropout, embedding, activationLayer, type DenseOptions, type DropoutOptions, type EmbeddingLayer, type EmbeddingOptions } from './basic';
 export { conv2d, maxPool2d, avgPool2d, globalAvgPool2d, type Conv2dOptions, type Pool2dOptions } from './conv';
-export { batchNorm, layerNorm, type BatchNormOptions, type LayerNormOptions } from './norm';
+export { batchNorm, layerNorm, rmsNorm, type BatchNormOptions, type LayerNormOptions, type RmsNormOptions } from './norm';
 export { sequential, paramCount } from './sequential';
