@@ -1,7 +1,7 @@
 /**
  * The test run of `pnpm mutate` (stryker.config.mjs), as one jest file: the pass tests, the
- * typed-error tests, the runtime tests, the optimizer suite on the reference backend and the
- * plan-parity table, loaded in that order (targeted and fast first).
+ * typed-error tests, the runtime tests, the profile report, the optimizer suite on the
+ * reference backend and the plan-parity table, loaded in that order (targeted and fast first).
  *
  * Why one file: Stryker runs jest once per mutant, and under ESM every test file links the
  * whole core module graph again (~0.6 s); one file pays it once.
@@ -47,6 +47,7 @@ await import('./simplify.test');
 await import('./fusion.test');
 await import('../core/errors.test');
 await import('../core/runtime.test');
+await import('../profile/report.test');
 await import('./memory-plan.test');
 await import('../optim/reference.test');
 await import('../core/plan.test');
