@@ -27,4 +27,5 @@ export { layerName } from './naming';
 export { dense, flatten, dropout, embedding, activationLayer, type DenseOptions, type DropoutOptions, type EmbeddingLayer, type EmbeddingOptions } from './basic';
 export { conv2d, maxPool2d, avgPool2d, globalAvgPool2d, type Conv2dOptions, type Pool2dOptions } from './conv';
 export { batchNorm, layerNorm, rmsNorm, type BatchNormOptions, type LayerNormOptions, type RmsNormOptions } from './norm';
+export { simpleRnn, lstm, gru, type RecurrentLayer, type RecurrentOptions, type RecurrentResult, type RecurrentState, type SimpleRnnOptions, type GruOptions } from './recurrent';
 export { sequential, paramCount } from './sequential';
