@@ -190,6 +190,17 @@ describe('graph validation of state, symbols, names, values and sizes', () => {
     expect(Array.from(evaluate(g, { x: [1, 2, 3, 4] }, { m }).m.data)).toEqual([2, 3]);
   });
 
+  it('binds a symbol the run needs from the feed of an input it does not read, or names that feed', async () => {
+    const g = new Graph();
+    g.input('x', ['batch', 3]);
+    const count = g.fill(['batch'], 1).sum();
+    const exe = await compileWith(g, createReferenceBackend());
+    await expect(exe.run({}, { count })).rejects.toThrow("this run needs dim 'batch', which no feed binds: feed 'x'");
+    await expect(exe.run({}, { count })).rejects.toBeInstanceOf(FeedError);
+    expect(Array.from((await exe.run({ x: new Float32Array(6) }, { count })).count.data)).toEqual([2]);
+    expect(Array.from(evaluate(g, { x: new Float32Array(9) }, { count }).count.data)).toEqual([3]);
+  });
+
   it('refuses constants, fills and initial values outside their dtype (no silent wrap or truncation)', () => {
     const g = new Graph();
     expect(() => g.constant([2 ** 31, 1.5], [2], 'i32')).toThrow(DTypeError);

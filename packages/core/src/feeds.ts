@@ -38,7 +38,7 @@ export function checkFeeds(
   const all: Record<string, FeedValue> = { ...feeds, ...implicit };
   const bindings = new Map<string, number>();
   const values = new Map<number, { data: TypedArray; shape: number[]; exact?: readonly number[] }>();
-  for (const name of needed) {
+  const check = (name: string): void => {
     const id = g.inputs.get(name)!;
     const node = g.nodes[id]!;
     const v = Object.hasOwn(all, name) ? all[name] : undefined;
@@ -65,6 +65,18 @@ export function checkFeeds(
     if (n !== data.length) throw new FeedError(`feed '${name}': ${data.length} values do not fill shape ${shapeToString(shape)} (${n})`);
     // number[] feeds keep their float64 values for the reference evaluator (gradient checks).
     values.set(id, Array.isArray(raw) ? { data, shape, exact: raw as number[] } : { data, shape });
+  };
+  for (const name of needed) check(name);
+  if (live) {
+    // A symbol the run needs may come from an input it does not read (a fill of ['batch'], a
+    // mean over 'batch'): bind it from that input's feed, or say which feed is missing.
+    for (const sym of liveSymbols(g, live)) {
+      if (bindings.has(sym)) continue;
+      const definers = [...g.inputs.keys()].filter((n) => g.nodes[g.inputs.get(n)!]!.shape.includes(sym));
+      const fed = definers.find((n) => Object.hasOwn(feeds, n) && !values.has(g.inputs.get(n)!));
+      if (fed === undefined) throw new FeedError(`this run needs dim '${sym}', which no feed binds: feed ${definers.map((n) => `'${n}'`).join(' or ')}`);
+      check(fed);
+    }
   }
   if (live && bindings.size) checkSizes(g, live, bindings);
   for (const r of g.indexRanges) {
@@ -75,6 +87,20 @@ export function checkFeeds(
     checkRange(r, high, fed.data, fed.shape);
   }
   return { bindings, values };
+}
+
+/** Symbolic dims the nodes of a run use, in their shapes or shape-like attributes. */
+function liveSymbols(g: Graph, live: ReadonlySet<number>): Set<string> {
+  const out = new Set<string>();
+  for (const id of live) {
+    const n = g.nodes[id]!;
+    for (const d of n.shape) if (typeof d === 'string') out.add(d);
+    for (const key of ['shape', 'dims']) {
+      const v = n.attrs[key];
+      if (Array.isArray(v)) for (const d of v) if (typeof d === 'string') out.add(d);
+    }
+  }
+  return out;
 }
 
 /** Fed dims may not make any tensor of the run larger than a kernel can index. */
