@@ -56,7 +56,12 @@ export interface OpStep {
   readonly ops: readonly string[];
 }
 
-/** Copy a computed value into a parameter at the end of a training run (`assign`). */
+/**
+ * Copy a computed value into a parameter at the end of a training run (`assign`), after the
+ * fetches are read. Lowering guarantees a plain copy: `src` has the size of `dst`, and is no
+ * param that an assign of the same plan writes (such sources are copied to a temp first), so
+ * the assigns of a plan may run in any order.
+ */
 export interface AssignStep {
   readonly kind: 'assign';
   readonly src: PlanOperand;

@@ -11,11 +11,9 @@ import {
 } from '@kiln/core';
 import { createGemmEngine, type GemmEngine, type GemmPolicy } from './gemm';
 import { acquireWebasmPool, loadGpuJs } from './gpujs';
-import { BYTES, compileJs, type Kernel, type LowerContext } from './kernel';
+import { BYTES, type Kernel, type LowerContext } from './kernel';
 import { lowerElementwise } from './kernels/elementwise';
 import { OP_KERNELS } from './kernels/index';
-import { viewSource } from './kernels/movement';
-import { broadcastStrides, numel } from './layout';
 
 export type CpuMode = 'auto' | 'cpu' | 'webasm';
 
@@ -51,11 +49,9 @@ interface Param { dtype: DType; data: TypedArray }
 
 class CpuProgram implements Program {
   private disposed = false;
-  private queue: Promise<unknown> = Promise.resolve();
   private readonly views = new Map<number, TypedArray>();
   private readonly kernels: Kernel[] = [];
   private readonly assigns: (() => void)[] = [];
-  private readonly staged: (() => void)[] = [];
   /** Names of the resident params this program holds arrays of. */
   readonly paramNames = new Set<string>();
   bytes = 0;
@@ -123,46 +119,18 @@ class CpuProgram implements Program {
   }
 
   /**
-   * Assigns write params after the run (and after fetches are read, so a fetched param shows its
-   * value before the update, as in the reference). A source that is itself an assigned param is
-   * snapshotted first, so every update reads pre-update values.
+   * Assigns write params after the run, after the fetches are copied out (a fetched param shows
+   * its value before the update). Lowering made each a plain copy of equal size.
    */
   private lowerAssign(step: AssignStep): void {
     const src = this.view(step.src.buf), dst = this.view(step.dst.buf);
-    const assignedParams = new Set(this.plan.steps.filter((s): s is AssignStep => s.kind === 'assign').map((s) => s.dst.buf));
-    let from = src;
-    if (assignedParams.has(step.src.buf)) {
-      const snap = storage(step.src.dtype, src.length);
-      this.bytes += BYTES * src.length;
-      this.staged.push(() => snap.set(src as never));
-      from = snap;
-    }
-    if (numel(step.src.shape) === numel(step.dst.shape)) {
-      this.assigns.push(() => dst.set(from as never));
-      return;
-    }
-    const body = viewSource({ strides: broadcastStrides(step.src.shape, step.dst.shape), offset: 0 }, step.dst.shape, step.dst.dtype);
-    const f = compileJs<(x: unknown, out: unknown) => void>('assign', ['x', 'out'], body);
-    this.assigns.push(() => f(from, dst));
+    this.assigns.push(() => dst.set(src as never));
   }
 
-  run(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult> {
-    if (this.disposed) return Promise.reject(new DisposedError('cpu backend: this program was disposed'));
-    // Runs share buffers: a second run() waits for the first (webasm kernels may await).
-    const r = this.queue.then(() => this.runNow(feeds, fetch, options));
-    this.queue = r.then(() => undefined, () => undefined); // the chain must not keep the last outputs alive
-    return r;
-  }
-
-  private async runNow(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult> {
+  /** Runs come one at a time (the Executable queues them), with feeds core has checked. */
+  async run(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult> {
     if (this.disposed) throw new DisposedError('cpu backend: this program was disposed');
-    for (const f of this.plan.feeds) {
-      const data = feeds.get(f.buf);
-      const dst = this.view(f.buf);
-      if (!data) throw new FeedError(`cpu backend: no data for feed '${f.name}'`);
-      if (data.length !== dst.length) throw new FeedError(`cpu backend: feed '${f.name}' has ${data.length} elements, the plan expects ${dst.length}`);
-      dst.set(data as never);
-    }
+    for (const f of this.plan.feeds) this.view(f.buf).set(feeds.get(f.buf)! as never);
     const fetchViews = fetch.map((id) => [id, this.view(id)] as const);
     const step = options.step >>> 0;
     const profile: ProfileEntry[] | undefined = options.profile ? [] : undefined;
@@ -174,7 +142,6 @@ class CpuProgram implements Program {
     }
     const outputs = new Map<number, TypedArray>();
     for (const [id, v] of fetchViews) outputs.set(id, copyOf(v));
-    for (const s of this.staged) s();
     for (const a of this.assigns) a();
     this.backend.stats.submissions++;
     return profile ? { outputs, profile, profileGranularity: 'kernel' } : { outputs };
@@ -186,7 +153,6 @@ class CpuProgram implements Program {
     for (const k of this.kernels) k.dispose?.();
     this.kernels.length = 0;
     this.assigns.length = 0; // their closures hold the slot and param arrays
-    this.staged.length = 0;
     this.views.clear();
     this.backend.release(this);
   }

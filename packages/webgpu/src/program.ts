@@ -5,15 +5,14 @@
  * fetches, or for the queue when nothing is fetched).
  */
 import {
-  type AssignStep, DeviceLostError, DisposedError, type DType, FeedError, GraphError, type OpStep, type Plan, type PlanBuffer,
+  type AssignStep, DeviceLostError, DisposedError, type DType, GraphError, type OpStep, type Plan, type PlanBuffer,
   type PlanOperand, type Program, type ProfileEntry, type ProgramRunResult, shapeToString, type TypedArray, UnsupportedError,
 } from '@kiln/core';
 import type { WebGPUBackend } from './backend';
 import { type BuildContext, foldGrid, type Kernel, kernelSource } from './kernel';
 import { elementwiseKernel } from './kernels/elementwise';
 import { OP_KERNELS } from './kernels/index';
-import { stridedKernel } from './kernels/movement';
-import { broadcastStrides, numel } from './layout';
+import { numel } from './layout';
 
 interface Dispatch {
   readonly kernel: Kernel;
@@ -40,14 +39,11 @@ export function fromWords(bytes: ArrayBuffer, dtype: DType, n: number): TypedArr
 
 export class WebGPUProgram implements Program {
   private disposed = false;
-  private queue: Promise<unknown> = Promise.resolve();
   private readonly bufs = new Map<number, GPUBuffer>();
   private readonly owned: GPUBuffer[] = [];
   private readonly scratch: GPUBuffer[] = [];
   private readonly main: Dispatch[] = [];
-  private readonly tail: Dispatch[] = [];
   private readonly assignCopies: { src: GPUBuffer; dst: GPUBuffer; bytes: number }[] = [];
-  private readonly snapshots: { src: GPUBuffer; dst: GPUBuffer; bytes: number }[] = [];
   private stepBuffer: GPUBuffer | undefined;
   private staging: GPUBuffer | undefined;
   private querySet: GPUQuerySet | undefined;
@@ -90,8 +86,6 @@ export class WebGPUProgram implements Program {
       },
     };
     const mainKernels: Kernel[] = [];
-    const tailKernels: Kernel[] = [];
-    const assigned = new Set(plan.steps.filter((s): s is AssignStep => s.kind === 'assign').map((s) => s.dst.buf));
     for (const step of plan.steps) {
       // An empty output has nothing to compute (and its index math would divide by a zero dim).
       if (step.kind !== 'assign' && numel(step.out.shape) === 0) continue;
@@ -100,15 +94,12 @@ export class WebGPUProgram implements Program {
         const entry = OP_KERNELS[step.op];
         if (typeof entry !== 'function') throw new UnsupportedError(`webgpu: '${step.op}' cannot run as a standalone step (ops: ${step.ops.join(', ')})`);
         mainKernels.push(...entry(step, ctx));
-      } else this.lowerAssign(step, assigned, ctx, tailKernels);
+      } else this.lowerAssign(step);
     }
     if (mainKernels.some((k) => k.bindings.some((b) => 'step' in b.target))) {
       this.stepBuffer = this.alloc(16, 'run counter', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     }
-    const build = (ks: Kernel[]) => Promise.all(ks.map((k) => this.dispatchFor(k)));
-    const [m, t] = await Promise.all([build(mainKernels), build(tailKernels)]);
-    this.main.push(...m);
-    this.tail.push(...t);
+    this.main.push(...await Promise.all(mainKernels.map((k) => this.dispatchFor(k))));
   }
 
   /** Refuse, before anything runs, any tensor the device cannot hold or bind. */
@@ -159,32 +150,13 @@ export class WebGPUProgram implements Program {
   }
 
   /**
-   * Assigns run after every step and after the fetches are copied out (a fetched param shows
-   * its value before the update). A source that is itself an assigned param is snapshotted
-   * first, so every update reads start-of-step values.
+   * Assigns are buffer copies after every step and after the fetches are copied out (a fetched
+   * param shows its value before the update); lowering made each a plain copy of equal size.
    */
-  private lowerAssign(step: AssignStep, assigned: ReadonlySet<number>, ctx: BuildContext, tail: Kernel[]): void {
-    let src = this.bufs.get(step.src.buf)!;
-    const dst = this.bufs.get(step.dst.buf)!;
-    const bytes = numel(step.src.shape) * BYTES;
-    if (src === dst && numel(step.src.shape) === numel(step.dst.shape)) return;
-    let srcId: { buf: number } | { scratch: number } = { buf: step.src.buf };
-    if (assigned.has(step.src.buf)) {
-      const id = ctx.scratch(bytes);
-      this.snapshots.push({ src, dst: this.scratch[id]!, bytes });
-      src = this.scratch[id]!;
-      srcId = { scratch: id };
-    }
-    if (numel(step.src.shape) === numel(step.dst.shape)) {
-      if (bytes > 0) this.assignCopies.push({ src, dst, bytes });
-      return;
-    }
-    const k = stridedKernel({
-      x: -1, y: step.dst.buf, dtype: step.dst.dtype, shape: step.dst.shape,
-      src: { strides: broadcastStrides(step.src.shape, step.dst.shape), offset: 0 },
-      ops: step.ops, shapes: `${shapeToString(step.src.shape)} -> ${shapeToString(step.dst.shape)}`, name: 'assign',
-    });
-    tail.push({ ...k, bindings: [k.bindings[0]!, { target: srcId, access: 'read' }] });
+  private lowerAssign(step: AssignStep): void {
+    const src = this.bufs.get(step.src.buf)!, dst = this.bufs.get(step.dst.buf)!;
+    const bytes = numel(step.dst.shape) * BYTES;
+    if (bytes > 0) this.assignCopies.push({ src, dst, bytes });
   }
 
   private async dispatchFor(k: Kernel): Promise<Dispatch> {
@@ -210,26 +182,16 @@ export class WebGPUProgram implements Program {
     return { kernel: k, pipeline, bindGroup, workgroups };
   }
 
-  run(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult> {
-    if (this.disposed) return Promise.reject(new DisposedError('webgpu: this program was disposed'));
-    // Runs share buffers: a run waits for the previous one.
-    const r = this.queue.then(() => this.runNow(feeds, fetch, options));
-    this.queue = r.catch(() => undefined);
-    return r;
-  }
-
-  private async runNow(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult> {
+  /** Runs come one at a time (the Executable queues them), with feeds core has checked. */
+  async run(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult> {
     if (this.disposed) throw new DisposedError('webgpu: this program was disposed');
     this.backend.ensureUsable();
     const device = this.device;
     // Validate everything before touching the device.
     const uploads: [GPUBuffer, ArrayBufferView][] = [];
     for (const f of this.plan.feeds) {
-      const data = feeds.get(f.buf);
-      const b = this.plan.buffers.get(f.buf)!;
-      if (!data) throw new FeedError(`webgpu: no data for feed '${f.name}'`);
-      if (data.length !== b.size) throw new FeedError(`webgpu: feed '${f.name}' has ${data.length} elements, the plan expects ${b.size}`);
-      if (b.size) uploads.push([this.bufs.get(f.buf)!, toWords(data)]);
+      const data = feeds.get(f.buf)!;
+      if (data.length) uploads.push([this.bufs.get(f.buf)!, toWords(data)]);
     }
     const fetches = fetch.map((id) => {
       const b = this.plan.buffers.get(id);
@@ -269,13 +231,7 @@ export class WebGPUProgram implements Program {
       for (const d of this.main) encode(pass, d);
       pass.end();
     }
-    for (const s of this.snapshots) encoder.copyBufferToBuffer(s.src, 0, s.dst, 0, s.bytes);
     for (const { b, at } of reads) if (b.size) encoder.copyBufferToBuffer(this.bufs.get(b.id)!, 0, staging!, at, b.size * BYTES);
-    if (this.tail.length) {
-      const pass = encoder.beginComputePass();
-      for (const d of this.tail) encode(pass, d);
-      pass.end();
-    }
     for (const c of this.assignCopies) encoder.copyBufferToBuffer(c.src, 0, c.dst, 0, c.bytes);
     if (timed) {
       encoder.resolveQuerySet(this.querySet!, 0, 2 * this.main.length, this.resolveBuffer!, 0);
@@ -346,7 +302,7 @@ export class WebGPUProgram implements Program {
 
   /** Dispatches, in order (tests and debugging: which kernels a plan became). */
   get kernels(): readonly Kernel[] {
-    return [...this.main, ...this.tail].map((d) => d.kernel);
+    return this.main.map((d) => d.kernel);
   }
 
   dispose(): void {

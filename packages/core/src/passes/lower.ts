@@ -161,10 +161,25 @@ export function assignBuffers(pg: PGraph, fusion: Fusion): Plan {
     const view = s.kind === 'movement' ? (s as unknown as MovementSpec<Record<string, unknown>>).view(byId.get(n.inputs[0]!)!.shape, n.attrs, n.shape) : undefined;
     steps.push({ kind: 'op', op: n.op, attrs: n.attrs, params: kernelParams(n.op, inputs, n.attrs, out), inputs, out, ops: [n.op], ...(view ? { view } : {}) });
   }
+  // Assigns run last, after the fetches are read, and each reads start-of-step values. A source
+  // that is itself an assigned param (a swap) is first copied into a temp by an ordinary kernel,
+  // and so is a source of another size (broadcast into the target): every AssignStep is then a
+  // plain copy of equal size, which backends run in any order.
+  const assigned = new Set(pg.assigns.map((a) => operand(byId.get(a)!.inputs[0]!).buf));
+  const assigns: AssignStep[] = [];
   for (const a of pg.assigns) {
     const n = byId.get(a)!;
-    steps.push({ kind: 'assign', src: operand(n.inputs[1]!), dst: operand(n.inputs[0]!), ops: ['assign'] });
+    const dst = operand(n.inputs[0]!);
+    let src = operand(n.inputs[1]!);
+    if (assigned.has(src.buf) || numel(src.shape) !== numel(dst.shape)) {
+      const copy: PlanOperand = { buf: buffers.size, shape: dst.shape, dtype: dst.dtype };
+      buffers.set(copy.buf, { id: copy.buf, dtype: dst.dtype, size: numel(dst.shape), kind: 'temp' });
+      steps.push({ kind: 'elementwise', expr: E.arg(0, src.dtype), inputs: [src], out: copy, ops: ['assign'] });
+      src = copy;
+    }
+    assigns.push({ kind: 'assign', src, dst, ops: ['assign'] });
   }
+  steps.push(...assigns);
   return {
     buffers,
     steps,
