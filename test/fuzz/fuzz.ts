@@ -11,7 +11,7 @@ import { KilnError, mulberry32 } from '@kiln/core';
 import { checkpoint, data } from '@kiln/nn';
 
 /** Inputs tried per target in one run. */
-export const BUDGET = { graphJson: 2500, safetensors: 3200, idx: 3200, feeds: 1600 } as const;
+export const BUDGET = { graphJson: 2000, safetensors: 3500, idx: 3500, feeds: 1600 } as const;
 export const SEED = Number(process.env.KILN_FUZZ_SEED ?? 20261202);
 export const SCALE = Number(process.env.KILN_FUZZ_SCALE ?? 1);
 

@@ -3,7 +3,7 @@
 // that loads re-serialises to a document that loads to the same graph, and, when small
 // enough to run, runs on the reference backend or refuses the run with a typed error.
 import { compileWith, concat, createReferenceBackend, Graph, KilnError, PRIMITIVE_NAMES, SerializationError, type Tensor } from '@kiln/core';
-import { BUDGET, mutateJson, rng, SCALE, SEED, Tally } from './fuzz';
+import { BUDGET, mutateJson, oddValue, type Rng, rng, SCALE, SEED, Tally } from './fuzz';
 
 function sgd(g: Graph, loss: Tensor): void {
   const params = g.trainableParams();
@@ -67,6 +67,38 @@ function feedsFor(g: Graph, bind: number): Record<string, Float32Array | Int32Ar
   return feeds;
 }
 
+type Doc = { nodes: { op: string; inputs: number[]; attrs: Record<string, unknown>; shape: unknown[]; dtype: string }[] };
+
+/** Graph-aware damage that keeps the document well-formed: rewired inputs, ops and attributes swapped between nodes, nudged numbers, dtypes. */
+function rewire(doc: Doc, r: Rng): void {
+  const nodes = doc.nodes;
+  const id = 1 + r.int(nodes.length - 1);
+  const node = nodes[id]!;
+  switch (r.int(5)) {
+    case 0: if (node.inputs.length) node.inputs[r.int(node.inputs.length)] = r.int(id); break;
+    case 1: { const other = nodes[r.int(nodes.length)]!; node.op = other.op; node.attrs = structuredClone(other.attrs); break; }
+    case 2: {
+      const key = r.pick(Object.keys(node.attrs).concat(['shape']));
+      const v = node.attrs[key];
+      const nudge = (x: unknown) => (typeof x === 'number' ? r.pick([x, x + 1, x - 1, 0, -1, -x, 0.5, 2 ** 31]) : x);
+      node.attrs[key] = Array.isArray(v) ? v.map(nudge) : typeof v === 'number' ? nudge(v) : oddValue(r);
+      break;
+    }
+    case 3: node.op = r.pick(PRIMITIVE_NAMES); break;
+    default: node.dtype = r.pick(['f32', 'i32', 'bool']);
+  }
+}
+
+/** Copy the type the builder inferred into the node a SerializationError names; false when it names none. */
+function adoptInferred(doc: Doc, e: unknown): boolean {
+  const m = e instanceof SerializationError ? /^node #(\d+) .*inferred (\w+)\[([^\]]*)\]\)$/.exec(e.message) : null;
+  if (!m) return false;
+  const node = doc.nodes[Number(m[1])]!;
+  node.dtype = m[2]!;
+  node.shape = m[3] ? m[3].split(', ').map((d) => (/^\d+$/.test(d) ? Number(d) : d)) : [];
+  return true;
+}
+
 /** JSON text of a mutated document (non-finite numbers spelled out); undefined when it is cyclic. */
 function show(doc: unknown): string | undefined {
   try {
@@ -87,10 +119,22 @@ describe('fuzz: Graph.fromJSON', () => {
     let ran = 0;
     for (let k = 0; k < BUDGET.graphJson * SCALE; k++) {
       const doc = JSON.parse(r.pick(bases)) as unknown;
+      const rewired = r.chance(0.3);
       for (let m = 0, n = r.pick([1, 1, 1, 1, 1, 1, 2, 2, 2, 3]); m < n; m++) {
         // Most mutations land inside one node, where the interesting validation is.
         const nodes = (doc as { nodes: unknown }).nodes;
-        mutateJson(r.chance(0.7) && Array.isArray(nodes) && nodes.length ? { nodes: [nodes[r.int(nodes.length)]] } : doc, r, vocabulary);
+        if (rewired) rewire(doc as Doc, r);
+        else mutateJson(r.chance(0.7) && Array.isArray(nodes) && nodes.length ? { nodes: [nodes[r.int(nodes.length)]] } : doc, r, vocabulary);
+      }
+      // A rewired graph records its old types: adopt the inferred ones (twice at most), so that
+      // the graph-level rules, not the recorded types, decide.
+      for (let fix = 0; rewired && fix < 2; fix++) {
+        try {
+          Graph.fromJSON(doc);
+          break;
+        } catch (e) {
+          if (!adoptInferred(doc as Doc, e)) break;
+        }
       }
       let input: unknown = doc;
       const json = r.chance(0.15) ? show(doc) : undefined;
