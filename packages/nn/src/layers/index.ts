@@ -28,4 +28,9 @@ export { dense, flatten, dropout, embedding, activationLayer, type DenseOptions,
 export { conv2d, maxPool2d, avgPool2d, globalAvgPool2d, type Conv2dOptions, type Pool2dOptions } from './conv';
 export { batchNorm, layerNorm, rmsNorm, type BatchNormOptions, type LayerNormOptions, type RmsNormOptions } from './norm';
 export { simpleRnn, lstm, gru, type RecurrentLayer, type RecurrentOptions, type RecurrentResult, type RecurrentState, type SimpleRnnOptions, type GruOptions } from './recurrent';
+export {
+  multiHeadAttention, transformerEncoderLayer, transformerDecoderLayer, rotaryEmbedding, sinePositionEncoding, positionEmbedding,
+  type AttentionCall, type AttentionLayer, type MultiHeadAttentionOptions, type PositionEmbeddingOptions, type RotaryOptions,
+  type TransformerCall, type TransformerDecoderCall, type TransformerDecoderLayer, type TransformerEncoderLayer, type TransformerLayerOptions,
+} from './attention';
 export { sequential, paramCount } from './sequential';
