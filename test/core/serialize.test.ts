@@ -143,6 +143,15 @@ describe('Graph JSON from untrusted input', () => {
     expect(() => Graph.fromJSON(json)).toThrow(/node #1 .*more than the 4294967295 a tensor may hold/);
   });
 
+  it('round-trips non-finite param initialisers', () => {
+    const g = new Graph();
+    const m = g.param('runningMax', [2], { init: { constant: -Infinity }, trainable: false });
+    const v = g.param('v', [2], { init: [Number.NaN, Infinity] });
+    const g2 = Graph.fromJSON(JSON.stringify(g.toJSON()));
+    expect(Array.from(evaluate(g2, {}, { m: g2.tensor(m.id), v: g2.tensor(v.id) }).m.data)).toEqual([-Infinity, -Infinity]);
+    expect(Array.from(evaluate(g2, {}, { v: g2.tensor(v.id) }).v.data)).toEqual([Number.NaN, Infinity]);
+  });
+
   it('keeps the labels and index ranges of composites, so a loaded graph refuses bad labels too', async () => {
     const { g, loss, json } = doc();
     expect(json.indexRanges).toEqual([expect.objectContaining({ input: 'y', high: 3, use: 'softmaxCrossEntropy labels (3 classes)' })]);

@@ -22,8 +22,8 @@ export const MAX_JSON_DEPTH = 32;
 const dim = z.union([z.number().int().nonnegative(), z.string()]);
 const initSchema = z.union([
   z.string(),
-  z.object({ name: z.string() }).catchall(z.number()),
-  z.object({ constant: z.number() }).strict(),
+  z.object({ name: z.string() }).catchall(ieeeNumber),
+  z.object({ constant: ieeeNumber }).strict(),
   z.object({ values: z.array(ieeeNumber) }).strict(),
 ]);
 const docSchema = z.object({
@@ -95,7 +95,7 @@ export function graphToJSON(g: Graph): GraphJSON {
     params: [...g.params].map(([name, p]) => ({
       name,
       trainable: p.trainable,
-      init: (ArrayBuffer.isView(p.init) || Array.isArray(p.init) ? { values: encodeNonFinite(Array.from(p.init as ArrayLike<number>)) } : p.init) as GraphJSON['params'][number]['init'],
+      init: encodeNonFinite(ArrayBuffer.isView(p.init) || Array.isArray(p.init) ? { values: Array.from(p.init as ArrayLike<number>) } : p.init) as GraphJSON['params'][number]['init'],
     })),
     updates: [...g.updates],
     ...(g.indexRanges.length ? { indexRanges: [...g.indexRanges].sort(byNode).map((r) => ({ ...r })) } : {}),
