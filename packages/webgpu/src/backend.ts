@@ -49,7 +49,8 @@ export class WebGPUBackend implements Backend {
   private readonly layouts = new Map<string, { layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout }>();
   private readonly sizes = new Map<GPUBuffer, number>();
   private disposed = false;
-  lostError: DeviceLostError | undefined;
+  /** The first device failure; every later use throws it (see poison). */
+  private lostError: DeviceLostError | undefined;
   readonly adapter: GPUAdapter;
   /** The process's shared device (gpu.ts): never destroyed by the backend. */
   readonly device: GPUDevice;
@@ -207,7 +208,7 @@ export class WebGPUBackend implements Backend {
       try {
         await staging.mapAsync(GPUMapMode.READ, 0, bytes);
       } catch (e) {
-        throw this.lostError ?? this.poison(new DeviceLostError(`webgpu: reading param '${name}' failed: ${(e as Error).message}`));
+        throw this.poison(new DeviceLostError(`webgpu: reading param '${name}' failed: ${(e as Error).message}`));
       }
       this.ensureUsable();
       const out = fromWords(staging.getMappedRange(0, bytes).slice(0), p.dtype, p.size);

@@ -5,11 +5,10 @@
  * fetches, or for the queue when nothing is fetched).
  */
 import {
-  type AssignStep, DeviceLostError, DisposedError, type DType, GraphError, type OpStep, type Plan, type PlanBuffer,
+  type AssignStep, type BackendStats, DeviceLostError, DisposedError, type DType, GraphError, type OpStep, type Plan, type PlanBuffer,
   type PlanOperand, type Program, type ProfileEntry, type ProgramRunResult, shapeToString, type TypedArray, UnsupportedError,
 } from '@kiln/core';
-import type { WebGPUBackend } from './backend';
-import { type BuildContext, foldGrid, type Kernel, kernelSource } from './kernel';
+import { type Binding, type BuildContext, type DeviceTraits, foldGrid, type Kernel, kernelSource } from './kernel';
 import { elementwiseKernel } from './kernels/elementwise';
 import { OP_KERNELS } from './kernels/index';
 import { numel } from './layout';
@@ -37,6 +36,34 @@ export function fromWords(bytes: ArrayBuffer, dtype: DType, n: number): TypedArr
   return Uint8Array.from(new Uint32Array(bytes, 0, n));
 }
 
+/**
+ * What a Program needs from its backend: device memory, pipelines and resident params, the
+ * device's facts, and its fault state. The backend implements it; a program reaches no further
+ * into the backend (and program.ts imports nothing from backend.ts).
+ */
+export interface ProgramHost {
+  readonly device: GPUDevice;
+  readonly traits: DeviceTraits;
+  readonly stats: BackendStats;
+  /** Profile every run, not only those asked to. */
+  readonly profileAll: boolean;
+  /** Per-dispatch timestamps are available. */
+  readonly timestamps: boolean;
+  allocate(bytes: number, usage: number, label: string): GPUBuffer;
+  free(b: GPUBuffer): void;
+  /** A compiled pipeline, cached by source. */
+  pipeline(source: string, label: string, layout: GPUPipelineLayout, op: string): Promise<GPUComputePipeline>;
+  layoutFor(access: readonly Binding['access'][]): { layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout };
+  /** The resident buffer of a param, bound by `user` until it is disposed. */
+  paramBuffer(name: string, dtype: DType, size: number, user: WebGPUProgram): GPUBuffer;
+  /** A disposed program lets go of its params. */
+  forget(p: WebGPUProgram): void;
+  /** Throws if the backend was disposed or the device failed. */
+  ensureUsable(): void;
+  /** Record a device failure (the first one sticks) and return the error to throw. */
+  poison(e: DeviceLostError): DeviceLostError;
+}
+
 export class WebGPUProgram implements Program {
   private disposed = false;
   private readonly bufs = new Map<number, GPUBuffer>();
@@ -51,9 +78,9 @@ export class WebGPUProgram implements Program {
   /** Names of the resident params this program binds. */
   readonly paramNames = new Set<string>();
 
-  private constructor(private readonly backend: WebGPUBackend, private readonly plan: Plan) {}
+  private constructor(private readonly backend: ProgramHost, private readonly plan: Plan) {}
 
-  static async create(backend: WebGPUBackend, plan: Plan): Promise<WebGPUProgram> {
+  static async create(backend: ProgramHost, plan: Plan): Promise<WebGPUProgram> {
     const p = new WebGPUProgram(backend, plan);
     try {
       await p.lower();
@@ -257,7 +284,7 @@ export class WebGPUProgram implements Program {
       }
     } catch (e) {
       if (e instanceof DeviceLostError) throw e;
-      throw this.backend.lostError ?? this.backend.poison(new DeviceLostError(`webgpu: waiting for the run failed: ${(e as Error).message}`));
+      throw this.backend.poison(new DeviceLostError(`webgpu: waiting for the run failed: ${(e as Error).message}`));
     }
     const wall = performance.now() - t0;
     this.backend.ensureUsable();
