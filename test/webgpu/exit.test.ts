@@ -7,7 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeGpu } from './support';
+import { DeviceLostError, E } from '@kiln/core';
+import { createWebGPUBackend, type WebGPUBackend } from '@kiln/webgpu';
+import { acquireDevice, getGpu } from '../../packages/webgpu/src/gpu';
+import { describeGpu, PlanBuilder, runPlan } from './support';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const fixtures = join(root, 'test/webgpu/fixtures');
@@ -87,6 +90,65 @@ describeGpu('process exit', () => {
       expect(r.stdout).toMatch(/^test accuracy: \d+\.\d\d%$/m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describeGpu('one GPU object and one device per process (gpu.ts)', () => {
+  const doubled = async (b: WebGPUBackend, x: Float32Array): Promise<number[]> => {
+    const p = new PlanBuilder();
+    const xIn = p.feed('x', [x.length]);
+    p.fetch('y', p.elementwise(E.mul(E.arg(0, 'f32'), E.lit(2)), [xIn], [x.length], 'f32'));
+    return Array.from((await runPlan(b, p.build(), { x })).y!);
+  };
+  /** Whether the device's `lost` promise has settled (a destroyed device's has). */
+  const isLost = async (d: GPUDevice): Promise<boolean> => Promise.race([d.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 50))]);
+
+  test('backends share the device; dispose frees buffers, never the device or the GPU object', async () => {
+    const gpu = await getGpu();
+    const a = await createWebGPUBackend();
+    await expect(doubled(a, Float32Array.of(1, 2))).resolves.toEqual([2, 4]);
+    await a.dispose();
+    const b = await createWebGPUBackend();
+    try {
+      expect(b.device).toBe(a.device);
+      expect(await getGpu()).toBe(gpu);
+      expect(await isLost(b.device)).toBe(false);
+      await expect(doubled(b, Float32Array.of(3))).resolves.toEqual([6]);
+      expect(a.stats.allocatedBytes).toBe(0);
+    } finally {
+      await b.dispose();
+    }
+  });
+
+  test('disposing one backend while another has a run in flight on the shared device', async () => {
+    const a = await createWebGPUBackend();
+    const b = await createWebGPUBackend();
+    try {
+      await doubled(a, Float32Array.of(0)); // compiled once, so the next run is quick to submit
+      const x = Float32Array.from({ length: 4096 }, (_, i) => i);
+      const pending = doubled(a, x);
+      await b.dispose();
+      expect((await pending)[4095]).toBe(8190);
+    } finally {
+      await a.dispose();
+    }
+  });
+
+  test('a lost device is replaced by a fresh one for the next backend; the lost one poisons its users', async () => {
+    const first = await acquireDevice({});
+    const a = await createWebGPUBackend();
+    expect(a.device).toBe(first.device);
+    first.device.destroy(); // a loss from outside (driver reset, someone else's destroy)
+    await first.device.lost;
+    await expect(doubled(a, Float32Array.of(1))).rejects.toThrow(DeviceLostError);
+    await a.dispose();
+    const b = await createWebGPUBackend();
+    try {
+      expect(b.device).not.toBe(first.device);
+      await expect(doubled(b, Float32Array.of(5))).resolves.toEqual([10]);
+    } finally {
+      await b.dispose();
     }
   });
 });
