@@ -7,9 +7,10 @@
  * NOTE: lifetimes across the native boundary. Dawn's instance lives as long as the object
  * `create()` returned is referenced; when that object is garbage-collected the instance is freed
  * even while adapters, devices or callbacks made from it are still pending, and Dawn's event
- * pump then locks freed mutexes (seen as exit 134 'std::system_error', glibc futex and
- * `__pthread_tpp_change_priority` aborts, SIGSEGV, or a hang). Destroying a device while lavapipe
- * threads still run its work is the same kind of bug. So, in Node:
+ * pump goes on using it (a hung bench was stuck in InstanceBase::ProcessEvents locking a mutex;
+ * others ended by exit 134 'std::system_error', glibc futex or `__pthread_tpp_change_priority`
+ * aborts, or SIGSEGV). Kiln used to drop its GPU object whenever the last backend was disposed
+ * and make a new one for the next. So, in Node:
  *  - one GPU object per process, created on first use and never dropped (no second instance);
  *  - one device per adapter choice, shared by every backend and kept until the process exits
  *    (Node still exits by itself: a live device does not hold the event loop). A backend's
