@@ -151,6 +151,91 @@ fn kiln_ndtr(x: f32) -> f32 {
   return select(0.5f * kiln_erfc(z), tail, z >= 0.5f);
 }
 
+// 32 x 32 -> 64-bit product as (low, high).
+fn kiln_mul64(a: u32, b: u32) -> vec2u {
+  let al = a & 0xffffu;
+  let ah = a >> 16u;
+  let bl = b & 0xffffu;
+  let bh = b >> 16u;
+  let ll = al * bl;
+  let mid = al * bh + (ll >> 16u);
+  let mid2 = ah * bl + (mid & 0xffffu);
+  let hi = ah * bh + (mid >> 16u) + (mid2 >> 16u);
+  return vec2u((mid2 << 16u) | (ll & 0xffffu), hi);
+}
+
+struct KilnQuadrant {
+  r: f32,
+  q: u32,
+}
+
+// |x| = (q + r / (pi/2)) (pi/2) mod 2 pi, |r| <= pi/4, for finite |x| >= pi/4: Payne-Hanek, the
+// 24-bit mantissa times a 96-bit window of the bits of 2/pi (the built-ins reduce by an f32
+// multiple of pi, which is noise beyond ~1e5: sin(1e10) came out -1).
+fn kiln_reduce_half_pi(ax: f32) -> KilnQuadrant {
+  var two_over_pi = array<u32, 9>(0xa2f9836eu, 0x4e441529u, 0xfc2757d1u, 0xf534ddc0u, 0xdb629599u, 0x3c439041u, 0xfe5163abu, 0xdebbc561u, 0xb7246e3au);
+  let bits = bitcast<u32>(ax);
+  let m = (bits & 0x007fffffu) | 0x00800000u;
+  let k = i32(bits >> 23u) - 150; // |x| = m 2^k
+  // Bits of 2/pi above a contribute multiples of 4 (whole turns): the window starts at bit a.
+  let a = u32(max(1, k - 1));
+  let wi = (a - 1u) >> 5u;
+  let sh = (a - 1u) & 31u;
+  var w: array<u32, 3>;
+  for (var j = 0u; j < 3u; j++) {
+    let hi = two_over_pi[wi + j];
+    let lo = two_over_pi[wi + j + 1u];
+    w[j] = select((hi << sh) | (lo >> (32u - sh)), hi, sh == 0u);
+  }
+  // P = m * window, 120 bits in p0..p3; x 2/pi = P 2^(k - a - 95).
+  let t2 = kiln_mul64(m, w[2]);
+  let t1 = kiln_mul64(m, w[1]);
+  let t0 = kiln_mul64(m, w[0]);
+  let p1 = t2.y + t1.x;
+  let c1 = select(0u, 1u, p1 < t2.y);
+  let p2a = t1.y + t0.x;
+  let c2a = select(0u, 1u, p2a < t1.y);
+  let p2 = p2a + c1;
+  let c2 = c2a + select(0u, 1u, p2 < p2a);
+  let p3 = t0.y + c2;
+  // The binary point is at bit b = a + 95 - k (94..120); take the 64 bits [b - 62, b + 2).
+  let d = u32(i32(a) + 1 - k); // b - 62 - 32, in 0..26: a shift within words 1..3
+  let xl = select((p1 >> d) | (p2 << (32u - d)), p1, d == 0u);
+  let xh = select((p2 >> d) | (p3 << (32u - d)), p2, d == 0u);
+  var q = xh >> 30u;
+  var fh = xh & 0x3fffffffu;
+  var fl = xl;
+  // A fraction of 1/2 or more is the next quadrant minus (1 - fraction).
+  let up = fh >= 0x20000000u;
+  if (up) {
+    fl = ~fl + 1u;
+    fh = (~fh + select(0u, 1u, fl == 0u)) & 0x3fffffffu;
+    q = q + 1u;
+  }
+  // fraction = (fh 2^32 + fl) 2^-62, normalised so its leading bit is kept.
+  let z = countLeadingZeros(fh);
+  let top = select(select((fh << z) | (fl >> (32u - z)), fh, z == 0u), fl, fh == 0u);
+  let scale = select(kiln_pow2(-30 - i32(z)), kiln_pow2(-62 + 0), fh == 0u);
+  let f = f32(top) * scale;
+  let r = f * 1.57079637f;
+  return KilnQuadrant(select(r, -r, up), q & 3u);
+}
+
+// sin and cos of any finite argument; NaN for +-Inf and NaN.
+fn kiln_sincos(x: f32, cosine: bool) -> f32 {
+  let ax = abs(x);
+  var red = KilnQuadrant(ax, 0u);
+  if (ax > 0.785398163f) {
+    red = kiln_reduce_half_pi(ax);
+  }
+  // cos(x) = sin(|x| + pi/2): one more quadrant; sin is odd in x.
+  let q = (red.q + select(0u, 1u, cosine)) & 3u;
+  let v = select(sin(red.r), cos(red.r), (q & 1u) == 1u);
+  let s = select(v, -v, q >= 2u);
+  let signed = select(s, -s, !cosine && x < 0.0f);
+  return select(signed, kiln_nan(), kiln_special(bitcast<u32>(x)));
+}
+
 fn kiln_odd_integer(y: f32) -> bool {
   // |y| < 2^24 is where an f32 can be odd; floor(y / 2) * 2 is exact there.
   return abs(y) < 16777216.0f && floor(y) == y && floor(y * 0.5f) * 2.0f != y;

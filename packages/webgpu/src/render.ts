@@ -11,7 +11,7 @@
  *   - isnan is a bit test, since compilers may assume x == x.
  *   - f32 -> i32 casts truncate and wrap (kiln_f2i), where WGSL's i32(x) saturates.
  *   - i32 division by zero gives 0 (core's toDType of +-Inf/NaN); WGSL would give the dividend.
- *   - exp, log, expm1, log1p, erf, erfc, ndtr and pow are ieee.wgsl's (a few ulp, relative, and
+ *   - exp, log, expm1, log1p, sin, cos, erf, erfc, ndtr and pow are ieee.wgsl's (a few ulp, relative, and
  *     JavaScript's special values); the built-ins are only absolutely accurate near 1 or 0.
  *   - sqrt of a negative gives NaN explicitly (WGSL leaves it undefined).
  *   - i32/u32 add, sub, mul and neg wrap in WGSL as in core.
@@ -73,8 +73,8 @@ function renderCall(f: Fn, t: EType, a: readonly string[]): string {
     case 'log': return `kiln_log(${x})`;
     case 'log1p': return `kiln_log1p(${x})`;
     case 'sqrt': return `select(sqrt(${x}), kiln_nan(), ${x} < 0.0f)`;
-    case 'sin': return `sin(${x})`;
-    case 'cos': return `cos(${x})`;
+    case 'sin': return `kiln_sincos(${x}, false)`;
+    case 'cos': return `kiln_sincos(${x}, true)`;
     case 'erf': return `kiln_erf(${x})`;
     case 'erfc': return `kiln_erfc(${x})`;
     case 'ndtr': return `kiln_ndtr(${x})`;
