@@ -22,6 +22,8 @@ describeBackends('bad input', (b) => {
       [{ x: new Int32Array(6), i: new Int32Array(2) }, /dtype i32 \(Int32Array\) does not match input dtype f32/],
       [{ x: { data: new Float32Array(6), shape: [3, 2] }, i: new Int32Array(2) }, /does not match input \['batch', 3\]|does not match input \[batch, 3\]/],
       [{ x: new Float32Array(6), i: new Int32Array(3) }, /dim 'batch' is 3 here but 2/],
+      [{ x: { data: new Float32Array(6), shape: [-2, -3] }, i: new Int32Array(2) }, /feed 'x': dim 0 of the fed shape is -2; every dim must be a non-negative integer/],
+      [{ x: new Float32Array(6), i: [1, 2.5] }, /feed 'i': element 1 is 2.5, not an i32/],
     ];
     for (const [feeds, msg] of bad) {
       const p = exe.run(feeds as never, { y });
