@@ -245,6 +245,8 @@ export const OP_CASES: readonly OpCase[] = [
   { op: 'log', label: 'near one', inputs: [vals([3], [1.0000001, 0.99999994, 1e-40])], build: (_, x) => x!.log(), expect: [Math.log(Math.fround(1.0000001)), Math.log(Math.fround(0.99999994)), Math.log(Math.fround(1e-40))], grad: false, atol: 0, rtol: 1e-6 },
   { op: 'sum', label: 'inf + -inf', inputs: [vals([2, 3], [Infinity, -Infinity, 1, Infinity, 1, 2])], build: (_, x) => x!.sum({ axes: [1] }), expect: [NaN, Infinity], grad: false },
   { op: 'matmul', label: 'inf and NaN', inputs: [vals([2, 2], [Infinity, 1, 0, NaN]), vals([2, 2], [1, 0, 1, 1])], build: (_, a, b) => a!.matmul(b!), expect: [Infinity, NaN, NaN, NaN], grad: false },
+  { op: 'matmul', label: 'tiles with inf and NaN', inputs: [f([130, 67]), f([67, 129])], build: (g, a, b) => a!.mul(g.constant(Array.from({ length: 130 * 67 }, (_, i) => (i === 7 * 67 + 3 ? Infinity : i === 90 * 67 + 60 ? NaN : 1)), [130, 67])).matmul(b!), grad: false },
+  { op: 'conv2d', label: 'inf input', inputs: [f([1, 2, 5, 5]), f([3, 2, 3, 3])], build: (g, x, w) => x!.mul(g.constant(Array.from({ length: 50 }, (_, i) => (i === 12 ? -Infinity : 1)), [1, 2, 5, 5])).conv2d(w!, { padding: 1 }), grad: false },
   { op: 'logSumExp', label: 'all -inf row', inputs: [vals([2, 2], [-Infinity, -Infinity, 1, -Infinity])], build: (_, x) => x!.logSumExp({ axes: [1] }), expect: [-Infinity, 1], grad: false },
   { op: 'softmax', label: '-inf mask', inputs: [vals([1, 3], [0, -Infinity, 0])], build: (_, x) => x!.softmax(), expect: [0.5, 0, 0.5], grad: false },
   { op: 'softmaxCrossEntropy', label: '-inf logit', inputs: [vals([1, 5], [4, -Infinity, 4, 4, 4]), vals([1], [2], 'i32')], build: (_, l, y) => l!.softmaxCrossEntropy(y!), expect: [Math.log(4)], grad: false },
