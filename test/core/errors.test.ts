@@ -46,6 +46,14 @@ describe('typed errors at build time', () => {
     expect(() => g.input('bad', [-1])).toThrow(/invalid shape \[-1\]/);
     expect(() => g.constant([[1, 2], [3]])).toThrow(/ragged/);
     expect(() => g.constant([1, 2, 3], [2, 2])).toThrow(/3 values do not fill shape \[2, 2\]/);
+    // Operands and elements that are not numbers would become NaN (or a parsed string) silently.
+    expect(() => a.add(undefined as never)).toThrow(/expected a Tensor, a number or a boolean operand, got undefined/);
+    expect(() => a.mul('3' as never)).toThrow(GraphError);
+    expect(() => g.constant([1, 'a'] as never)).toThrow(/constant: element 1 is "a", not a number or boolean/);
+    expect(() => g.constant([[1, 2], 3] as never)).toThrow(/ragged nested array at depth 1/);
+    let deep: unknown = 1;
+    for (let i = 0; i < 100000; i++) deep = [deep];
+    expect(g.constant(deep as never).rank).toBe(100000); // nesting is walked level by level, not on the JS stack
     expect(() => g.param('w', ['batch', 2] as never)).toThrow(ShapeError);
   });
 });

@@ -352,6 +352,8 @@ export class Graph {
   lift(x: TensorLike, like?: Tensor): Tensor {
     if (x instanceof Tensor) return x;
     if (typeof x === 'boolean') return this.constant(x ? 1 : 0, [], 'bool');
+    // Anything else would become NaN (undefined) or a parsed number ('3') without a word.
+    if (typeof x !== 'number') throw new GraphError(`expected a Tensor, a number or a boolean operand, got ${describe(x)}`);
     const dtype = like && like.dtype !== 'bool' ? like.dtype : 'f32';
     return this.constant(x, [], dtype);
   }
@@ -373,20 +375,27 @@ export type NestedArray = number | boolean | readonly NestedArray[];
 
 function flatten(values: number | boolean | ArrayLike<number> | NestedArray): { flat: number[]; inferred: number[] } {
   if (typeof values === 'number' || typeof values === 'boolean') return { flat: [Number(values)], inferred: [] };
-  if (ArrayBuffer.isView(values)) return { flat: Array.from(values as ArrayLike<number>), inferred: [(values as ArrayLike<number>).length] };
-  const flat: number[] = [];
-  const shape: number[] = [];
-  const walk = (v: NestedArray, depth: number) => {
-    if (Array.isArray(v)) {
-      if (shape.length <= depth) shape.push(v.length);
-      else if (shape[depth] !== v.length) throw new ShapeError(`constant: ragged nested array at depth ${depth} (${v.length} vs ${shape[depth]})`);
-      v.forEach((e) => walk(e, depth + 1));
-    } else {
-      if (depth !== shape.length) throw new ShapeError('constant: ragged nested array');
-      flat.push(Number(v));
+  let level: unknown[] = ArrayBuffer.isView(values) ? Array.from(values as ArrayLike<number>) : [values];
+  const shape: number[] = ArrayBuffer.isView(values) ? [level.length] : [];
+  // Level by level, not recursively: a nesting as deep as the input is never a JS stack depth.
+  while (level.length && Array.isArray(level[0])) {
+    const len = (level[0] as unknown[]).length;
+    const next: unknown[] = [];
+    for (const v of level) {
+      if (!Array.isArray(v)) throw new ShapeError(`constant: ragged nested array at depth ${shape.length} (an array beside a ${typeof v})`);
+      if (v.length !== len) throw new ShapeError(`constant: ragged nested array at depth ${shape.length} (${v.length} vs ${len})`);
+      for (const e of v) next.push(e);
     }
-  };
-  walk(values as NestedArray, 0);
+    shape.push(len);
+    level = next;
+  }
+  const flat = new Array<number>(level.length);
+  for (let i = 0; i < level.length; i++) {
+    const v = level[i];
+    if (Array.isArray(v)) throw new ShapeError(`constant: ragged nested array at depth ${shape.length}`);
+    if (typeof v !== 'number' && typeof v !== 'boolean') throw new DTypeError(`constant: element ${i} is ${describe(v)}, not a number or boolean`);
+    flat[i] = Number(v);
+  }
   return { flat, inferred: shape };
 }
 
