@@ -45,7 +45,7 @@ export interface BenchOptions {
   engines?: Engine[];
   /** Run engines named in `backends` in this process instead of a child process each (debugging). */
   inProcess?: boolean;
-  /** A child engine process silent this long is killed and its case recorded as hung (default 10 min). */
+  /** A child engine process silent this long is killed and its case recorded as hung (default 30 min: a CNN train step on tfjs-cpu alone takes 40 s an iteration on an idle 2-core machine). */
   hangMs?: number;
   /** The script child engine processes run (default bench/engine-worker.ts; tests substitute one). */
   worker?: string;
@@ -247,7 +247,7 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
       candidates.push(typeof e === 'string' ? { id, reason: e } : new InProcessEngine(e));
     }
   } else {
-    for (const id of o.backends) candidates.push(new EngineProcess(id, { plan, hangMs: o.hangMs ?? 600_000, ...(o.worker ? { worker: o.worker } : {}) }));
+    for (const id of o.backends) candidates.push(new EngineProcess(id, { plan, hangMs: o.hangMs ?? 1_800_000, ...(o.worker ? { worker: o.worker } : {}) }));
   }
   // Child processes start side by side (each loads its engine); in-process engines one by one.
   const starting = new Map(candidates.flatMap((c) => (c instanceof EngineProcess ? [[c, c.start()] as const] : [])));
