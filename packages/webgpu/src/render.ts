@@ -4,8 +4,9 @@
  * (the float64 references and expr-eval.ts), not WGSL's where the two differ:
  *
  *   - Inf/NaN arithmetic: WGSL lets the compiler assume finite math, and Dawn's Vulkan backend
- *     does (Mesa folds x - x to 0, x * 0 to 0, (x + y) - y to x). f32 add/sub/mul/div and
- *     all float math go through shaders/ieee.wgsl, which decides special cases on the bits.
+ *     does (Mesa folds x - x to 0, x * 0 to 0, (x + y) - y to x). Float math goes through
+ *     shaders/ieee.wgsl, which decides special cases on the bits; so does f32 add/sub/mul/div
+ *     wherever such a fold could apply (plainArithmetic says where it cannot).
  *   - NaN/Inf literals: WGSL has none and a constant expression may not produce one; they
  *     call kiln_nan()/kiln_inf() (shaders/common.wgsl), which build them at run time.
  *   - isnan is a bit test, since compilers may assume x == x.
@@ -46,14 +47,14 @@ export function literal(v: number, t: EType): string {
   }
 }
 
-function renderCall(f: Fn, t: EType, a: readonly string[]): string {
+function renderCall(f: Fn, t: EType, a: readonly string[], plain = false): string {
   const [x, y] = a as [string, string];
   switch (f) {
-    case 'add': return t === 'f32' ? `kiln_add(${x}, ${y})` : `(${x} + ${y})`;
-    case 'sub': return t === 'f32' ? `kiln_sub(${x}, ${y})` : `(${x} - ${y})`;
-    case 'mul': return t === 'f32' ? `kiln_mul(${x}, ${y})` : `(${x} * ${y})`;
+    case 'add': return t === 'f32' && !plain ? `kiln_add(${x}, ${y})` : `(${x} + ${y})`;
+    case 'sub': return t === 'f32' && !plain ? `kiln_sub(${x}, ${y})` : `(${x} - ${y})`;
+    case 'mul': return t === 'f32' && !plain ? `kiln_mul(${x}, ${y})` : `(${x} * ${y})`;
     // The divisor is made non-zero first: `x / 0i` with a literal 0 is a compile error.
-    case 'div': return t === 'i32' ? `select(${x} / select(${y}, 1i, ${y} == 0i), 0i, ${y} == 0i)` : t === 'f32' ? `kiln_div(${x}, ${y})` : `(${x} / ${y})`;
+    case 'div': return t === 'i32' ? `select(${x} / select(${y}, 1i, ${y} == 0i), 0i, ${y} == 0i)` : t === 'f32' && !plain ? `kiln_div(${x}, ${y})` : `(${x} / ${y})`;
     case 'neg': return `(-${x})`;
     case 'abs': return `abs(${x})`;
     case 'max': return `max(${x}, ${y})`;
@@ -105,6 +106,48 @@ export interface Rendered {
 }
 
 /**
+ * Which f32 add/sub/mul/div may be plain WGSL rather than ieee.wgsl's bit-tested forms. A
+ * driver that assumes finite math only changes Inf/NaN results by algebra on a literal (x * 0,
+ * x / 0), on an operand shared by both sides (x - x, (x + y) - y, a b + a c) or through a
+ * select or bool cast (x * f32(c) -> select(c, x, 0)). So an op is plain when one operand is a
+ * finite literal (non-zero for mul/div: x * 1 -> x keeps Inf and NaN), or when its operands
+ * share no node and carry no 0/Inf/NaN literal, select or bool cast.
+ */
+function plainArithmetic(constant: ReadonlyMap<Expr, number>): (e: Expr) => boolean {
+  // Leaves by identity of what they read: two E.arg(0) nodes are the same value.
+  const key = (e: Expr): unknown => (e.k === 'arg' ? `arg${e.i}` : e.k === 'index' || e.k === 'step' ? e.k : e);
+  const reach = new Map<Expr, Set<unknown>>();
+  const risky = new Map<Expr, boolean>();
+  const visit = (root: Expr) => {
+    for (const e of exprNodes(root)) {
+      if (reach.has(e)) continue;
+      const c = constant.get(e);
+      const kids = c !== undefined ? [] : e.k === 'call' ? e.a : e.k === 'select' ? [e.c, e.a, e.b] : e.k === 'cast' ? [e.a] : [];
+      const set = new Set<unknown>([key(e)]);
+      for (const kid of kids) for (const r of reach.get(kid)!) set.add(r);
+      reach.set(e, set);
+      const special = c !== undefined && (c === 0 || !Number.isFinite(Math.fround(c)));
+      risky.set(e, special || e.k === 'select' || (e.k === 'cast' && e.a.t === 'bool') || kids.some((kid) => risky.get(kid)));
+    }
+  };
+  const finite = (v: number | undefined) => v !== undefined && Number.isFinite(Math.fround(v));
+  const nonZero = (v: number | undefined) => finite(v) && Math.fround(v!) !== 0;
+  return (e) => {
+    if (e.k !== 'call' || e.t !== 'f32' || !['add', 'sub', 'mul', 'div'].includes(e.f)) return false;
+    const [x, y] = e.a as [Expr, Expr];
+    const cx = constant.get(x), cy = constant.get(y);
+    if (e.f === 'add' || e.f === 'sub' ? finite(cx) || finite(cy) : nonZero(cx) || nonZero(cy)) return true;
+    if (cx !== undefined || cy !== undefined) return false;
+    visit(x);
+    visit(y);
+    if (risky.get(x) || risky.get(y)) return false;
+    const ry = reach.get(y)!;
+    for (const r of reach.get(x)!) if (ry.has(r)) return false;
+    return true;
+  };
+}
+
+/**
  * Render an expression. `arg(i)` is the WGSL value of argument i (already of the argument's
  * expression type); `index` and `step` name the u32 output index and run counter.
  */
@@ -126,19 +169,21 @@ export function renderExpr(root: Expr, arg: (i: number) => string, names: { inde
   let k = 0;
   // Subtrees of literals are folded here: WGSL evaluates constant expressions at compile time
   // and rejects overflow, NaN or a division by zero there.
-  const constant = new Set<Expr>();
+  const constant = new Map<Expr, number>();
   for (const e of exprNodes(root)) {
     const args = e.k === 'call' ? e.a : e.k === 'select' ? [e.c, e.a, e.b] : e.k === 'cast' ? [e.a] : [];
-    if (e.k === 'lit' || (args.length > 0 && args.every((a) => constant.has(a)))) constant.add(e);
-    if (e.k === 'lit' || !constant.has(e)) continue;
+    if (e.k !== 'lit' && !(args.length > 0 && args.every((a) => constant.has(a)))) continue;
     const zeroDiv = e.k === 'call' && e.f === 'div' && e.t === 'i32' && exprEvaluator(e.a[1]!)([], 0, 0) === 0;
-    local.set(e, literal(zeroDiv ? 0 : exprEvaluator(e)([], 0, 0), e.t));
+    const v = e.k === 'lit' ? e.v : zeroDiv ? 0 : exprEvaluator(e)([], 0, 0);
+    constant.set(e, v);
+    if (e.k !== 'lit') local.set(e, literal(v, e.t));
   }
+  const plain = plainArithmetic(constant);
   for (const e of exprNodes(root)) {
     if (constant.has(e)) continue;
     let code: string;
     switch (e.k) {
-      case 'call': code = renderCall(e.f, e.a[0]?.t ?? e.t, e.a.map(ref)); break;
+      case 'call': code = renderCall(e.f, e.a[0]?.t ?? e.t, e.a.map(ref), plain(e)); break;
       case 'select': code = `select(${ref(e.b)}, ${ref(e.a)}, ${ref(e.c)})`; break;
       case 'cast': code = renderCast(ref(e.a), e.a.t, e.t); break;
       default: continue; // leaves are inlined
