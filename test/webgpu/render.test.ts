@@ -36,6 +36,21 @@ describe('renderer text', () => {
     expect(renderExpr(E.div(E.lit(7, 'i32'), E.lit(0, 'i32')), () => 'a').value).toBe('0i');
   });
 
+  test('f32 arithmetic is bit-tested (ieee.wgsl) exactly where a finite-math fold could change Inf/NaN', () => {
+    const [x, y] = [E.arg(0, 'f32'), E.arg(1, 'f32')];
+    const f = E.lit(0, 'f32');
+    const one = (e: Expr) => renderExpr(e, (i) => `a${i}`).lines.at(-1);
+    expect(one(E.mul(x, E.lit(2)))).toBe('let v0 = (a0 * 2.0f);'); // x * 2 -> anything keeps Inf/NaN
+    expect(one(E.add(x, E.lit(-1)))).toBe('let v0 = (a0 + (-1.0f));');
+    expect(one(E.mul(x, y))).toBe('let v0 = (a0 * a1);'); // independent operands
+    expect(one(E.mul(x, f))).toBe('let v0 = kiln_mul(a0, 0.0f);'); // x * 0 -> 0
+    expect(one(E.div(x, f))).toBe('let v0 = kiln_div(a0, 0.0f);');
+    expect(one(E.add(x, E.lit(Infinity)))).toBe('let v0 = kiln_add(a0, kiln_inf());');
+    expect(one(E.sub(x, E.arg(0, 'f32')))).toBe('let v0 = kiln_sub(a0, a0);'); // x - x -> 0
+    expect(one(E.sub(E.add(x, y), y))).toBe('let v1 = kiln_sub(v0, a1);'); // (x + y) - y -> x
+    expect(one(E.mul(x, E.cast(E.gt(y, f), 'f32')))).toMatch(/^let v\d = kiln_mul\(a0, v\d\);$/); // x * f32(c) -> select(c, x, 0)
+  });
+
   test('isnan is a bit test and != is not an ordered compare', () => {
     const x = E.arg(0, 'f32');
     expect(renderExpr(E.isnan(x), () => 'a').lines[0]).toBe('let v0 = kiln_isnan(a);');
