@@ -193,3 +193,90 @@ export function* batches<Y extends Labels>(ds: Dataset<Y>, options: BatchOptions
     }
   }
 }
+
+/** One named column of a {@link RecordDataset}: f32, i32 or bool (Uint8Array, 0/1) values. */
+export type ColumnData = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * Samples as a record of named columns, for models with several inputs, labels of several
+ * outputs, or inputs that are not f32 (i32 token ids, bool masks): sample i of column k is
+ * `columns[k].data[i*prod(shape) ..]`. Column names are the model's input names.
+ */
+export interface RecordDataset {
+  readonly count: number;
+  readonly columns: Readonly<Record<string, { readonly data: ColumnData; readonly shape: readonly number[] }>>;
+}
+
+export interface RecordBatch {
+  /** Each column's rows of this batch, fresh copies. */
+  columns: Record<string, ColumnData>;
+  size: number;
+}
+
+/**
+ * Builds a {@link RecordDataset} from columns with their per-sample shapes (default `[]`,
+ * one value per sample), checking that every column holds the same number of samples.
+ *
+ * @throws RangeError for an empty record, bad shapes, or columns of different sample counts.
+ * @example
+ * const ds = createRecordDataset({
+ *   tokens: { data: ids, shape: [128] },      // Int32Array
+ *   meta: { data: features, shape: [4] },     // Float32Array
+ *   next: { data: targets, shape: [128] },    // Int32Array labels
+ * });
+ */
+export function createRecordDataset(columns: Record<string, { data: ColumnData; shape?: number[] }>): RecordDataset {
+  const names = Object.keys(columns ?? {});
+  if (!names.length) throw new RangeError('createRecordDataset: needs at least one column');
+  let count: number | undefined;
+  const out: Record<string, { data: ColumnData; shape: number[] }> = {};
+  for (const k of names) {
+    const { data, shape = [] } = columns[k]!;
+    if (!(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array)) throw new RangeError(`createRecordDataset: column '${k}' must be a Float32Array, Int32Array or Uint8Array`);
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d <= 0)) throw new RangeError(`createRecordDataset: column '${k}' sample shape must be positive integers, got [${String(shape)}]`);
+    const per = prod(shape);
+    if (data.length % per) throw new RangeError(`createRecordDataset: column '${k}' has ${data.length} values, not a multiple of its sample shape [${shape}] (${per})`);
+    const n = data.length / per;
+    if (count !== undefined && n !== count) throw new RangeError(`createRecordDataset: column '${k}' holds ${n} samples, column '${names[0]}' ${count}`);
+    count = n;
+    out[k] = { data, shape: [...shape] };
+  }
+  return { count: count!, columns: out };
+}
+
+/** The samples at `indices`, in that order (copies). */
+export function subsetRecords(ds: RecordDataset, indices: ArrayLike<number>): RecordDataset {
+  const columns: Record<string, { data: ColumnData; shape: number[] }> = {};
+  for (const [k, c] of Object.entries(ds.columns)) columns[k] = { data: gatherColumn(c.data, indices, 0, indices.length, prod([...c.shape])), shape: [...c.shape] };
+  return { count: indices.length, columns };
+}
+
+function gatherColumn<A extends ColumnData>(src: A, indices: ArrayLike<number>, start: number, end: number, stride: number): A {
+  const out = new (src.constructor as new (n: number) => A)((end - start) * stride);
+  for (let k = start; k < end; k++) {
+    const from = indices[k]! * stride;
+    out.set(src.subarray(from, from + stride), (k - start) * stride);
+  }
+  return out;
+}
+
+/**
+ * Mini-batches of a {@link RecordDataset}, in the same order as {@link batches} for the same
+ * count and options (the same seeded permutation per epoch).
+ *
+ * @example
+ * for (const { columns, size } of recordBatches(ds, { batchSize: 32, shuffle: true, seed: 1, epoch })) ...
+ */
+export function* recordBatches(ds: RecordDataset, options: BatchOptions): Generator<RecordBatch> {
+  const { batchSize, shuffle = false, seed = 0, epoch = 0, dropLast = false } = options;
+  if (!Number.isInteger(batchSize) || batchSize <= 0) throw new RangeError(`recordBatches: batchSize must be a positive integer, got ${batchSize}`);
+  const order = shuffle ? shuffleIndices(ds.count, mixSeed(seed, epoch)) : null;
+  const cols = Object.entries(ds.columns).map(([k, c]) => [k, c.data, prod([...c.shape])] as const);
+  for (let start = 0; start < ds.count; start += batchSize) {
+    const end = Math.min(start + batchSize, ds.count);
+    if (dropLast && end - start < batchSize) return;
+    const columns: Record<string, ColumnData> = {};
+    for (const [k, data, per] of cols) columns[k] = order === null ? data.slice(start * per, end * per) : gatherColumn(data, order, start, end, per);
+    yield { columns, size: end - start };
+  }
+}

@@ -5,6 +5,10 @@
  *   const { loss, accuracy } = await evaluate(model, test);
  *   const { data, shape } = await predict(model, test.x);   // [count, ...output dims]
  *
+ * Data is a Dataset (feeding the model's `x` and `y`) or a RecordDataset whose columns feed
+ * inputs by name, of any dtype (i32 token ids, bool masks), for models with several inputs
+ * and outputs; a run feeds only the inputs it reads.
+ *
  * Each training step is one `run(..., { train: true })`. The epoch's loss and metrics are
  * summed on the device by the step itself (see `Model.statistics`) and read back only every
  * `logEvery` steps and at the end of the epoch; the other steps fetch nothing, so the host
@@ -14,7 +18,7 @@
  */
 import { type FeedValue, GraphError, OptionsError, parseOptions, type Tensor } from '@kiln/core';
 import { z } from 'zod';
-import { type Batch, batchCount, batches, type Dataset } from '../data';
+import { batchCount, type ColumnData, type Dataset, type RecordBatch, recordBatches, type RecordDataset } from '../data';
 import { formatDuration, formatMetric, ProgressBar, type ProgressStream } from '../progress';
 import type { BatchLogs, Callback, EpochLogs, TrainContext } from './callbacks';
 import type { Model } from './model';
@@ -29,7 +33,7 @@ export interface FitOptions {
   /** Shuffle seed (default: the graph's seed). */
   seed?: number;
   /** Evaluated after every epoch; its numbers appear as `val_loss`, `val_<metric>`. */
-  validation?: Dataset;
+  validation?: Dataset | RecordDataset;
   /** Default: batchSize. */
   validationBatchSize?: number;
   callbacks?: Callback[];
@@ -63,7 +67,7 @@ const fitSchema = z.object({
   batchSize: z.number().int().positive().default(32),
   shuffle: z.boolean().default(true),
   seed: z.number().int().optional(),
-  validation: z.custom<Dataset>((v) => isDataset(v), 'expected a Dataset ({ x, y, count, xShape, yShape })').optional(),
+  validation: z.custom<Dataset | RecordDataset>((v) => isDataset(v) || isRecordDataset(v), 'expected a Dataset ({ x, y, count, xShape, yShape }) or a RecordDataset ({ count, columns })').optional(),
   validationBatchSize: z.number().int().positive().optional(),
   callbacks: z.array(z.custom<Callback>((v) => typeof v === 'object' && v !== null, 'expected a callback object')).default([]),
   logEvery: z.number().int().positive().default(20),
@@ -79,9 +83,14 @@ function isDataset(v: unknown): v is Dataset {
   return typeof v === 'object' && v !== null && d.x instanceof Float32Array && (d.y instanceof Int32Array || d.y instanceof Float32Array) && Number.isInteger(d.count) && Array.isArray(d.xShape) && Array.isArray(d.yShape);
 }
 
+function isRecordDataset(v: unknown): v is RecordDataset {
+  const d = v as RecordDataset;
+  return typeof v === 'object' && v !== null && Number.isInteger(d.count) && typeof d.columns === 'object' && d.columns !== null && !('x' in d);
+}
+
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
-/** Per-sample static dims of a batch-first input, checked against the dataset's. */
+/** Per-sample static dims of a batch-first input, checked against the data's. */
 function sampleShape(t: Tensor, dataShape: readonly number[], what: string): number[] {
   const [first, ...rest] = t.shape;
   if (typeof first !== 'string') throw new GraphError(`${what}: input '${t.node.attrs.name}' ${t} needs a symbolic batch dim first (g.input(name, ['batch', ...])) so the last partial batch fits`);
@@ -91,16 +100,46 @@ function sampleShape(t: Tensor, dataShape: readonly number[], what: string): num
   return dims;
 }
 
-/** Feeds for one batch: the data's rows, viewed in the model's per-sample shape. */
-function feeder(model: Model, ds: Dataset, what: string, withLabels: boolean): (b: Batch) => Record<string, FeedValue> {
-  if (!isDataset(ds)) throw new OptionsError(`${what}: data must be a Dataset ({ x, y, count, xShape, yShape }; see data.createDataset)`);
-  if (model.x.dtype !== 'f32') throw new GraphError(`${what}: input '${model.inputName}' is ${model.x.dtype}; datasets hold f32 samples`);
-  const xs = sampleShape(model.x, ds.xShape, what);
-  if (!withLabels) return (b) => ({ [model.inputName]: { data: b.x, shape: [b.size, ...xs] } });
-  const labelDType = ds.y instanceof Int32Array ? 'i32' : 'f32';
-  if (model.y.dtype !== labelDType) throw new GraphError(`${what}: the data's labels are ${labelDType} (${ds.y.constructor.name}) but input '${model.labelName}' is ${model.y.dtype}`);
-  const ys = sampleShape(model.y, ds.yShape, what);
-  return (b) => ({ [model.inputName]: { data: b.x, shape: [b.size, ...xs] }, [model.labelName]: { data: b.y, shape: [b.size, ...ys] } });
+const COLUMN_DTYPE = (c: ColumnData) => (c instanceof Float32Array ? 'f32' : c instanceof Int32Array ? 'i32' : 'bool');
+
+/**
+ * The data as named columns: a RecordDataset as it is, a Dataset as its model's x (and y)
+ * inputs. Without labels (predict) only the columns of the inputs `needed` are kept.
+ */
+function asRecords(model: Model, ds: Dataset | RecordDataset, what: string, withLabels: boolean): RecordDataset {
+  if (isRecordDataset(ds)) return ds;
+  if (!isDataset(ds)) throw new OptionsError(`${what}: data must be a Dataset ({ x, y, count, xShape, yShape }; see data.createDataset) or a RecordDataset (data.createRecordDataset)`);
+  if (!model.x || !model.y) throw new GraphError(`${what}: the model has no x and y inputs; feed it a RecordDataset with a column per input (${Object.keys(model.inputs).join(', ')})`);
+  const xName = model.inputName!, yName = model.labelName!;
+  if (model.x.dtype !== 'f32') throw new GraphError(`${what}: input '${xName}' is ${model.x.dtype}; datasets hold f32 samples (use a RecordDataset for other dtypes)`);
+  const columns: Record<string, { data: ColumnData; shape: number[] }> = { [xName]: { data: ds.x, shape: ds.xShape } };
+  if (withLabels) {
+    const labelDType = ds.y instanceof Int32Array ? 'i32' : 'f32';
+    if (model.y.dtype !== labelDType) throw new GraphError(`${what}: the data's labels are ${labelDType} (${ds.y.constructor.name}) but input '${yName}' is ${model.y.dtype}`);
+    columns[yName] = { data: ds.y, shape: ds.yShape };
+  }
+  return { count: ds.count, columns };
+}
+
+/** Feeds for one batch of columns: each needed input's rows, viewed in its per-sample shape. */
+function feeder(model: Model, ds: RecordDataset, what: string, needed: readonly Tensor[]): (b: RecordBatch) => Record<string, FeedValue> {
+  const plan = needed.map((t) => {
+    const name = t.node.attrs.name as string;
+    const col = ds.columns[name];
+    if (!col) throw new GraphError(`${what}: the data has no column '${name}' for input ${t} (columns: ${Object.keys(ds.columns).join(', ') || 'none'})`);
+    if (COLUMN_DTYPE(col.data) !== t.dtype) throw new GraphError(`${what}: column '${name}' holds ${COLUMN_DTYPE(col.data)} values (${col.data.constructor.name}) but input '${name}' is ${t.dtype}`);
+    return { name, dims: sampleShape(t, col.shape, what) };
+  });
+  return (b) => Object.fromEntries(plan.map(({ name, dims }) => [name, { data: b.columns[name]!, shape: [b.size, ...dims] }]));
+}
+
+/** The inputs a run of `fetches` reads (other columns of the data are not fed). */
+function inputsFor(model: Model, fetches: readonly Tensor[], train: boolean): Tensor[] {
+  const g = model.graph;
+  const roots = [...fetches.map((t) => t.id), ...(train ? g.updates : [])];
+  const need = new Set<number>(roots);
+  for (let id = Math.max(-1, ...roots); id >= 0; id--) if (need.has(id)) for (const i of g.nodes[id]!.inputs) need.add(i);
+  return Object.values(model.inputs).filter((t) => need.has(t.id));
 }
 
 function epochLine(epoch: number, epochs: number, logs: EpochLogs): string {
@@ -119,12 +158,13 @@ function epochLine(epoch: number, epochs: number, logs: EpochLogs): string {
  *   callbacks: [earlyStopping({ patience: 2 })],
  * });
  */
-export async function fit(model: Model, data: Dataset, options: FitOptions = {}): Promise<History> {
+export async function fit(model: Model, data: Dataset | RecordDataset, options: FitOptions = {}): Promise<History> {
   const o = parseOptions(fitSchema, options, 'fit');
   if (!model.trainable) throw new GraphError('fit: the model has no training updates (give buildModel an optimizer)');
-  const feeds = feeder(model, data, 'fit', true);
-  if (o.validation) feeder(model, o.validation, 'fit (validation)', true);
-  if (data.count === 0) throw new OptionsError('fit: the dataset is empty');
+  const records = asRecords(model, data, 'fit', true);
+  const feeds = feeder(model, records, 'fit', inputsFor(model, [model.loss], true));
+  if (o.validation) feeder(model, asRecords(model, o.validation, 'fit (validation)', true), 'fit (validation)', inputsFor(model, [model.loss, ...Object.values(model.metrics)], false));
+  if (records.count === 0) throw new OptionsError('fit: the dataset is empty');
   const log = o.log ?? ((line: string) => console.log(line));
   const seed = o.seed ?? model.graph.seed;
   const perEpoch = batchCount(data.count, o.batchSize);
@@ -173,7 +213,7 @@ export async function fit(model: Model, data: Dataset, options: FitOptions = {})
     let lastRead = skip - 1;
     const t0 = performance.now();
     let b = 0;
-    for (const batch of batches(data, { batchSize: o.batchSize, shuffle: o.shuffle, seed, epoch })) {
+    for (const batch of recordBatches(records, { batchSize: o.batchSize, shuffle: o.shuffle, seed, epoch })) {
       if (b < skip) { b++; done += batch.size; continue; }
       // Read the sums back every logEvery-th step and at the end of the epoch; other steps
       // fetch nothing, and the sums still grow on the device.
@@ -236,45 +276,66 @@ export interface EvaluateOptions {
  * @example
  * const { loss, accuracy } = await evaluate(model, test);
  */
-export async function evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<Record<string, number>> {
+export async function evaluate(model: Model, data: Dataset | RecordDataset, options: EvaluateOptions = {}): Promise<Record<string, number>> {
   const { batchSize } = parseOptions(z.object({ batchSize: z.number().int().positive().default(256) }).strict(), options, 'evaluate');
-  const feeds = feeder(model, data, 'evaluate', true);
-  if (data.count === 0) throw new OptionsError('evaluate: the dataset is empty');
   const fetches: Record<string, Tensor> = { loss: model.loss, ...model.metrics };
+  const records = asRecords(model, data, 'evaluate', true);
+  const feeds = feeder(model, records, 'evaluate', inputsFor(model, Object.values(fetches), false));
+  if (records.count === 0) throw new OptionsError('evaluate: the dataset is empty');
   const sums: Record<string, number> = {};
-  for (const batch of batches(data, { batchSize })) {
+  for (const batch of recordBatches(records, { batchSize })) {
     const out = await model.exe.run(feeds(batch), fetches);
     for (const [k, v] of Object.entries(out)) sums[k] = (sums[k] ?? 0) + v.data[0]! * batch.size;
   }
-  return Object.fromEntries(Object.keys(fetches).map((k) => [k, sums[k]! / data.count]));
+  return Object.fromEntries(Object.keys(fetches).map((k) => [k, sums[k]! / records.count]));
 }
 
+export interface PredictOptions extends EvaluateOptions {
+  /** `'all'`: every named output, as a record (default: the model's single or first output). */
+  outputs?: 'all';
+}
+
+export interface Predicted { data: Float32Array | Int32Array | Uint8Array; shape: number[] }
+
 /**
- * The model's output for every sample, in order, batched through evaluation runs.
- * `x` is a Dataset or a flat Float32Array of whole samples.
+ * The model's output for every sample, in order, batched through evaluation runs. `x` is
+ * a Dataset, a flat Float32Array of whole samples of `x`, or a RecordDataset with a column
+ * per input the outputs read (labels may be absent).
  *
  * @example
  * const { data: logits } = await predict(model, test.x);        // count * 10 values
  * const predicted = argMaxRows(logits, 10);
+ * const { next, topic } = await predict(twoHeads, records, { outputs: 'all' });
  */
-export async function predict(model: Model, x: Dataset | Float32Array, options: EvaluateOptions = {}): Promise<{ data: Float32Array | Int32Array | Uint8Array; shape: number[] }> {
-  const { batchSize } = parseOptions(z.object({ batchSize: z.number().int().positive().default(256) }).strict(), options, 'predict');
-  let ds: Dataset;
+export async function predict(model: Model, x: Dataset | RecordDataset | Float32Array, options?: EvaluateOptions & { outputs?: undefined }): Promise<Predicted>;
+export async function predict(model: Model, x: Dataset | RecordDataset | Float32Array, options: PredictOptions & { outputs: 'all' }): Promise<Record<string, Predicted>>;
+export async function predict(model: Model, x: Dataset | RecordDataset | Float32Array, options: PredictOptions = {}): Promise<Predicted | Record<string, Predicted>> {
+  const o = parseOptions(z.object({ batchSize: z.number().int().positive().default(256), outputs: z.literal('all').optional() }).strict(), options, 'predict');
+  let records: RecordDataset;
   if (x instanceof Float32Array) {
+    if (!model.x) throw new GraphError(`predict: the model has no x input; give a RecordDataset with a column per input (${Object.keys(model.inputs).join(', ')})`);
     const per = model.x.shape.slice(1);
     if (per.some((d) => typeof d !== 'number')) throw new GraphError(`predict: input ${model.x} may have only its first dim symbolic`);
     const n = prod(per as number[]);
     if (x.length % n) throw new OptionsError(`predict: ${x.length} values are not whole samples of ${n} values for input ${model.x}`);
-    ds = { x, y: new Int32Array(x.length / n), count: x.length / n, xShape: per as number[], yShape: [] };
-  } else ds = x;
-  const feeds = feeder(model, ds, 'predict', false);
-  const chunks: { data: Float32Array | Int32Array | Uint8Array; shape: readonly number[] }[] = [];
-  for (const batch of batches(ds, { batchSize })) chunks.push((await model.exe.run(feeds(batch), { output: model.output })).output);
-  const rest = chunks[0]?.shape.slice(1) ?? (model.output.shape.slice(1).filter((d): d is number => typeof d === 'number'));
-  const per = prod(rest);
-  const Ctor = (chunks[0]?.data.constructor ?? Float32Array) as new (n: number) => Float32Array | Int32Array | Uint8Array;
-  const data = new Ctor(ds.count * per);
-  let at = 0;
-  for (const c of chunks) { data.set(c.data, at); at += c.data.length; }
-  return { data, shape: [ds.count, ...rest] };
+    records = asRecords(model, { x, y: new Int32Array(x.length / n), count: x.length / n, xShape: per as number[], yShape: [] }, 'predict', false);
+  } else records = asRecords(model, x, 'predict', false);
+  const wanted: Record<string, Tensor> = o.outputs === 'all' ? { ...model.outputs } : { output: model.output };
+  const feeds = feeder(model, records, 'predict', inputsFor(model, Object.values(wanted), false));
+  const chunks: Record<string, { data: Float32Array | Int32Array | Uint8Array; shape: readonly number[] }[]> = Object.fromEntries(Object.keys(wanted).map((k) => [k, []]));
+  for (const batch of recordBatches(records, { batchSize: o.batchSize })) {
+    const out = await model.exe.run(feeds(batch), wanted);
+    for (const k of Object.keys(wanted)) chunks[k]!.push(out[k]!);
+  }
+  const joined = (k: string): Predicted => {
+    const cs = chunks[k]!;
+    const rest = cs[0]?.shape.slice(1) ?? (wanted[k]!.shape.slice(1).filter((d): d is number => typeof d === 'number'));
+    const per = prod(rest);
+    const Ctor = (cs[0]?.data.constructor ?? Float32Array) as new (n: number) => Float32Array | Int32Array | Uint8Array;
+    const data = new Ctor(records.count * per);
+    let at = 0;
+    for (const c of cs) { data.set(c.data, at); at += c.data.length; }
+    return { data, shape: [records.count, ...rest] };
+  };
+  return o.outputs === 'all' ? Object.fromEntries(Object.keys(wanted).map((k) => [k, joined(k)])) : joined('output');
 }

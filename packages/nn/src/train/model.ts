@@ -2,18 +2,29 @@
  * A Model bundles what training needs: the graph, its input and label tensors, the output,
  * the scalar loss, scalar metrics, and the compiled Executable that holds the params.
  */
-import { type Backend, compileWith, type Executable, Graph, GraphError, OptionsError, type Optimizer, shapeToString, type Tensor } from '@kiln/core';
+import { type Backend, compileWith, type Executable, Graph, GraphError, OptionsError, type Optimizer, shapeToString, Tensor } from '@kiln/core';
 
 /** What the build function of {@link buildModel} returns. */
 export interface ModelSpec {
   /** The input that a dataset's `x` feeds, batch first (`['batch', ...]`). */
-  x: Tensor;
+  x?: Tensor;
   /** The input that a dataset's `y` (labels or targets) feeds, batch first. */
-  y: Tensor;
-  /** What `predict` returns, e.g. logits. */
-  output: Tensor;
-  /** The training objective: a scalar, the mean over the batch. */
-  loss: Tensor;
+  y?: Tensor;
+  /**
+   * Graph inputs fed by name from a {@link RecordDataset}'s columns, of any dtype (i32 token
+   * ids, bool masks), labels included; batch first. With `x`/`y` or instead of them.
+   */
+  inputs?: Tensor[];
+  /** What `predict` returns, e.g. logits; several outputs by name. */
+  output: Tensor | Record<string, Tensor>;
+  /**
+   * The training objective: a scalar, the mean over the batch; or one such loss per name,
+   * trained on as `sum(lossWeights[k] * loss[k])` and reported as `loss` (the weighted sum)
+   * and `<k>_loss` each (as Keras names them).
+   */
+  loss: Tensor | Record<string, Tensor>;
+  /** Weights of named losses (default 1 each). */
+  lossWeights?: Record<string, number>;
   /** Scalar batch means reported by `fit`/`evaluate`, e.g. `{ accuracy: accuracy(logits, y) }`. */
   metrics?: Record<string, Tensor>;
   /** Adds the update nodes (`g.minimize(loss, optimizer)`); without one the model only evaluates. */
@@ -22,9 +33,11 @@ export interface ModelSpec {
 
 export interface ModelParts {
   exe: Executable;
-  x: Tensor;
-  y: Tensor;
-  output: Tensor;
+  x?: Tensor;
+  y?: Tensor;
+  /** More inputs fed by name from record datasets (see {@link ModelSpec.inputs}). */
+  inputs?: Tensor[];
+  output: Tensor | Record<string, Tensor>;
   loss: Tensor;
   metrics?: Record<string, Tensor>;
 }
@@ -108,8 +121,13 @@ export class Model {
   readonly exe: Executable;
   /** The device-side epoch sums `fit` reports; see {@link EpochStatistics}. */
   readonly statistics: EpochStatistics;
-  readonly x: Tensor;
-  readonly y: Tensor;
+  /** Every input data feeds, by input name: `x`, `y` and `inputs`. */
+  readonly inputs: Readonly<Record<string, Tensor>>;
+  readonly x?: Tensor;
+  readonly y?: Tensor;
+  /** The outputs by name (a single output is named `output`). */
+  readonly outputs: Readonly<Record<string, Tensor>>;
+  /** The single output, or the first named one. */
   readonly output: Tensor;
   readonly loss: Tensor;
   readonly metrics: Readonly<Record<string, Tensor>>;
@@ -118,40 +136,51 @@ export class Model {
    * Wrap an Executable you compiled yourself; {@link buildModel} is the usual way. Adds the
    * epoch statistics to its graph, so wrap it before its first run.
    *
-   * @throws GraphError for tensors of another graph, non-input x/y, a non-scalar loss or
-   *   metric, or an Executable that has run already.
+   * @throws GraphError for tensors of another graph, inputs that are not graph inputs (or
+   *   are given twice), a non-scalar loss or metric, or an Executable that has run already.
    */
   constructor(parts: ModelParts) {
-    const { exe, x, y, output, loss, metrics = {} } = parts;
+    const { exe, x, y, inputs: more = [], output, loss, metrics = {} } = parts;
     const g = exe.graph;
     const own = (t: Tensor, what: string) => {
       if (!t || t.graph !== g) throw new GraphError(`Model: ${what} must be a Tensor of the Executable's graph`);
     };
-    own(x, 'x'); own(y, 'y'); own(output, 'output'); own(loss, 'loss');
-    for (const [k, t] of [['x', x], ['y', y]] as const) {
+    const outputs: Record<string, Tensor> = output instanceof Tensor ? { output } : { ...output };
+    if (!Object.keys(outputs).length) throw new GraphError('Model: needs at least one output');
+    for (const [k, t] of Object.entries(outputs)) own(t, `output '${k}'`);
+    own(loss, 'loss');
+    const fed: [string, Tensor][] = [...(x ? [['x', x] as [string, Tensor]] : []), ...(y ? [['y', y] as [string, Tensor]] : []), ...(Array.isArray(more) ? more : []).map((t, i) => [`inputs[${i}]`, t] as [string, Tensor])];
+    if (!fed.length) throw new GraphError('Model: needs the inputs data feeds (x and y, or inputs)');
+    const inputs: Record<string, Tensor> = {};
+    for (const [k, t] of fed) {
+      own(t, k);
       if (t.op !== 'input') throw new GraphError(`Model: ${k} must be a graph input (g.input), got ${t}`);
       if (t.rank < 1) throw new GraphError(`Model: ${k} ${t} needs a leading batch dimension`);
+      const name = t.node.attrs.name as string;
+      if (inputs[name]) throw new GraphError(`Model: input '${name}' is given twice${x && y && x.id === y.id ? ' (x and y must be different inputs)' : ''}`);
+      inputs[name] = t;
     }
-    if (x.id === y.id) throw new GraphError('Model: x and y must be different inputs');
     if (loss.rank !== 0 || loss.dtype !== 'f32') throw new GraphError(`Model: loss must be an f32 scalar (a mean over the batch), got ${loss}`);
     for (const [k, t] of Object.entries(metrics)) {
       own(t, `metric '${k}'`);
       if (k === 'loss' || k.startsWith('val_')) throw new OptionsError(`Model: metric name '${k}' is reserved`);
       if (t.rank !== 0) throw new GraphError(`Model: metric '${k}' must be a scalar batch mean, got ${t}`);
     }
-    this.statistics = epochStatistics(g, x, loss, metrics, exe.runs === 0);
+    this.statistics = epochStatistics(g, fed[0]![1], loss, metrics, exe.runs === 0);
     this.exe = exe;
-    this.x = x;
-    this.y = y;
-    this.output = output;
+    this.inputs = inputs;
+    if (x) this.x = x;
+    if (y) this.y = y;
+    this.outputs = outputs;
+    this.output = Object.values(outputs)[0]!;
     this.loss = loss;
     this.metrics = { ...metrics };
   }
 
   get graph(): Graph { return this.exe.graph; }
-  /** Feed names of `x` and `y`. */
-  get inputName(): string { return this.x.node.attrs.name as string; }
-  get labelName(): string { return this.y.node.attrs.name as string; }
+  /** Feed names of `x` and `y` (undefined for a model fed only by record). */
+  get inputName(): string | undefined { return this.x?.node.attrs.name as string | undefined; }
+  get labelName(): string | undefined { return this.y?.node.attrs.name as string | undefined; }
   /** Whether training runs do anything (the graph has optimizer or batchNorm updates besides the epoch statistics). */
   get trainable(): boolean {
     const own = new Set([this.statistics.count.id, ...Object.values(this.statistics.totals).map((t) => t.id)]);
@@ -206,14 +235,47 @@ export async function buildModel(build: (g: Graph) => ModelSpec, options: BuildM
   const g = new Graph(options.seed === undefined ? {} : { seed: options.seed });
   const spec = build(g);
   if (!spec || typeof spec !== 'object') throw new OptionsError('buildModel: the build function must return { x, y, output, loss, ... }');
-  if (spec.optimizer) g.minimize(spec.loss, spec.optimizer);
+  const { loss, metrics } = weightedLoss(spec);
+  if (spec.optimizer) g.minimize(loss, spec.optimizer);
   const c = options.compile;
   const exe = typeof c === 'function' ? await c(g) : await compileWith(g, c);
   if (exe.graph !== g) throw new GraphError('buildModel: compile returned an Executable of another graph');
   try {
-    return new Model({ exe, x: spec.x, y: spec.y, output: spec.output, loss: spec.loss, ...(spec.metrics ? { metrics: spec.metrics } : {}) });
+    return new Model({
+      exe, output: spec.output, loss, metrics,
+      ...(spec.x ? { x: spec.x } : {}), ...(spec.y ? { y: spec.y } : {}), ...(spec.inputs ? { inputs: spec.inputs } : {}),
+    });
   } catch (e) {
     await exe.dispose();
     throw e;
   }
+}
+
+/** The loss to train on (named losses weighted and summed) and the metrics with each named loss as `<k>_loss`. */
+function weightedLoss(spec: ModelSpec): { loss: Tensor; metrics: Record<string, Tensor> } {
+  const metrics = { ...(spec.metrics ?? {}) };
+  const l = spec.loss as Tensor | Record<string, Tensor> | undefined;
+  if (!l || typeof l !== 'object') throw new OptionsError('buildModel: loss must be a scalar Tensor or a record of them');
+  const weights = spec.lossWeights ?? {};
+  if (l instanceof Tensor) {
+    if (spec.lossWeights) throw new OptionsError('buildModel: lossWeights needs named losses (loss: { name: tensor, ... })');
+    return { loss: l, metrics };
+  }
+  const named = Object.entries(l);
+  if (!named.length) throw new OptionsError('buildModel: loss is an empty record');
+  for (const k of Object.keys(weights)) {
+    if (!Object.hasOwn(l, k)) throw new OptionsError(`buildModel: lossWeights names '${k}', which is not a loss (losses: ${named.map(([n]) => n).join(', ')})`);
+    const w = weights[k];
+    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new OptionsError(`buildModel: lossWeights['${k}'] must be a finite number >= 0, got ${String(w)}`);
+  }
+  let total: Tensor | undefined;
+  for (const [k, t] of named) {
+    if (!(t instanceof Tensor) || t.rank !== 0 || t.dtype !== 'f32') throw new GraphError(`buildModel: loss '${k}' must be an f32 scalar, got ${String(t)}`);
+    if (Object.hasOwn(metrics, `${k}_loss`)) throw new OptionsError(`buildModel: metric '${k}_loss' clashes with the report of loss '${k}'`);
+    metrics[`${k}_loss`] = t;
+    const w = weights[k] ?? 1;
+    const term = w === 1 ? t : t.mul(w);
+    total = total ? total.add(term) : term;
+  }
+  return { loss: total!, metrics };
 }
