@@ -51,7 +51,7 @@ function ulpError(got: number, wantF64: number): number {
   return Math.abs(got - wantF64) / ulp;
 }
 
-interface Swept { readonly name: string; readonly out: Tensor; readonly inputs: string[]; readonly dtypes: DType[] }
+interface Swept { readonly name: string; readonly out: Tensor; readonly empty: Tensor; readonly inputs: string[]; readonly dtypes: DType[] }
 
 function feedOf(dtype: DType, values: number[]): Float32Array | Uint8Array {
   return dtype === 'bool' ? Uint8Array.from(values, (v) => (v !== 0 ? 1 : 0)) : Float32Array.from(values);
@@ -87,13 +87,18 @@ function buildSweep(): { g: Graph; swept: Swept[]; feeds: Record<string, Float32
       return key;
     });
     const xs = inputs.map((key, k) => g.input(key, [total], dtypes[k]));
-    swept.push({ name, out: g.addNode(name, xs, attrs), inputs, dtypes });
+    // The same op on zero-size inputs (issue 10 §4 E): an empty result, on every backend.
+    const empties = dtypes.map((d, k) => {
+      feeds[`${name}_${k}_empty`] = feedOf(d, []);
+      return g.input(`${name}_${k}_empty`, [0], d);
+    });
+    swept.push({ name, out: g.addNode(name, xs, attrs), empty: g.addNode(name, empties, attrs), inputs, dtypes });
   }
   return { g, swept, feeds };
 }
 
 const { g, swept, feeds } = buildSweep();
-const fetches = Object.fromEntries(swept.map((s) => [s.name, s.out]));
+const fetches = Object.fromEntries(swept.flatMap((s) => [[s.name, s.out], [`${s.name}_empty`, s.empty]]));
 const want = evaluate(g, feeds, fetches);
 
 const backends: { name: string; unavailable: () => Promise<string | null>; make: () => Promise<Backend> }[] = [
@@ -102,7 +107,7 @@ const backends: { name: string; unavailable: () => Promise<string | null>; make:
 ];
 
 describe.each(backends.map((b) => [b.name, b] as const))('IEEE sweep of elementwise primitives [%s]', (_, b) => {
-  let got: Record<string, { data: ArrayLike<number> }> | null = null;
+  let got: Record<string, { data: ArrayLike<number>; shape: readonly number[] }> | null = null;
   let skip: string | null = null;
   beforeAll(async () => {
     skip = await b.unavailable();
@@ -133,5 +138,6 @@ describe.each(backends.map((b) => [b.name, b] as const))('IEEE sweep of elementw
       }
     }
     expect(bad).toEqual([]);
+    expect([...got![`${name}_empty`]!.shape]).toEqual([0]);
   });
 });

@@ -303,6 +303,8 @@ export const OP_CASES: readonly OpCase[] = [
   { op: 'layerNorm', label: 'zero rows', inputs: [f([0, 8]), f([8]), f([8])], build: (_, x, s, o) => x!.layerNorm({ scale: s!, offset: o! }), expectShape: [0, 8], grad: true },
   { op: 'batchNorm', label: 'zero batch', inputs: [f([0, 3]), f([3]), f([3], 'positive'), f([3]), f([3])], build: (_, x, m, v, s, o) => x!.batchNorm({ mean: m!, variance: v!, scale: s!, offset: o! }), expectShape: [0, 3], grad: false },
   { op: 'dropout', label: 'zero-size', inputs: [f([0, 50])], build: (_, x) => x!.dropout({ rate: 0.3, training: true, seed: 3 }), expectShape: [0, 50], grad: false },
+  { op: 'cumsum', label: 'zero-size axis', inputs: [f([2, 0])], build: (_, x) => x!.cumsum({ axis: 1 }), expectShape: [2, 0], grad: false },
+  { op: 'cumsum', label: 'zero-size rows', inputs: [f([0, 3])], build: (_, x) => x!.cumsum({ axis: 1, exclusive: true }), expectShape: [0, 3], grad: true },
   { op: 'clip', label: 'zero-size', inputs: [f([3, 0])], build: (_, x) => x!.clip(-0.5, 0.5), expectShape: [3, 0], grad: false },
 
   // ---- large elementwise: sizes past 65,535 workgroups
