@@ -182,7 +182,8 @@ export const ELEMENTWISE = {
     expr: ([a, b]) => E.call('pow', a!, b!),
     scalar: ([a, b]) => Math.pow(a!, b!),
     grad: ({ inputs: [a, b], output, dy }): Grads => [
-      dy.mul(b!).mul(a!.pow(b!.sub(1))),
+      // d/da is 0 where b == 0 (PyTorch): b a^(b-1) would be 0 * Inf = NaN at a = 0.
+      b!.equal(0).where(0, dy.mul(b!).mul(a!.pow(b!.sub(1)))),
       dy.mul(output).mul(a!.greater(0).where(a!.maximum(1e-30).log(), 0)),
     ],
   }),
