@@ -14,7 +14,9 @@ const GEMM_OPS = new Set(['matmul', 'conv2d', 'conv2dTranspose', 'conv2dBackprop
 
 const usesGemm = (c: (typeof OP_CASES)[number]): boolean => {
   const { g, out } = buildCase(c);
-  return buildPlan(g, [{ key: 'out', id: out.id }], false, new Map()).steps.some((s) => s.kind === 'op' && GEMM_OPS.has(s.op));
+  // A GEMM with an empty operand or result has no work to give the engine (zero-size rows).
+  const work = (shape: readonly number[]) => shape.every((d) => d > 0);
+  return buildPlan(g, [{ key: 'out', id: out.id }], false, new Map()).steps.some((s) => s.kind === 'op' && GEMM_OPS.has(s.op) && work(s.out.shape) && s.inputs.every((x) => work(x.shape)));
 };
 
 const rows = OP_CASES.filter((c) => !c.large && usesGemm(c));
