@@ -2,3 +2,4 @@
 export * from './layers';
 export * from './losses';
 export * from './metrics';
+export * from './sampling';

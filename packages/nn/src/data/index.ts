@@ -16,3 +16,4 @@ export * from './cifar';
 export * from './mnist';
 export * from './transforms';
 export * from './dataset';
+export * from './text';

@@ -17,4 +17,5 @@
 export { Model, buildModel, type EpochStatistics, type ModelSpec, type ModelParts, type BuildModelOptions } from './model';
 export { fit, evaluate, predict, type FitOptions, type History, type EvaluateOptions, type PredictOptions, type Predicted } from './fit';
 export { earlyStopping, modelCheckpoint, onEpoch, type Callback, type TrainContext, type EpochLogs, type BatchLogs, type EarlyStoppingOptions, type ModelCheckpointOptions } from './callbacks';
+export { generate, type GenerateOptions } from './generate';
 export { saveCheckpoint, loadCheckpoint, checkpointBytes, loadCheckpointBytes, restoreCheckpoint, NonFiniteCheckpointError, CHECKPOINT_FORMAT, type SaveCheckpointOptions, type LoadCheckpointOptions, type CheckpointInfo } from './checkpoint';
