@@ -25,6 +25,13 @@ export function shapeSize(s: Shape): number {
   return n;
 }
 
+/** Strides of a shape broadcast NumPy-style to `out` (0 along broadcast dims), for index maps. */
+export function shapeBroadcastStrides(inShape: readonly number[], out: readonly number[]): number[] {
+  const st = shapeStrides(inShape);
+  const lead = out.length - inShape.length;
+  return out.map((_, d) => (d < lead || inShape[d - lead] === 1 ? 0 : st[d - lead]!));
+}
+
 /** Row-major strides of a concrete shape. */
 export function shapeStrides(s: readonly number[]): number[] {
   const st = new Array<number>(s.length);

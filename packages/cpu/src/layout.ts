@@ -4,13 +4,6 @@
  */
 import { shapeStrides } from '@kiln/core';
 
-/** Strides of an input broadcast NumPy-style to `out` (0 along broadcast dims). */
-export function broadcastStrides(inShape: readonly number[], out: readonly number[]): number[] {
-  const st = shapeStrides(inShape);
-  const lead = out.length - inShape.length;
-  return out.map((_, d) => (d < lead || inShape[d - lead] === 1 ? 0 : st[d - lead]!));
-}
-
 /** Loop dims (outer to inner) and, per operand, the stride of each dim. */
 export interface Nest {
   readonly dims: number[];
@@ -100,5 +93,3 @@ export function emitNest(nest: Nest, body: NestBody): string {
   return code.filter((l) => l !== '').join('\n');
 }
 
-/** Product of dims. */
-export const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);

@@ -1,15 +1,6 @@
 /** Index arithmetic shared by kernel builders: strides, collapsing dims, WGSL index code. */
 import { shapeStrides } from '@kiln/core';
 
-export const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
-
-/** Strides of `inShape` read as if broadcast to `out` (0 on broadcast dims). */
-export function broadcastStrides(inShape: readonly number[], out: readonly number[]): number[] {
-  const st = shapeStrides(inShape);
-  const lead = out.length - inShape.length;
-  return out.map((_, i) => (i < lead || inShape[i - lead] === 1 ? 0 : st[i - lead]!));
-}
-
 /**
  * Merge adjacent dims that every operand walks contiguously (stride[d] == stride[d+1] * shape[d+1])
  * and drop size-1 dims, so index arithmetic needs as few div/mod as possible.

@@ -5,13 +5,13 @@
  * fetches, or for the queue when nothing is fetched).
  */
 import {
-  type AssignStep, type BackendStats, DeviceLostError, DisposedError, type DType, GraphError, type OpStep, type Plan, type PlanBuffer,
-  type PlanOperand, type Program, type ProfileEntry, type ProgramRunResult, shapeToString, type TypedArray, UnsupportedError,
+  type AssignStep, type BackendStats, DeviceLostError, DisposedError, type DType, GraphError, type OpStep,
+  type Plan, type PlanBuffer, type PlanOperand, type ProfileEntry, type Program, type ProgramRunResult,
+  shapeSize, shapeToString, type TypedArray, UnsupportedError,
 } from '@kiln/core';
 import { type Binding, type BuildContext, type DeviceTraits, foldGrid, type Kernel, kernelSource } from './kernel';
 import { elementwiseKernel } from './kernels/elementwise';
 import { OP_KERNELS } from './kernels/index';
-import { numel } from './layout';
 
 interface Dispatch {
   readonly kernel: Kernel;
@@ -62,6 +62,14 @@ export interface ProgramHost {
   ensureUsable(): void;
   /** Record a device failure (the first one sticks) and return the error to throw. */
   poison(e: DeviceLostError): DeviceLostError;
+}
+
+/** The staging buffer of a run: each fetch at its offset, then the timestamps. */
+interface ReadbackLayout {
+  readonly reads: readonly { readonly b: PlanBuffer; readonly at: number }[];
+  readonly queryAt: number;
+  readonly bytes: number;
+  readonly staging: GPUBuffer | undefined;
 }
 
 export class WebGPUProgram implements Program {
@@ -115,7 +123,7 @@ export class WebGPUProgram implements Program {
     const mainKernels: Kernel[] = [];
     for (const step of plan.steps) {
       // An empty output has nothing to compute (and its index math would divide by a zero dim).
-      if (step.kind !== 'assign' && numel(step.out.shape) === 0) continue;
+      if (step.kind !== 'assign' && shapeSize(step.out.shape) === 0) continue;
       if (step.kind === 'elementwise') mainKernels.push(elementwiseKernel(step));
       else if (step.kind === 'op') {
         const entry = OP_KERNELS[step.op];
@@ -133,7 +141,7 @@ export class WebGPUProgram implements Program {
   private checkSizes(): void {
     const { maxBufferSize, maxStorageBufferBindingSize } = this.device.limits;
     const check = (o: PlanOperand, ops: readonly string[]) => {
-      const bytes = numel(o.shape) * BYTES;
+      const bytes = shapeSize(o.shape) * BYTES;
       const b = this.plan.buffers.get(o.buf);
       const what = `tensor ${b?.name ? `'${b.name}' ` : ''}#${o.buf} (${o.dtype}${shapeToString(o.shape)}, ${bytes} bytes) of ${ops.join('+')}`;
       if (bytes > maxBufferSize) throw new UnsupportedError(`webgpu: ${what} exceeds maxBufferSize (${maxBufferSize} bytes) of this adapter`);
@@ -182,7 +190,7 @@ export class WebGPUProgram implements Program {
    */
   private lowerAssign(step: AssignStep): void {
     const src = this.bufs.get(step.src.buf)!, dst = this.bufs.get(step.dst.buf)!;
-    const bytes = numel(step.dst.shape) * BYTES;
+    const bytes = shapeSize(step.dst.shape) * BYTES;
     if (bytes > 0) this.assignCopies.push({ src, dst, bytes });
   }
 
@@ -209,17 +217,14 @@ export class WebGPUProgram implements Program {
     return { kernel: k, pipeline, bindGroup, workgroups };
   }
 
-  /** Runs come one at a time (the Executable queues them), with feeds core has checked. */
+  /**
+   * One run: upload the feeds and the run counter, encode every dispatch, the fetches' readback
+   * and the assigns into one command encoder, submit once, wait once. Runs come one at a time
+   * (the Executable queues them), with feeds core has checked.
+   */
   async run(feeds: ReadonlyMap<number, TypedArray>, fetch: readonly number[], options: { step: number; profile?: boolean }): Promise<ProgramRunResult> {
     if (this.disposed) throw new DisposedError('webgpu: this program was disposed');
     this.backend.ensureUsable();
-    const device = this.device;
-    // Validate everything before touching the device.
-    const uploads: [GPUBuffer, ArrayBufferView][] = [];
-    for (const f of this.plan.feeds) {
-      const data = feeds.get(f.buf)!;
-      if (data.length) uploads.push([this.bufs.get(f.buf)!, toWords(data)]);
-    }
     const fetches = fetch.map((id) => {
       const b = this.plan.buffers.get(id);
       if (!b) throw new GraphError(`webgpu: fetch of buffer ${id}, which the plan does not have`);
@@ -227,11 +232,29 @@ export class WebGPUProgram implements Program {
     });
     const profile = !!(options.profile || this.backend.profileAll) && this.main.length > 0;
     const timed = profile && this.backend.timestamps;
+    this.upload(feeds, options.step);
+    const layout = this.readbackLayout(fetches, timed);
+    const t0 = performance.now();
+    const bytes = await this.submit(layout, timed);
+    const wall = performance.now() - t0;
+    this.backend.ensureUsable();
 
-    for (const [buf, words] of uploads) device.queue.writeBuffer(buf, 0, words);
-    if (this.stepBuffer) device.queue.writeBuffer(this.stepBuffer, 0, Uint32Array.of(options.step >>> 0, 0, 0, 0));
+    const outputs = new Map<number, TypedArray>();
+    for (const { b, at } of layout.reads) outputs.set(b.id, fromWords(b.size ? bytes!.slice(at, at + b.size * BYTES) : new ArrayBuffer(0), b.dtype, b.size));
+    if (!profile) return { outputs };
+    return { outputs, ...(timed ? this.kernelProfile(bytes!, layout.queryAt) : this.submissionProfile(wall)) };
+  }
 
-    // Readback layout: every fetch, then the timestamps.
+  private upload(feeds: ReadonlyMap<number, TypedArray>, step: number): void {
+    for (const f of this.plan.feeds) {
+      const data = feeds.get(f.buf)!;
+      if (data.length) this.device.queue.writeBuffer(this.bufs.get(f.buf)!, 0, toWords(data));
+    }
+    if (this.stepBuffer) this.device.queue.writeBuffer(this.stepBuffer, 0, Uint32Array.of(step >>> 0, 0, 0, 0));
+  }
+
+  /** Where each fetch (and, when timed, the timestamps) lands in the staging buffer. */
+  private readbackLayout(fetches: readonly PlanBuffer[], timed: boolean): ReadbackLayout {
     let offset = 0;
     const reads = fetches.map((b) => {
       const at = offset;
@@ -239,10 +262,14 @@ export class WebGPUProgram implements Program {
       return { b, at };
     });
     const queryAt = Math.ceil(offset / 8) * 8; // BigUint64Array needs 8-byte alignment
-    if (timed) offset = queryAt;
-    if (timed) offset += this.main.length * 16;
-    const staging = offset > 0 ? this.stagingBuffer(offset) : undefined;
+    if (timed) offset = queryAt + this.main.length * 16;
+    return { reads, queryAt, bytes: offset, staging: offset > 0 ? this.stagingBuffer(offset) : undefined };
+  }
 
+  /** Encode and submit the run inside error scopes; the one wait of the run. Returns the staged bytes. */
+  private async submit(layout: ReadbackLayout, timed: boolean): Promise<ArrayBuffer | undefined> {
+    const device = this.device;
+    const { staging } = layout;
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder({ label: 'kiln run' });
@@ -258,51 +285,47 @@ export class WebGPUProgram implements Program {
       for (const d of this.main) encode(pass, d);
       pass.end();
     }
-    for (const { b, at } of reads) if (b.size) encoder.copyBufferToBuffer(this.bufs.get(b.id)!, 0, staging!, at, b.size * BYTES);
+    for (const { b, at } of layout.reads) if (b.size) encoder.copyBufferToBuffer(this.bufs.get(b.id)!, 0, staging!, at, b.size * BYTES);
     for (const c of this.assignCopies) encoder.copyBufferToBuffer(c.src, 0, c.dst, 0, c.bytes);
     if (timed) {
       encoder.resolveQuerySet(this.querySet!, 0, 2 * this.main.length, this.resolveBuffer!, 0);
-      encoder.copyBufferToBuffer(this.resolveBuffer!, 0, staging!, queryAt, this.main.length * 16);
+      encoder.copyBufferToBuffer(this.resolveBuffer!, 0, staging!, layout.queryAt, this.main.length * 16);
     }
-    const t0 = performance.now();
     device.queue.submit([encoder.finish()]);
     this.backend.stats.submissions++;
     const errors = Promise.all([device.popErrorScope(), device.popErrorScope()]);
-
-    // The one wait of the run.
-    let bytes: ArrayBuffer | undefined;
     try {
-      const [errs] = await Promise.all([errors, staging ? staging.mapAsync(GPUMapMode.READ, 0, offset) : device.queue.onSubmittedWorkDone()]);
+      const [errs] = await Promise.all([errors, staging ? staging.mapAsync(GPUMapMode.READ, 0, layout.bytes) : device.queue.onSubmittedWorkDone()]);
       const err = errs.find((e) => e);
       if (err) {
         if (staging) staging.unmap();
         throw this.backend.poison(new DeviceLostError(`webgpu: the device reported ${err.constructor.name}: ${err.message}`));
       }
-      if (staging) {
-        bytes = staging.getMappedRange(0, offset).slice(0);
-        staging.unmap();
-      }
+      if (!staging) return undefined;
+      const bytes = staging.getMappedRange(0, layout.bytes).slice(0);
+      staging.unmap();
+      return bytes;
     } catch (e) {
       if (e instanceof DeviceLostError) throw e;
       throw this.backend.poison(new DeviceLostError(`webgpu: waiting for the run failed: ${(e as Error).message}`));
     }
-    const wall = performance.now() - t0;
-    this.backend.ensureUsable();
+  }
 
-    const outputs = new Map<number, TypedArray>();
-    for (const { b, at } of reads) outputs.set(b.id, b.size ? fromWords(bytes!.slice(at, at + b.size * BYTES), b.dtype, b.size) : fromWords(new ArrayBuffer(0), b.dtype, 0));
-    if (!profile) return { outputs };
-    if (!timed) {
-      const total = this.main.reduce((a, d) => a + d.kernel.flops, 0);
-      const moved = this.main.reduce((a, d) => a + d.kernel.bytes, 0);
-      return { outputs, profileGranularity: 'submission', profile: [{ kernel: 'submission', ops: this.main.flatMap((d) => d.kernel.ops), shapes: `${this.main.length} dispatches`, ms: wall, bytes: moved, flops: total }] };
-    }
-    const ts = new BigUint64Array(bytes!, queryAt, 2 * this.main.length);
+  /** One entry per dispatch, from its timestamp pair. */
+  private kernelProfile(bytes: ArrayBuffer, queryAt: number): Pick<ProgramRunResult, 'profile' | 'profileGranularity'> {
+    const ts = new BigUint64Array(bytes, queryAt, 2 * this.main.length);
     const entries: ProfileEntry[] = this.main.map((d, i) => ({
       kernel: d.kernel.name, ops: d.kernel.ops, shapes: d.kernel.shapes,
       ms: Number(ts[2 * i + 1]! - ts[2 * i]!) / 1e6, bytes: d.kernel.bytes, flops: d.kernel.flops,
     }));
-    return { outputs, profile: entries, profileGranularity: 'kernel' };
+    return { profile: entries, profileGranularity: 'kernel' };
+  }
+
+  /** Without timestamp queries: the whole submission as one entry. */
+  private submissionProfile(wall: number): Pick<ProgramRunResult, 'profile' | 'profileGranularity'> {
+    const flops = this.main.reduce((a, d) => a + d.kernel.flops, 0);
+    const moved = this.main.reduce((a, d) => a + d.kernel.bytes, 0);
+    return { profileGranularity: 'submission', profile: [{ kernel: 'submission', ops: this.main.flatMap((d) => d.kernel.ops), shapes: `${this.main.length} dispatches`, ms: wall, bytes: moved, flops }] };
   }
 
   private stagingBuffer(bytes: number): GPUBuffer {

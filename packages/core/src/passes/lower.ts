@@ -15,7 +15,8 @@ import { E, type Expr, exprUses } from '../expr';
 import { toTyped } from '../host';
 import type { MovementSpec } from '../ops/movement';
 import { isKernelPrimitive, kernelParams, spec } from '../ops/primitives';
-import { consumers, numel, type PGraph, type PNode } from './pgraph';
+import { shapeSize } from '../shape';
+import { consumers, type PGraph, type PNode } from './pgraph';
 
 /** Most inputs a fused kernel may read (WebGPU guarantees 8 storage buffers per stage, one is the output). */
 export const MAX_FUSED_INPUTS = 7;
@@ -125,7 +126,7 @@ export function assignBuffers(pg: PGraph, fusion: Fusion): Plan {
   const feeds: { buf: number; name: string }[] = [];
   const newBuffer = (n: PNode, extra: Partial<PlanBuffer> & Pick<PlanBuffer, 'kind'>): number => {
     const id = buffers.size;
-    buffers.set(id, { id, dtype: n.dtype, size: numel(n.shape), ...extra });
+    buffers.set(id, { id, dtype: n.dtype, size: shapeSize(n.shape), ...extra });
     bufOf.set(n.id, id);
     return id;
   };
@@ -171,9 +172,9 @@ export function assignBuffers(pg: PGraph, fusion: Fusion): Plan {
     const n = byId.get(a)!;
     const dst = operand(n.inputs[0]!);
     let src = operand(n.inputs[1]!);
-    if (assigned.has(src.buf) || numel(src.shape) !== numel(dst.shape)) {
+    if (assigned.has(src.buf) || shapeSize(src.shape) !== shapeSize(dst.shape)) {
       const copy: PlanOperand = { buf: buffers.size, shape: dst.shape, dtype: dst.dtype };
-      buffers.set(copy.buf, { id: copy.buf, dtype: dst.dtype, size: numel(dst.shape), kind: 'temp' });
+      buffers.set(copy.buf, { id: copy.buf, dtype: dst.dtype, size: shapeSize(dst.shape), kind: 'temp' });
       steps.push({ kind: 'elementwise', expr: E.arg(0, src.dtype), inputs: [src], out: copy, ops: ['assign'] });
       src = copy;
     }

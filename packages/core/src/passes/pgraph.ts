@@ -22,8 +22,6 @@ export interface PGraph {
   readonly assigns: readonly number[];
 }
 
-export const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
-
 /**
  * Rewrite each node in order. `f` sees the node with inputs already remapped and returns
  * a replacement node (same id) or the id of an earlier node to alias it to.

@@ -5,7 +5,8 @@
  */
 import { toDType } from '../ops/elementwise';
 import { spec } from '../ops/primitives';
-import { consumers, numel, type PGraph, type PNode, prune, rewrite } from './pgraph';
+import { shapeSize } from '../shape';
+import { consumers, type PGraph, type PNode, prune, rewrite } from './pgraph';
 
 /**
  * Most elements folding may touch for one node, inputs and output together: folding runs on
@@ -26,7 +27,7 @@ export function foldConstants(pg: PGraph): PGraph {
     if (n.op === 'cast' && get(n.inputs[0]!).dtype === n.dtype) return n.inputs[0]!;
     if (n.op === 'where') {
       const c = get(n.inputs[0]!);
-      if (isConst(c) && numel(c.shape) === 1) {
+      if (isConst(c) && shapeSize(c.shape) === 1) {
         const pick = get(n.inputs[constValues(c)[0] ? 1 : 2]!);
         if (pick.shape.length === n.shape.length && pick.shape.every((d, i) => d === n.shape[i])) return pick.id;
         return { ...n, op: 'broadcastTo', inputs: [pick.id], attrs: { shape: [...n.shape] } };
@@ -34,7 +35,7 @@ export function foldConstants(pg: PGraph): PGraph {
     }
     const foldable = s.kind !== 'source' && s.kind !== 'state' && n.op !== 'random' && n.op !== 'dimSize' && n.op !== 'fill'
       && n.inputs.length > 0 && n.inputs.every((i) => isConst(get(i)))
-      && n.inputs.reduce((cost, i) => cost + numel(get(i).shape), numel(n.shape)) <= FOLD_LIMIT;
+      && n.inputs.reduce((cost, i) => cost + shapeSize(get(i).shape), shapeSize(n.shape)) <= FOLD_LIMIT;
     if (!foldable) return n;
     const ins = n.inputs.map((i) => {
       const p = get(i);

@@ -7,10 +7,10 @@
  * (P = output pixels x images in the chunk.) Measured 1.8x faster than the direct 7-deep loop
  * in JavaScript (scripts/probe.ts). Max pooling and its gradient are direct loops.
  */
+import { shapeSize } from '@kiln/core';
 import type { ConvGeometry, OpStep, PoolGeometry } from '@kiln/core';
 import type { GemmCall } from '../gemm';
 import { BYTES, type Kernel, type LowerContext, shapeStr } from '../kernel';
-import { numel } from '../layout';
 import { packTranspose, sequence } from './linalg';
 
 /** Column matrix budget per chunk, in elements. */
@@ -67,7 +67,7 @@ function chunking(g: Geometry, prepare: (cnt: number) => GemmCall): { nc: number
 }
 
 function meta(step: OpStep, name: string, flops: number) {
-  const bytes = BYTES * (step.inputs.reduce((a, x) => a + numel(x.shape), 0) + numel(step.out.shape));
+  const bytes = BYTES * (step.inputs.reduce((a, x) => a + shapeSize(x.shape), 0) + shapeSize(step.out.shape));
   return { name, ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes, flops };
 }
 
@@ -77,7 +77,7 @@ function lowerConv2d(step: OpStep, ctx: LowerContext): Kernel {
   const x = ctx.view(xo!) as Float32Array, w = ctx.view(wo!) as Float32Array, y = ctx.view(step.out) as Float32Array;
   const CgKK = g.Cg * g.KH * g.KW, P = g.OH * g.OW;
   const m = meta(step, `conv2d:im2col+${ctx.gemm.formulation(g.Og, CgKK, P)}`, 2 * g.N * g.O * P * CgKK);
-  if (numel(step.out.shape) === 0) return { ...m, run: () => {} };
+  if (shapeSize(step.out.shape) === 0) return { ...m, run: () => {} };
   const { nc, full, rest, calls } = chunking(g, (cnt) => ctx.gemm.prepare(g.Og, CgKK, cnt * P));
   const cols = ctx.scratchF32(CgKK * nc * P);
   const direct = g.G === 1 && nc === 1;
@@ -110,7 +110,7 @@ function lowerBackpropFilter(step: OpStep, ctx: LowerContext): Kernel {
   const x = ctx.view(xo!) as Float32Array, dy = ctx.view(dyo!) as Float32Array, dw = ctx.view(step.out) as Float32Array;
   const CgKK = g.Cg * g.KH * g.KW, P = g.OH * g.OW;
   const m = meta(step, `conv2dBackpropFilter:im2col+${ctx.gemm.formulation(CgKK, P, g.Og)}`, 2 * g.N * g.O * P * CgKK);
-  if (numel(step.out.shape) === 0) return { ...m, run: () => {} };
+  if (shapeSize(step.out.shape) === 0) return { ...m, run: () => {} };
   if (g.N * P === 0) return { ...m, run: () => void dw.fill(0) };
   const { nc, full, rest, calls } = chunking(g, (cnt) => ctx.gemm.prepare(CgKK, cnt * P, g.Og));
   const cols = ctx.scratchF32(CgKK * nc * P);
@@ -145,8 +145,8 @@ function lowerConvTranspose(step: OpStep, ctx: LowerContext): Kernel {
   const x = ctx.view(xo!) as Float32Array, w = ctx.view(wo!) as Float32Array, y = ctx.view(step.out) as Float32Array;
   const CgKK = g.Cg * g.KH * g.KW, P = g.OH * g.OW;
   const m = meta(step, `conv2dTranspose:${ctx.gemm.formulation(CgKK, g.Og, P)}+col2im`, 2 * g.N * g.O * P * CgKK);
-  if (numel(step.out.shape) === 0) return { ...m, run: () => {} };
-  if (numel(xo!.shape) === 0) return { ...m, run: () => void y.fill(0) };
+  if (shapeSize(step.out.shape) === 0) return { ...m, run: () => {} };
+  if (shapeSize(xo!.shape) === 0) return { ...m, run: () => void y.fill(0) };
   const { nc, full, rest, calls } = chunking(g, (cnt) => ctx.gemm.prepare(CgKK, g.Og, cnt * P));
   const dcols = ctx.scratchF32(CgKK * nc * P);
   const wT = ctx.scratchF32(g.G * CgKK * g.Og);

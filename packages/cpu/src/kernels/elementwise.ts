@@ -4,9 +4,9 @@
  * most kernels are one flat loop. Loads and subexpressions that do not change along the
  * innermost dim are hoisted out of it; scalar inputs are read once per run.
  */
-import { type ElementwiseStep, type Expr, exprNodes, shapeStrides } from '@kiln/core';
+import { type ElementwiseStep, type Expr, exprNodes, shapeBroadcastStrides, shapeSize, shapeStrides } from '@kiln/core';
 import { BYTES, compileJs, type Kernel, type LowerContext, shapeStr } from '../kernel';
-import { broadcastStrides, coalesce, emitNest, numel } from '../layout';
+import { coalesce, emitNest } from '../layout';
 import { renderExpr } from '../render';
 
 /** 0: once per run, 1: once per innermost row, 2: per element. */
@@ -15,7 +15,7 @@ type Level = 0 | 1 | 2;
 export function elementwiseSource(step: ElementwiseStep): { params: string[]; body: string } {
   const shape = step.out.shape;
   const m = step.inputs.length;
-  const strides = [shapeStrides(shape), ...step.inputs.map((x) => broadcastStrides(x.shape, shape))];
+  const strides = [shapeStrides(shape), ...step.inputs.map((x) => shapeBroadcastStrides(x.shape, shape))];
   const nest = coalesce(shape, strides);
   const r = nest.dims.length;
   const argLevel = step.inputs.map((_, k): Level => {
@@ -50,7 +50,7 @@ export function elementwiseSource(step: ElementwiseStep): { params: string[]; bo
   let body: string;
   if (level.get(step.expr) === 0) {
     // A constant (per run) output: compute once, fill.
-    body = `${top}\nout.fill(${store}, 0, ${numel(shape)});`;
+    body = `${top}\nout.fill(${store}, 0, ${shapeSize(shape)});`;
   } else {
     body = `${top}\n${emitNest(nest, {
       base: () => '0',
@@ -63,7 +63,7 @@ export function elementwiseSource(step: ElementwiseStep): { params: string[]; bo
 }
 
 export function lowerElementwise(step: ElementwiseStep, ctx: LowerContext): Kernel {
-  const n = numel(step.out.shape);
+  const n = shapeSize(step.out.shape);
   const out = ctx.view(step.out);
   const ins = step.inputs.map((x) => ctx.view(x));
   const kinds = `${step.ops.join('+')}`;
@@ -77,7 +77,7 @@ export function lowerElementwise(step: ElementwiseStep, ctx: LowerContext): Kern
     name: 'elementwise',
     ops: step.ops,
     shapes: shapeStr([...step.inputs, step.out]),
-    bytes: BYTES * (n + step.inputs.reduce((a, x) => a + numel(x.shape), 0)),
+    bytes: BYTES * (n + step.inputs.reduce((a, x) => a + shapeSize(x.shape), 0)),
     flops,
     run(s) {
       args[stepIndex] = s >>> 0;

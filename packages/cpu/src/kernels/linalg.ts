@@ -3,10 +3,10 @@
  * Transposed operands are packed row-major first (O(MK) against O(MKN) work); when B carries no
  * batch of its own and A is not transposed, the batch folds into M and one GEMM does it all.
  */
+import { shapeSize, shapeBroadcastStrides } from '@kiln/core';
 import type { OpStep } from '@kiln/core';
 import type { GemmCall } from '../gemm';
 import { BYTES, type Kernel, type LowerContext, shapeStr } from '../kernel';
-import { broadcastStrides, numel } from '../layout';
 
 /** Run f(0..n-1) in order; continues asynchronously only if some call returns a Promise. */
 export function sequence(n: number, f: (i: number) => void | Promise<void>): void | Promise<void> {
@@ -22,8 +22,8 @@ export function sequence(n: number, f: (i: number) => void | Promise<void>): voi
 
 /** For each output batch index, the element offset of its matrix in an operand. */
 export function batchOffsets(opBatch: readonly number[], outBatch: readonly number[], matrix: number): Int32Array {
-  const st = broadcastStrides(opBatch, outBatch);
-  const n = numel(outBatch);
+  const st = shapeBroadcastStrides(opBatch, outBatch);
+  const n = shapeSize(outBatch);
   const offs = new Int32Array(n);
   const c = new Array<number>(outBatch.length).fill(0);
   for (let q = 0; q < n; q++) {
@@ -54,13 +54,13 @@ function lowerMatmul(step: OpStep, ctx: LowerContext): Kernel {
   const M = os.at(-2)!, N = os.at(-1)!;
   const K = ta ? ao!.shape.at(-2)! : ao!.shape.at(-1)!;
   const batch = os.slice(0, -2);
-  const nb = numel(batch);
+  const nb = shapeSize(batch);
   const aBatch = ao!.shape.slice(0, -2), bBatch = bo!.shape.slice(0, -2);
   const a = ctx.view(ao!) as Float32Array, b = ctx.view(bo!) as Float32Array, out = ctx.view(step.out) as Float32Array;
-  const meta = { name: `matmul:${ctx.gemm.formulation(M, K, N)}`, ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: BYTES * (numel(ao!.shape) + numel(bo!.shape) + numel(os)), flops: 2 * nb * M * N * K };
+  const meta = { name: `matmul:${ctx.gemm.formulation(M, K, N)}`, ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: BYTES * (shapeSize(ao!.shape) + shapeSize(bo!.shape) + shapeSize(os)), flops: 2 * nb * M * N * K };
   if (nb * M * N === 0) return { ...meta, run: () => {} };
   if (K === 0) return { ...meta, run: () => void out.fill(0) };
-  const fold = !ta && numel(bBatch) === 1 && numel(aBatch) === nb;
+  const fold = !ta && shapeSize(bBatch) === 1 && shapeSize(aBatch) === nb;
   if (fold) {
     const call = ctx.gemm.prepare(nb * M, K, N);
     const bPacked = tb ? ctx.scratchF32(K * N) : b;

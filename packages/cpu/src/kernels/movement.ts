@@ -3,9 +3,9 @@
  * view), generated per step; concat copies contiguous blocks; gather and scatterAdd walk
  * [outer, axis, inner] blocks (out-of-range indices read 0 / are dropped, as the reference says).
  */
-import { type AxisParams, type OpStep, type StridedView, shapeStrides, UnsupportedError } from '@kiln/core';
+import { type AxisParams, type OpStep, shapeSize, shapeStrides, type StridedView, UnsupportedError } from '@kiln/core';
 import { BYTES, compileJs, type Kernel, type LowerContext, shapeStr } from '../kernel';
-import { coalesce, emitNest, numel } from '../layout';
+import { coalesce, emitNest } from '../layout';
 import { literal } from '../render';
 
 export function viewSource(view: StridedView, outShape: readonly number[], dtype: string): string {
@@ -35,7 +35,7 @@ export function viewSource(view: StridedView, outShape: readonly number[], dtype
 
 function lowerView(step: OpStep, ctx: LowerContext): Kernel {
   if (!step.view) throw new UnsupportedError(`cpu backend: ${step.op} reached the backend without a strided view`);
-  const n = numel(step.out.shape);
+  const n = shapeSize(step.out.shape);
   const x = ctx.view(step.inputs[0]!), out = ctx.view(step.out);
   const f = compileJs<(x: unknown, out: unknown) => void>(step.op, ['x', 'out'], n === 0 ? '' : viewSource(step.view, step.out.shape, step.out.dtype));
   return { name: 'stridedCopy', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: 2 * BYTES * n, flops: 0, run: () => f(x, out) };
@@ -48,7 +48,7 @@ function lowerConcat(step: OpStep, ctx: LowerContext): Kernel {
   const out = ctx.view(step.out);
   const parts = step.inputs.map((x) => ({ data: ctx.view(x), len: x.shape[axis]! * inner }));
   return {
-    name: 'concat', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: 2 * BYTES * numel(os), flops: 0,
+    name: 'concat', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: 2 * BYTES * shapeSize(os), flops: 0,
     run() {
       let at = 0;
       for (const p of parts) {
@@ -66,7 +66,7 @@ function lowerConcat(step: OpStep, ctx: LowerContext): Kernel {
 function lowerGather(step: OpStep, ctx: LowerContext): Kernel {
   const [xo, io] = step.inputs as [typeof step.inputs[0], typeof step.inputs[0]];
   const { outer, len, inner } = step.params as AxisParams;
-  const k = numel(io!.shape);
+  const k = shapeSize(io!.shape);
   const body = `
     for (let o = 0; o < ${outer}; o++) for (let j = 0; j < ${k}; j++) {
       const src = idx[j], dst = (o * ${k} + j) * ${inner};
@@ -75,17 +75,17 @@ function lowerGather(step: OpStep, ctx: LowerContext): Kernel {
     }`;
   const f = compileJs<(x: unknown, idx: unknown, out: unknown) => void>('gather', ['x', 'idx', 'out'], body);
   const x = ctx.view(xo!), idx = ctx.view(io!), out = ctx.view(step.out);
-  return { name: 'gather', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: BYTES * (k + 2 * numel(step.out.shape)), flops: 0, run: () => f(x, idx, out) };
+  return { name: 'gather', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: BYTES * (k + 2 * shapeSize(step.out.shape)), flops: 0, run: () => f(x, idx, out) };
 }
 
 function lowerScatterAdd(step: OpStep, ctx: LowerContext): Kernel {
   const [uo, io] = step.inputs as [typeof step.inputs[0], typeof step.inputs[0]];
   const os = step.out.shape;
   const { outer, len, inner } = step.params as AxisParams;
-  const k = numel(io!.shape);
+  const k = shapeSize(io!.shape);
   const add = step.out.dtype === 'i32' ? '(out[d + i] + u[s + i]) | 0' : 'out[d + i] + u[s + i]';
   const body = `
-    out.fill(0, 0, ${numel(os)});
+    out.fill(0, 0, ${shapeSize(os)});
     for (let o = 0; o < ${outer}; o++) for (let j = 0; j < ${k}; j++) {
       const dst = idx[j];
       if (dst < 0 || dst >= ${len}) continue;
@@ -94,7 +94,7 @@ function lowerScatterAdd(step: OpStep, ctx: LowerContext): Kernel {
     }`;
   const f = compileJs<(u: unknown, idx: unknown, out: unknown) => void>('scatterAdd', ['u', 'idx', 'out'], body);
   const u = ctx.view(uo!), idx = ctx.view(io!), out = ctx.view(step.out);
-  return { name: 'scatterAdd', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: BYTES * (k + numel(uo!.shape) + numel(os)), flops: numel(uo!.shape), run: () => f(u, idx, out) };
+  return { name: 'scatterAdd', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: BYTES * (k + shapeSize(uo!.shape) + shapeSize(os)), flops: shapeSize(uo!.shape), run: () => f(u, idx, out) };
 }
 
 export const MOVEMENT_KERNELS = {

@@ -4,9 +4,9 @@
  * kept and of reduced dims) into a float64 accumulator per output element, held in a local
  * while the innermost run is reduced. argMax/argMin scan one axis.
  */
-import { type AxisParams, E, type OpStep, type ReduceParams, type ScanParams, spec } from '@kiln/core';
+import { type AxisParams, E, type OpStep, type ReduceParams, type ScanParams, shapeSize, spec } from '@kiln/core';
 import { BYTES, compileJs, type Kernel, type LowerContext, shapeStr } from '../kernel';
-import { coalesce, emitNest, numel } from '../layout';
+import { coalesce, emitNest } from '../layout';
 import { literal, renderExpr } from '../render';
 
 export function reduceSource(step: OpStep): { body: string; outSize: number } {
@@ -56,7 +56,7 @@ export function reduceSource(step: OpStep): { body: string; outSize: number } {
 function lowerReduce(step: OpStep, ctx: LowerContext): Kernel {
   const x = ctx.view(step.inputs[0]!);
   const out = ctx.view(step.out);
-  const n = numel(step.inputs[0]!.shape);
+  const n = shapeSize(step.inputs[0]!.shape);
   const { body, outSize } = reduceSource(step);
   const f = compileJs<(x: unknown, out: unknown, acc: Float64Array) => void>(step.op, ['x', 'out', 'acc'], body);
   const acc = ctx.scratchF64(outSize);

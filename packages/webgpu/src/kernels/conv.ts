@@ -7,9 +7,8 @@
  *   conv2dBackpropFilter C[o][c·ky·kx]   = dy[o][n·oy·ox]  x im2col(x)ᵀ
  */
 import type { ConvGeometry, OpStep, PlanOperand, PoolGeometry } from '@kiln/core';
-import { shapeToString } from '@kiln/core';
+import { shapeSize, shapeToString } from '@kiln/core';
 import { type BuildContext, grid1d, type Kernel, single } from '../kernel';
-import { numel } from '../layout';
 import { shader } from '../preprocess';
 import { gemmKernel, type GemmIO, param } from './gemm';
 
@@ -147,7 +146,7 @@ export function poolKernel(step: OpStep): Kernel {
   const x = step.inputs[0]!;
   const p = step.params as PoolGeometry;
   const grad = step.op === 'maxPool2dGrad';
-  const n = numel(step.out.shape);
+  const n = shapeSize(step.out.shape);
   const source = shader('pool.wgsl', {
     GRAD: grad ? 1 : 0, WG: POOL_WG, N: n, H: p.H, W: p.W, OH: p.OH, OW: p.OW,
     KH: p.KH, KW: p.KW, SY: p.sh, SX: p.sw, PT: p.pt, PL: p.pl,
@@ -163,7 +162,7 @@ export function poolKernel(step: OpStep): Kernel {
     ],
     ops: step.ops,
     shapes: `${step.inputs.map((i) => shapeToString(i.shape)).join(' ')} -> ${shapeToString(step.out.shape)}`,
-    bytes: 4 * (numel(x.shape) + n), flops: n * p.KH * p.KW,
+    bytes: 4 * (shapeSize(x.shape) + n), flops: n * p.KH * p.KW,
   };
 }
 

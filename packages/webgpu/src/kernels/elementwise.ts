@@ -8,9 +8,11 @@
  * per component. On lavapipe each load or store is a loop over SIMD lanes, so this quarters
  * the memory instructions of these memory-bound kernels.
  */
-import { type ElementwiseStep, exprUses, type PlanOperand, shapeToString } from '@kiln/core';
+import {
+  type ElementwiseStep, exprUses, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString,
+} from '@kiln/core';
 import { type Binding, grid1d, type Kernel } from '../kernel';
-import { broadcastStrides, collapse, indexCode, numel } from '../layout';
+import { collapse, indexCode } from '../layout';
 import { preprocess } from '../preprocess';
 import { renderExpr, storageType } from '../render';
 
@@ -20,13 +22,13 @@ type Access = 'scalar' | 'same' | 'vec' | 'splat' | 'gather';
 
 export function elementwiseKernel(step: ElementwiseStep): Kernel {
   const out = step.out;
-  const n = numel(out.shape);
+  const n = shapeSize(out.shape);
   const last = out.shape.at(-1) ?? 1;
   const usesStep = exprUses(step.expr, 'step');
-  const strides = step.inputs.map((x) => broadcastStrides(x.shape, out.shape));
+  const strides = step.inputs.map((x) => shapeBroadcastStrides(x.shape, out.shape));
   // How each input is read by a 4-wide invocation (all inputs must allow it).
   const access: Access[] = step.inputs.map((x, k) => {
-    const size = numel(x.shape);
+    const size = shapeSize(x.shape);
     if (size === 1) return 'scalar';
     if (size === n) return 'same';
     const inner = strides[k]!.at(-1) ?? 0;
@@ -98,7 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     bindings,
     ops: step.ops,
     shapes: [...step.inputs.map((x) => shapeToString(x.shape)), '->', shapeToString(out.shape)].join(' '),
-    bytes: 4 * (n + step.inputs.reduce((a, x) => a + numel(x.shape), 0)),
+    bytes: 4 * (n + step.inputs.reduce((a, x) => a + shapeSize(x.shape), 0)),
     flops: n * step.ops.length,
   };
 }

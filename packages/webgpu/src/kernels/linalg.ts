@@ -1,7 +1,6 @@
 /** matmul as a GEMM: batched with broadcast batch dims, transposed operands read in place. */
-import { type OpStep, type PlanOperand, shapeToString } from '@kiln/core';
+import { type OpStep, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString } from '@kiln/core';
 import { type BuildContext, type Kernel, single } from '../kernel';
-import { broadcastStrides, numel } from '../layout';
 import { batchBaseFn, gemmKernel, type GemmIO, param } from './gemm';
 
 export function matmulIO(step: Pick<OpStep, 'attrs' | 'inputs' | 'out'>, allowVec4 = true): GemmIO {
@@ -11,8 +10,8 @@ export function matmulIO(step: Pick<OpStep, 'attrs' | 'inputs' | 'out'>, allowVe
   const M = out.at(-2)!, N = out.at(-1)!;
   const K = ta ? a.shape.at(-2)! : a.shape.at(-1)!;
   const batch = out.slice(0, -2);
-  const sa = broadcastStrides(a.shape.slice(0, -2), batch).map((s) => s * M * K);
-  const sb = broadcastStrides(b.shape.slice(0, -2), batch).map((s) => s * K * N);
+  const sa = shapeBroadcastStrides(a.shape.slice(0, -2), batch).map((s) => s * M * K);
+  const sb = shapeBroadcastStrides(b.shape.slice(0, -2), batch).map((s) => s * K * N);
   const vec4 = allowVec4 && N % 4 === 0;
   const bVec = vec4 && !tb;
   const aVec = allowVec4 && K % 4 === 0 && !ta;
@@ -22,14 +21,14 @@ export function matmulIO(step: Pick<OpStep, 'attrs' | 'inputs' | 'out'>, allowVe
   const [sbk, sbn] = tb ? [1, K] : [N, 1];
   const mn = param(0), p = (i: number) => param(i);
   return {
-    M, N, K, batch: numel(batch), params: [M * N, sam, sak, sbk, sbn],
+    M, N, K, batch: shapeSize(batch), params: [M * N, sam, sak, sbk, sbn],
     buffers: [
       { name: 'A', access: 'read', target: { buf: a.buf }, vec4: aVec },
       { name: 'B', access: 'read', target: { buf: b.buf }, vec4: bVec },
       { name: 'C', access: 'read_write', target: { buf: step.out.buf }, vec4 },
     ],
     helpers,
-    variant: `${aVec ? 'A4' : 'A1'}${bVec ? 'B4' : 'B1'}${vec4 ? 'C4' : 'C1'}${numel(batch) > 1 ? ` ${helpers.replace(/\s+/g, ' ')}` : ''}`,
+    variant: `${aVec ? 'A4' : 'A1'}${bVec ? 'B4' : 'B1'}${vec4 ? 'C4' : 'C1'}${shapeSize(batch) > 1 ? ` ${helpers.replace(/\s+/g, ' ')}` : ''}`,
     a: (bb, m, k) => (aVec ? `A[(a_base(${bb}) + ${m} * dims.k + ${k}) / 4u][(${k}) % 4u]` : `A[a_base(${bb}) + ${m} * ${p(1)} + ${k} * ${p(2)}]`),
     ...(aVec ? { a4: (bb: string, m: string, k4: string) => `A[(a_base(${bb}) + ${m} * dims.k) / 4u + ${k4}]` } : {}),
     b: (bb, k, n) => (bVec ? `B[(b_base(${bb}) + ${k} * dims.n + ${n}) / 4u][(${n}) % 4u]` : `B[b_base(${bb}) + ${k} * ${p(3)} + ${n} * ${p(4)}]`),

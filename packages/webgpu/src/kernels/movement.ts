@@ -3,9 +3,12 @@
  * hands every one as a StridedView), assigns that broadcast, and each piece of a concat.
  * gather reads through an index tensor; scatterAdd (gather's adjoint) sums into its output.
  */
-import { type AxisParams, type DType, type OpStep, type PlanOperand, shapeStrides, shapeToString, type StridedView } from '@kiln/core';
+import {
+  type AxisParams, type DType, type OpStep, type PlanOperand, shapeSize, shapeStrides, shapeToString,
+  type StridedView,
+} from '@kiln/core';
 import { type Binding, type BuildContext, grid1d, type Kernel, single } from '../kernel';
-import { collapse, indexCode, numel, valueBits } from '../layout';
+import { collapse, indexCode, valueBits } from '../layout';
 import { type Defines, shader } from '../preprocess';
 import { storageType } from '../render';
 
@@ -27,7 +30,7 @@ export function stridedKernel(o: {
   dst?: { strides: readonly number[]; offset: number };
   ops: readonly string[]; shapes: string; name: string;
 }): Kernel {
-  const n = numel(o.shape);
+  const n = shapeSize(o.shape);
   const dst = o.dst ?? { strides: shapeStrides(o.shape), offset: 0 };
   const padded = !!o.src.lo;
   let body: string[];
@@ -90,7 +93,7 @@ export function concatKernels(step: OpStep): Kernel[] {
   for (const x of step.inputs) {
     const offset = at * outStrides[axis]!;
     at += x.shape[axis]!;
-    if (numel(x.shape) === 0) continue;
+    if (shapeSize(x.shape) === 0) continue;
     kernels.push(stridedKernel({
       x: x.buf, y: step.out.buf, dtype: step.out.dtype, shape: x.shape,
       src: { strides: shapeStrides(x.shape), offset: 0 },
@@ -104,8 +107,8 @@ export function concatKernels(step: OpStep): Kernel[] {
 export function gatherKernel(step: OpStep): Kernel {
   const [x, idx] = step.inputs as [PlanOperand, PlanOperand];
   const { axis, len, inner } = step.params as AxisParams;
-  const k = numel(idx.shape);
-  const n = numel(step.out.shape);
+  const k = shapeSize(idx.shape);
+  const n = shapeSize(step.out.shape);
   return {
     name: 'gather',
     key: `gather[${shapeToString(x.shape)}|axis ${axis}|k ${k}]`,
@@ -123,21 +126,21 @@ export const SCATTER_LOOP_MAX = 1 << 16;
 export function scatterAddKernels(step: OpStep): Kernel[] {
   const [u, idx] = step.inputs as [PlanOperand, PlanOperand];
   const { axis, len, inner } = step.params as AxisParams;
-  const k = numel(idx.shape);
-  const n = numel(step.out.shape);
+  const k = shapeSize(idx.shape);
+  const n = shapeSize(step.out.shape);
   const float = step.out.dtype === 'f32';
   const T = storageType(step.out.dtype);
   const common = { INNER: inner, K: Math.max(1, k), LEN: len, T, FLOAT: float ? 1 : 0, AT: float ? 'u32' : 'i32' };
   const bindings: Binding[] = [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { buf: u.buf }, access: 'read' }, { target: { buf: idx.buf }, access: 'read' }];
-  const meta = { ops: step.ops, shapes: describe(step), flops: numel(u.shape) };
+  const meta = { ops: step.ops, shapes: describe(step), flops: shapeSize(u.shape) };
   if (len * k <= SCATTER_LOOP_MAX) {
     return [{
       name: 'scatterAdd', key: `scatterAdd_loop[${shapeToString(step.out.shape)}|axis ${axis}|k ${k}|${T}]`,
       source: movementShader({ SCATTER_LOOP: 1, N: n, ...common }),
-      workgroupSize: WG, grid: grid1d(n, WG), bindings, bytes: 4 * (n + numel(u.shape) + k), ...meta,
+      workgroupSize: WG, grid: grid1d(n, WG), bindings, bytes: 4 * (n + shapeSize(u.shape) + k), ...meta,
     }];
   }
-  const nu = numel(u.shape);
+  const nu = shapeSize(u.shape);
   return [
     fillKernel(step.out.buf, n, 0, step.ops),
     {

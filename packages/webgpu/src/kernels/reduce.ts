@@ -5,9 +5,8 @@
  * workgroups (a second, serial pass over the partials) when there are too few outputs to fill
  * the device. argMax/argMin walk their axis in one invocation per output.
  */
-import { type AxisParams, E, type OpStep, type ReduceParams, type ScanParams, spec } from '@kiln/core';
+import { type AxisParams, E, type OpStep, type ReduceParams, type ScanParams, shapeSize, spec } from '@kiln/core';
 import { type BuildContext, ceilDiv, grid1d, type Kernel, single } from '../kernel';
-import { numel } from '../layout';
 import { type Defines, preprocess, shader } from '../preprocess';
 import { literal, renderExpr, storageType } from '../render';
 
@@ -57,8 +56,8 @@ export function reduceKernels(step: OpStep, ctx: BuildContext): Kernel[] {
   const x = step.inputs[0]!;
   const rank = x.shape.length;
   const axes = new Set((step.params as ReduceParams).axes);
-  const O = numel(step.out.shape);
-  const R = numel(x.shape.filter((_, i) => axes.has(i)));
+  const O = shapeSize(step.out.shape);
+  const R = shapeSize(x.shape.filter((_, i) => axes.has(i)));
   const T = storageType(x.dtype);
   const r = spec(step.op).reduce!;
   const comb = renderExpr(r.combine(E.arg(0, x.dtype), E.arg(1, x.dtype)), (i) => (i === 0 ? 'acc' : 'v'));
@@ -67,7 +66,7 @@ export function reduceKernels(step: OpStep, ctx: BuildContext): Kernel[] {
     COMBINE: [...comb.lines, `return ${comb.value};`].join('\n  '),
     INIT: literal(r.init(x.dtype), x.dtype),
   };
-  const meta = { ops: step.ops, shapes: `${x.dtype}[${x.shape.join(', ')}] axes [${[...axes].join(', ')}] -> [${step.out.shape.join(', ')}]`, flops: numel(x.shape) };
+  const meta = { ops: step.ops, shapes: `${x.dtype}[${x.shape.join(', ')}] axes [${[...axes].join(', ')}] -> [${step.out.shape.join(', ')}]`, flops: shapeSize(x.shape) };
   const inIndex = reduceIndexCode(x.shape, axes);
   const keyBase = `${step.op}[${x.shape.join(',')}|${[...axes].join(',')}|${T}]`;
   if (O === 0) return [];
@@ -83,7 +82,7 @@ export function reduceKernels(step: OpStep, ctx: BuildContext): Kernel[] {
       source: reduceShader({ ...common, SERIAL: 1, WG: SERIAL_WG, R, IN_INDEX: inIndex, VEC4: vec4 ? 1 : 0 }),
       workgroupSize: SERIAL_WG, grid: grid1d(O, SERIAL_WG),
       bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }],
-      bytes: 4 * (numel(x.shape) + O), ...meta,
+      bytes: 4 * (shapeSize(x.shape) + O), ...meta,
     }];
   }
   const parts = Math.max(1, Math.min(ceilDiv(R, TREE_WG * 8), ceilDiv(TARGET_WORKGROUPS, O)));
@@ -93,7 +92,7 @@ export function reduceKernels(step: OpStep, ctx: BuildContext): Kernel[] {
     source: reduceShader({ ...common, TREE: 1, WG: TREE_WG, R, CHUNK: chunk, PARTS: parts, IN_INDEX: inIndex }),
     workgroupSize: TREE_WG, grid: [parts, O, 1],
     bindings: [{ target: out, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }],
-    bytes: 4 * (numel(x.shape) + O * parts), ...meta,
+    bytes: 4 * (shapeSize(x.shape) + O * parts), ...meta,
   });
   if (parts === 1) return [tree({ buf: step.out.buf })];
   const partials = ctx.scratch(4 * O * parts);
@@ -112,7 +111,7 @@ export function reduceKernels(step: OpStep, ctx: BuildContext): Kernel[] {
 export function argReduceKernel(step: OpStep): Kernel {
   const x = step.inputs[0]!;
   const { axis, len, inner } = step.params as AxisParams;
-  const O = numel(step.out.shape);
+  const O = shapeSize(step.out.shape);
   const T = storageType(x.dtype);
   const cmp = step.op === 'argMax' ? '>' : '<';
   const better = x.dtype === 'f32' ? `!kiln_isnan(best) && (kiln_isnan(v) || v ${cmp} best)` : `v ${cmp} best`;
@@ -122,7 +121,7 @@ export function argReduceKernel(step: OpStep): Kernel {
     workgroupSize: SERIAL_WG, grid: grid1d(O, SERIAL_WG),
     bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }],
     ops: step.ops, shapes: `${x.dtype}[${x.shape.join(', ')}] axis ${axis} -> [${step.out.shape.join(', ')}]`,
-    bytes: 4 * (numel(x.shape) + O), flops: numel(x.shape),
+    bytes: 4 * (shapeSize(x.shape) + O), flops: shapeSize(x.shape),
   };
 }
 
@@ -151,7 +150,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 ${exclusive ? '    y[at] = acc;\n    acc = acc + v;' : '    acc = acc + v;\n    y[at] = acc;'}
   }
 }`, {}, 'cumsum');
-  const n = numel(x.shape);
+  const n = shapeSize(x.shape);
   return {
     name: 'cumsum', key: `cumsum[${outer}x${len}x${inner}|${exclusive ? 'excl' : 'incl'}|${reverse ? 'rev' : 'fwd'}|${T}]`,
     source, workgroupSize: SERIAL_WG, grid: grid1d(lines, SERIAL_WG),
