@@ -10,7 +10,7 @@ export default {
     '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } }],
   },
   moduleNameMapper: {
-    '^@kiln/(core|webgpu|cpu|nn)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@kiln/(core|webgpu|cpu|nn|onnx)$': '<rootDir>/packages/$1/src/index.ts',
     '^kiln$': '<rootDir>/packages/kiln/src/index.ts',
   },
   // WebGPU on a software adapter compiles each new program in about a second (LLVM per pipeline).

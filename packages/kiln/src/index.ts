@@ -17,4 +17,6 @@ export * from '@kiln/nn';
 // Both define `evaluate`: users get the model one; the float64 graph evaluator keeps a clear name.
 export { evaluate } from '@kiln/nn';
 export { evaluate as evaluateReference } from '@kiln/core';
+/** ONNX import and export: `onnx.importModel(bytes)`, `onnx.exportModel(graph, { inputs, outputs })`. */
+export * as onnx from '@kiln/onnx';
 export { compile, createBackend, close, type BackendName, type KilnCompileOptions } from './compile';

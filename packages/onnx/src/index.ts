@@ -1,0 +1,14 @@
+/**
+ * @kiln/onnx — ONNX models in and out of Kiln.
+ *
+ *   import { onnx, compile } from 'kiln';
+ *   const m = onnx.importModel(bytes, { trainable: true }); // { graph, inputs, outputs }
+ *   const exe = await compile(m.graph, { backend: 'auto' });
+ *   const out = await exe.run({ input: x }, m.outputs);
+ *
+ * Parsing and writing go through protobufjs with ONNX's own onnx.proto (proto/).
+ */
+export { importModel, StaticInputError, type ImportOptions, type ImportedModel } from './import';
+export { OP_TABLE } from './ops';
+export { fromTensorProto, toTensorProto, type HostTensor } from './tensor';
+export { decodeModel, decodeTensor } from './proto';
