@@ -22,7 +22,7 @@ test('fused elementwise: x * w + b, relu (broadcast bias, 4-wide)', () => {
 });
 
 test('sum over rows (serial, vec4)', () => {
-  const step: OpStep = { kind: 'op', op: 'sum', attrs: { axes: [1], keepDims: false }, params: { axes: [1], keepDims: false }, inputs: [{ buf: 0, shape: [64, 512], dtype: f32 }], out: { buf: 1, shape: [64], dtype: f32 }, ops: ['sum'] };
+  const step: OpStep<'sum'> = { kind: 'op', op: 'sum', attrs: { axes: [1], keepDims: false }, params: { axes: [1] }, inputs: [{ buf: 0, shape: [64, 512], dtype: f32 }], out: { buf: 1, shape: [64], dtype: f32 }, ops: ['sum'] };
   expect(reduceKernels(step, ctx('subgroup')).map(show).join('\n\n')).toMatchSnapshot();
 });
 

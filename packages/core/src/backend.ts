@@ -7,7 +7,7 @@ import type { Expr } from './expr';
 import type { KernelParams } from './spec';
 import type { TypedArray } from './host';
 import type { StridedView } from './ops/movement';
-import type { KernelPrimitive } from './ops/primitives';
+import type { KernelPrimitive, ParamsOf } from './ops/primitives';
 import type { DType } from './shape';
 
 export type BufferKind = 'feed' | 'param' | 'const' | 'temp';
@@ -42,13 +42,13 @@ export interface ElementwiseStep {
   readonly ops: readonly string[];
 }
 
-/** One primitive with a kernel of its own (matmul, reduce, movement, conv, ...). */
-export interface OpStep {
+/** One primitive with a kernel of its own (matmul, reduce, movement, conv, ...); `OpStep<'cumsum'>` types its params. */
+export interface OpStep<K extends KernelPrimitive = KernelPrimitive> {
   readonly kind: 'op';
-  readonly op: KernelPrimitive;
+  readonly op: K;
   readonly attrs: Readonly<Record<string, unknown>>;
   /** Normalised kernel parameters from the spec (`PrimitiveSpec.params`; the attrs when it has none). */
-  readonly params: KernelParams;
+  readonly params: ParamsOf<K>;
   readonly inputs: readonly PlanOperand[];
   readonly out: PlanOperand;
   /** For strided movement ops (transpose, broadcastTo, slice, pad): the index map. */

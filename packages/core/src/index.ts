@@ -22,7 +22,7 @@ export { Graph, type Node, type ParamEntry, type GraphOptions, type Optimizer, T
 export { parseOptions } from './options';
 export { Tensor, type TensorLike } from './tensor';
 export { ops, concat, apply, type FluentOps, type ConvOptions, type PoolOptions, type Padding, type ReduceOptions } from './ops';
-export { PRIMITIVES, PRIMITIVE_NAMES, ELEMENTWISE_NAMES, KERNEL_PRIMITIVES, isKernelPrimitive, kernelParams, spec, type KernelPrimitive, type PrimitiveName, type SpecOf } from './ops/primitives';
+export { PRIMITIVES, PRIMITIVE_NAMES, ELEMENTWISE_NAMES, KERNEL_PRIMITIVES, isKernelPrimitive, kernelParams, spec, type KernelPrimitive, type ParamsOf, type PrimitiveName, type SpecOf } from './ops/primitives';
 export { applyView, type StridedView } from './ops/movement';
 export { convOutSize, type ConvGeometry, type PoolGeometry } from './ops/conv';
 export { type ScanParams } from './ops/reduce';

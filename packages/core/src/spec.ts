@@ -56,7 +56,7 @@ export type OpKind =
 /** Kinds that reach a backend as a kernel of their own (an OpStep). */
 export type KernelKind = Exclude<OpKind, 'source' | 'elementwise' | 'alias' | 'state'>;
 
-export interface PrimitiveSpec<A extends Attrs = Attrs> {
+export interface PrimitiveSpec<A extends Attrs = Attrs, P extends KernelParams = KernelParams> {
   readonly name: string;
   readonly kind: OpKind;
   /** Number of tensor inputs; 'variadic' for concat. */
@@ -75,17 +75,18 @@ export interface PrimitiveSpec<A extends Attrs = Attrs> {
    * applied (axes resolved, extents computed). lowerToPlan stores them on the OpStep, so a
    * backend kernel reads `step.params` and never re-parses attributes. Absent: the attributes.
    */
-  readonly params?: (inputs: readonly ConcreteType[], attrs: A, out: ConcreteType) => KernelParams;
+  readonly params?: (inputs: readonly ConcreteType[], attrs: A, out: ConcreteType) => P;
   /** Reduce only: identity element and combiner, from which backends build kernels. */
   readonly reduce?: { readonly init: (t: DType) => number; readonly combine: (acc: Expr, x: Expr) => Expr };
 }
 
 /**
- * Define a primitive. The literal `kind` and `arity` stay in the type: the public op functions,
- * the Tensor methods and the backends' kernel tables are derived from them (ops/primitives.ts).
+ * Define a primitive. The literal `kind` and `arity` and the type of its kernel parameters stay
+ * in the type: the public op functions, the Tensor methods, the backends' kernel tables and the
+ * OpSteps their kernels receive are derived from them (ops/primitives.ts).
  */
-export const defineOp = <A extends Attrs, const K extends OpKind, const N extends number | 'variadic'>(
-  spec: PrimitiveSpec<A> & { readonly kind: K; readonly arity: N },
-): PrimitiveSpec<A> & { readonly kind: K; readonly arity: N } => spec;
+export const defineOp = <A extends Attrs, const K extends OpKind, const N extends number | 'variadic', P extends KernelParams = A>(
+  spec: PrimitiveSpec<A, P> & { readonly kind: K; readonly arity: N },
+): PrimitiveSpec<A, P> & { readonly kind: K; readonly arity: N } => spec;
 
 export type { DType, Shape, TensorType };

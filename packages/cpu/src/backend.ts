@@ -7,13 +7,13 @@
 import {
   type AssignStep, type Backend, type BackendStats, BackendUnavailableError, DisposedError, type DType,
   FeedError, GraphError, type Plan, type PlanBuffer, type PlanOperand, type Program, type ProfileEntry,
-  type ProgramRunResult, type TypedArray, UnsupportedError,
+  type ProgramRunResult, type TypedArray,
 } from '@kiln/core';
 import { createGemmEngine, type GemmEngine, type GemmPolicy } from './gemm';
 import { acquireWebasmPool, loadGpuJs } from './gpujs';
 import { BYTES, type Kernel, type LowerContext } from './kernel';
 import { lowerElementwise } from './kernels/elementwise';
-import { OP_KERNELS } from './kernels/index';
+import { lowerOp } from './kernels/index';
 
 export type CpuMode = 'auto' | 'cpu' | 'webasm';
 
@@ -78,9 +78,7 @@ class CpuProgram implements Program {
       for (const step of plan.steps) {
         if (step.kind === 'elementwise') this.kernels.push(lowerElementwise(step, ctx));
         else if (step.kind === 'op') {
-          const lower = OP_KERNELS[step.op];
-          if (!lower) throw new UnsupportedError(`cpu backend: '${step.op}' has no kernel as a standalone step (ops: ${step.ops.join(', ')})`);
-          this.kernels.push(lower(step, ctx));
+          this.kernels.push(lowerOp(step, ctx));
         } else this.lowerAssign(step);
       }
     } catch (e) {

@@ -89,7 +89,7 @@ export function foldGrid(grid: readonly [number, number, number], max: number, w
 export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
 
 /** A builder of one kernel as a kernel-table entry (entries return the kernels of a step, in order). */
-export const single = <C>(f: (step: OpStep, ctx: C) => Kernel) => (step: OpStep, ctx: C): Kernel[] => [f(step, ctx)];
+export const single = <S extends OpStep, C>(f: (step: S, ctx: C) => Kernel) => (step: S, ctx: C): Kernel[] => [f(step, ctx)];
 
 /** A 1-D grid of `threads` invocations in workgroups of `wg`. */
 export const grid1d = (threads: number, wg: number): [number, number, number] => [Math.max(1, ceilDiv(threads, wg)), 1, 1];

@@ -11,7 +11,7 @@ import {
 } from '@kiln/core';
 import { type Binding, type BuildContext, type DeviceTraits, foldGrid, type Kernel, kernelSource } from './kernel';
 import { elementwiseKernel } from './kernels/elementwise';
-import { OP_KERNELS } from './kernels/index';
+import { lowerOp } from './kernels/index';
 
 interface Dispatch {
   readonly kernel: Kernel;
@@ -126,9 +126,7 @@ export class WebGPUProgram implements Program {
       if (step.kind !== 'assign' && shapeSize(step.out.shape) === 0) continue;
       if (step.kind === 'elementwise') mainKernels.push(elementwiseKernel(step));
       else if (step.kind === 'op') {
-        const entry = OP_KERNELS[step.op];
-        if (typeof entry !== 'function') throw new UnsupportedError(`webgpu: '${step.op}' cannot run as a standalone step (ops: ${step.ops.join(', ')})`);
-        mainKernels.push(...entry(step, ctx));
+        mainKernels.push(...lowerOp(step, ctx));
       } else this.lowerAssign(step);
     }
     if (mainKernels.some((k) => k.bindings.some((b) => 'step' in b.target))) {

@@ -35,6 +35,9 @@ export type SpecOf<K extends PrimitiveName> = Specs[K];
  */
 export type KernelPrimitive = { [K in PrimitiveName]: Specs[K]['kind'] extends KernelKind ? K : never }[PrimitiveName];
 
+/** The kernel parameters of a primitive's OpSteps (PrimitiveSpec.params; the attributes when it has none). */
+export type ParamsOf<K extends KernelPrimitive> = K extends KernelPrimitive ? (Specs[K] extends { readonly params?: (...args: never[]) => infer P } ? P : KernelParams) : never;
+
 export const PRIMITIVE_NAMES = Object.keys(PRIMITIVES) as PrimitiveName[];
 
 /** Look a spec up with its attribute type erased (passes and backends work generically). */

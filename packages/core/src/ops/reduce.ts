@@ -8,7 +8,7 @@ import { E, type Expr } from '../expr';
 import { normAxis, type TensorType } from '../shape';
 import { defineOp, type GradRule, type Grads } from '../spec';
 import type { Tensor } from '../tensor';
-import { axisParams, expectDType, forEachReduction, reduceAxes, reducedShape, type ReduceParams } from './util';
+import { type AxisParams, axisParams, expectDType, forEachReduction, reduceAxes, reducedShape, type ReduceParams } from './util';
 
 const reduceAttrs = z.object({ axes: z.array(z.number().int()).optional(), keepDims: z.boolean().default(false) }).strict();
 export type ReduceAttrs = z.infer<typeof reduceAttrs>;
@@ -30,7 +30,7 @@ export function unreduce(t: Tensor, x: Tensor, axes: readonly number[] | undefin
 function reduceOp(name: string, init: (t: 'f32' | 'i32') => number, combine: (a: number, b: number) => number,
   exprCombine: (acc: Expr, x: Expr) => Expr,
   grad?: GradRule<ReduceAttrs>) {
-  return defineOp<ReduceAttrs, 'reduce', 1>({
+  return defineOp<ReduceAttrs, 'reduce', 1, ReduceParams>({
     name, kind: 'reduce', arity: 1, attrs: reduceAttrs as z.ZodType<ReduceAttrs>,
     infer: inferReduce(name),
     params: ([x], a): ReduceParams => ({ axes: reduceAxes(x!.shape.length, a.axes, name) }),
@@ -72,7 +72,7 @@ export type ArgAttrs = z.infer<typeof argAttrs>;
 /** Index of the first max/min along one axis (NaN counts as the extremum, like NumPy). */
 function argOp(name: 'argMax' | 'argMin') {
   const better = name === 'argMax' ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
-  return defineOp<ArgAttrs, 'reduce', 1>({
+  return defineOp<ArgAttrs, 'reduce', 1, AxisParams>({
     name, kind: 'reduce', arity: 1, attrs: argAttrs as z.ZodType<ArgAttrs>,
     infer: ([x], a) => {
       expectDType(x!, ['f32', 'i32'], `${name} input`);

@@ -8,7 +8,7 @@
  * in JavaScript (scripts/probe.ts). Max pooling and its gradient are direct loops.
  */
 import { shapeSize } from '@kiln/core';
-import type { ConvGeometry, OpStep, PoolGeometry } from '@kiln/core';
+import type { ConvGeometry, OpStep } from '@kiln/core';
 import type { GemmCall } from '../gemm';
 import { BYTES, type Kernel, type LowerContext, shapeStr } from '../kernel';
 import { packTranspose, sequence } from './linalg';
@@ -71,9 +71,9 @@ function meta(step: OpStep, name: string, flops: number) {
   return { name, ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes, flops };
 }
 
-function lowerConv2d(step: OpStep, ctx: LowerContext): Kernel {
+function lowerConv2d(step: OpStep<'conv2d'>, ctx: LowerContext): Kernel {
   const [xo, wo] = step.inputs;
-  const g = step.params as Geometry;
+  const g = step.params;
   const x = ctx.view(xo!) as Float32Array, w = ctx.view(wo!) as Float32Array, y = ctx.view(step.out) as Float32Array;
   const CgKK = g.Cg * g.KH * g.KW, P = g.OH * g.OW;
   const m = meta(step, `conv2d:im2col+${ctx.gemm.formulation(g.Og, CgKK, P)}`, 2 * g.N * g.O * P * CgKK);
@@ -104,9 +104,9 @@ function lowerConv2d(step: OpStep, ctx: LowerContext): Kernel {
   };
 }
 
-function lowerBackpropFilter(step: OpStep, ctx: LowerContext): Kernel {
+function lowerBackpropFilter(step: OpStep<'conv2dBackpropFilter'>, ctx: LowerContext): Kernel {
   const [xo, dyo] = step.inputs;
-  const g = step.params as Geometry;
+  const g = step.params;
   const x = ctx.view(xo!) as Float32Array, dy = ctx.view(dyo!) as Float32Array, dw = ctx.view(step.out) as Float32Array;
   const CgKK = g.Cg * g.KH * g.KW, P = g.OH * g.OW;
   const m = meta(step, `conv2dBackpropFilter:im2col+${ctx.gemm.formulation(CgKK, P, g.Og)}`, 2 * g.N * g.O * P * CgKK);
@@ -138,10 +138,10 @@ function lowerBackpropFilter(step: OpStep, ctx: LowerContext): Kernel {
   };
 }
 
-function lowerConvTranspose(step: OpStep, ctx: LowerContext): Kernel {
+function lowerConvTranspose(step: OpStep<'conv2dTranspose'>, ctx: LowerContext): Kernel {
   const [xo, wo] = step.inputs;
   // The conv2d this is the adjoint of: input y (this op's output), output x, filter w as [O=Cin, Cg, KH, KW].
-  const g = step.params as Geometry;
+  const g = step.params;
   const x = ctx.view(xo!) as Float32Array, w = ctx.view(wo!) as Float32Array, y = ctx.view(step.out) as Float32Array;
   const CgKK = g.Cg * g.KH * g.KW, P = g.OH * g.OW;
   const m = meta(step, `conv2dTranspose:${ctx.gemm.formulation(CgKK, g.Og, P)}+col2im`, 2 * g.N * g.O * P * CgKK);
@@ -178,9 +178,9 @@ function lowerConvTranspose(step: OpStep, ctx: LowerContext): Kernel {
 }
 
 /** Window of output (oy, ox): the first maximum (a NaN wins; all-padding windows give -1). */
-function poolKernel(step: OpStep, ctx: LowerContext, grad: boolean): Kernel {
+function poolKernel(step: OpStep<'maxPool2d' | 'maxPool2dGrad'>, ctx: LowerContext, grad: boolean): Kernel {
   const xo = step.inputs[0]!;
-  const { N, C, H, W, OH, OW, KH, KW, sh, sw, pt, pl } = step.params as PoolGeometry;
+  const { N, C, H, W, OH, OW, KH, KW, sh, sw, pt, pl } = step.params;
   const x = ctx.view(xo) as Float32Array, out = ctx.view(step.out) as Float32Array;
   const dy = grad ? (ctx.view(step.inputs[1]!) as Float32Array) : null;
   const m = meta(step, grad ? 'maxPool2dGrad' : 'maxPool2d', N * C * OH * OW * KH * KW);
@@ -213,6 +213,6 @@ export const CONV_KERNELS = {
   conv2d: lowerConv2d,
   conv2dTranspose: lowerConvTranspose,
   conv2dBackpropFilter: lowerBackpropFilter,
-  maxPool2d: (s: OpStep, c: LowerContext) => poolKernel(s, c, false),
-  maxPool2dGrad: (s: OpStep, c: LowerContext) => poolKernel(s, c, true),
+  maxPool2d: (s: OpStep<'maxPool2d'>, c: LowerContext) => poolKernel(s, c, false),
+  maxPool2dGrad: (s: OpStep<'maxPool2dGrad'>, c: LowerContext) => poolKernel(s, c, true),
 };

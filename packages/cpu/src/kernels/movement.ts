@@ -3,7 +3,7 @@
  * view), generated per step; concat copies contiguous blocks; gather and scatterAdd walk
  * [outer, axis, inner] blocks (out-of-range indices read 0 / are dropped, as the reference says).
  */
-import { type AxisParams, type OpStep, shapeSize, shapeStrides, type StridedView, UnsupportedError } from '@kiln/core';
+import { type OpStep, shapeSize, shapeStrides, type StridedView, UnsupportedError } from '@kiln/core';
 import { BYTES, compileJs, type Kernel, type LowerContext, shapeStr } from '../kernel';
 import { coalesce, emitNest } from '../layout';
 import { literal } from '../render';
@@ -41,9 +41,9 @@ function lowerView(step: OpStep, ctx: LowerContext): Kernel {
   return { name: 'stridedCopy', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: 2 * BYTES * n, flops: 0, run: () => f(x, out) };
 }
 
-function lowerConcat(step: OpStep, ctx: LowerContext): Kernel {
+function lowerConcat(step: OpStep<'concat'>, ctx: LowerContext): Kernel {
   const os = step.out.shape;
-  const { axis, outer, inner } = step.params as AxisParams;
+  const { axis, outer, inner } = step.params;
   const rowOut = os[axis]! * inner;
   const out = ctx.view(step.out);
   const parts = step.inputs.map((x) => ({ data: ctx.view(x), len: x.shape[axis]! * inner }));
@@ -63,9 +63,9 @@ function lowerConcat(step: OpStep, ctx: LowerContext): Kernel {
   };
 }
 
-function lowerGather(step: OpStep, ctx: LowerContext): Kernel {
+function lowerGather(step: OpStep<'gather'>, ctx: LowerContext): Kernel {
   const [xo, io] = step.inputs as [typeof step.inputs[0], typeof step.inputs[0]];
-  const { outer, len, inner } = step.params as AxisParams;
+  const { outer, len, inner } = step.params;
   const k = shapeSize(io!.shape);
   const body = `
     for (let o = 0; o < ${outer}; o++) for (let j = 0; j < ${k}; j++) {
@@ -78,10 +78,10 @@ function lowerGather(step: OpStep, ctx: LowerContext): Kernel {
   return { name: 'gather', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: BYTES * (k + 2 * shapeSize(step.out.shape)), flops: 0, run: () => f(x, idx, out) };
 }
 
-function lowerScatterAdd(step: OpStep, ctx: LowerContext): Kernel {
+function lowerScatterAdd(step: OpStep<'scatterAdd'>, ctx: LowerContext): Kernel {
   const [uo, io] = step.inputs as [typeof step.inputs[0], typeof step.inputs[0]];
   const os = step.out.shape;
-  const { outer, len, inner } = step.params as AxisParams;
+  const { outer, len, inner } = step.params;
   const k = shapeSize(io!.shape);
   const add = step.out.dtype === 'i32' ? '(out[d + i] + u[s + i]) | 0' : 'out[d + i] + u[s + i]';
   const body = `

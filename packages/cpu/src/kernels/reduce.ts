@@ -4,16 +4,16 @@
  * kept and of reduced dims) into a float64 accumulator per output element, held in a local
  * while the innermost run is reduced. argMax/argMin scan one axis.
  */
-import { type AxisParams, E, type OpStep, type ReduceParams, type ScanParams, shapeSize, spec } from '@kiln/core';
+import { E, type OpStep, shapeSize, spec } from '@kiln/core';
 import { BYTES, compileJs, type Kernel, type LowerContext, shapeStr } from '../kernel';
 import { coalesce, emitNest } from '../layout';
 import { literal, renderExpr } from '../render';
 
-export function reduceSource(step: OpStep): { body: string; outSize: number } {
+export function reduceSource(step: OpStep<'sum' | 'prod' | 'max' | 'min'>): { body: string; outSize: number } {
   const x = step.inputs[0]!;
   const shape = x.shape;
   const rank = shape.length;
-  const axes = new Set((step.params as ReduceParams).axes);
+  const axes = new Set(step.params.axes);
   const r = spec(step.op).reduce!;
   const dtype = x.dtype as 'f32' | 'i32';
   // Output strides of kept dims (row-major over kept dims), 0 along reduced dims.
@@ -53,7 +53,7 @@ export function reduceSource(step: OpStep): { body: string; outSize: number } {
   return { body, outSize };
 }
 
-function lowerReduce(step: OpStep, ctx: LowerContext): Kernel {
+function lowerReduce(step: OpStep<'sum' | 'prod' | 'max' | 'min'>, ctx: LowerContext): Kernel {
   const x = ctx.view(step.inputs[0]!);
   const out = ctx.view(step.out);
   const n = shapeSize(step.inputs[0]!.shape);
@@ -68,8 +68,8 @@ function lowerReduce(step: OpStep, ctx: LowerContext): Kernel {
 }
 
 /** First index of the max (min) along one axis; a NaN is the extremum (NumPy). */
-function lowerArg(step: OpStep, ctx: LowerContext): Kernel {
-  const { outer, len, inner } = step.params as AxisParams;
+function lowerArg(step: OpStep<'argMax' | 'argMin'>, ctx: LowerContext): Kernel {
+  const { outer, len, inner } = step.params;
   const cmp = step.op === 'argMax' ? '>' : '<';
   const body = `
     for (let o = 0; o < ${outer}; o++) for (let j = 0; j < ${inner}; j++) {
@@ -92,8 +92,8 @@ function lowerArg(step: OpStep, ctx: LowerContext): Kernel {
 }
 
 /** Running sum along one axis: a float64 accumulator per (outer, inner) line (i32 wraps like the reference). */
-function lowerCumsum(step: OpStep, ctx: LowerContext): Kernel {
-  const { outer, len, inner, exclusive, reverse } = step.params as ScanParams;
+function lowerCumsum(step: OpStep<'cumsum'>, ctx: LowerContext): Kernel {
+  const { outer, len, inner, exclusive, reverse } = step.params;
   const x = ctx.view(step.inputs[0]!), out = ctx.view(step.out);
   const wrap = step.out.dtype === 'i32';
   const run = () => {

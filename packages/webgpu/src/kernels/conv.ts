@@ -6,7 +6,7 @@
  *   conv2dTranspose      C[co][n·oy·ox]  = W'[co][ci·ky·kx] x col2im-gather(x)   (taps that land)
  *   conv2dBackpropFilter C[o][c·ky·kx]   = dy[o][n·oy·ox]  x im2col(x)ᵀ
  */
-import type { ConvGeometry, OpStep, PlanOperand, PoolGeometry } from '@kiln/core';
+import type { ConvGeometry, OpStep, PlanOperand } from '@kiln/core';
 import { shapeSize, shapeToString } from '@kiln/core';
 import { type BuildContext, grid1d, type Kernel, single } from '../kernel';
 import { shader } from '../preprocess';
@@ -58,9 +58,9 @@ function convParams(g: ConvGeometry): number[] {
 const storeNCHW = (g: string, m: string, n: string, v: string) =>
   `{ let P = ${param(3)} * ${param(4)}; Y[((${n}) / P * ${param(15)} + ${g} * ${param(14)} + ${m}) * P + (${n}) % P] = ${v}; }`;
 
-export function conv2dKernel(step: OpStep, ctx: BuildContext): Kernel {
+export function conv2dKernel(step: OpStep<'conv2d'>, ctx: BuildContext): Kernel {
   const [x, w] = step.inputs as [PlanOperand, PlanOperand];
-  const g = step.params as ConvGeometry;
+  const g = step.params;
   const io: GemmIO = {
     M: g.Og, N: g.N * g.OH * g.OW, K: g.Cg * g.KH * g.KW, batch: g.G,
     params: convParams(g),
@@ -77,10 +77,10 @@ export function conv2dKernel(step: OpStep, ctx: BuildContext): Kernel {
   return gemmKernel(io, meta(step, 'conv2d'), ctx);
 }
 
-export function conv2dTransposeKernel(step: OpStep, ctx: BuildContext): Kernel {
+export function conv2dTransposeKernel(step: OpStep<'conv2dTranspose'>, ctx: BuildContext): Kernel {
   const [x, w] = step.inputs as [PlanOperand, PlanOperand];
   // g is the conv2d this is the adjoint of: its input is this op's output, its output this op's input x.
-  const g = step.params as ConvGeometry;
+  const g = step.params;
   // x (the gradient of a conv2d's output) sits where that conv's output was: gather the taps that land on (oy, ox).
   const helpers = `fn gather_x(g: u32, k: u32, n: u32) -> f32 {
 ${LOCALS}
@@ -121,9 +121,9 @@ ${LOCALS}
   return gemmKernel(io, meta(step, 'conv2dTranspose'), ctx);
 }
 
-export function conv2dBackpropFilterKernel(step: OpStep, ctx: BuildContext): Kernel {
+export function conv2dBackpropFilterKernel(step: OpStep<'conv2dBackpropFilter'>, ctx: BuildContext): Kernel {
   const [x, dy] = step.inputs as [PlanOperand, PlanOperand];
-  const g = step.params as ConvGeometry;
+  const g = step.params;
   const io: GemmIO = {
     M: g.Og, N: g.Cg * g.KH * g.KW, K: g.N * g.OH * g.OW, batch: g.G,
     params: convParams(g),
@@ -142,9 +142,9 @@ export function conv2dBackpropFilterKernel(step: OpStep, ctx: BuildContext): Ker
 
 const POOL_WG = 64;
 
-export function poolKernel(step: OpStep): Kernel {
+export function poolKernel(step: OpStep<'maxPool2d' | 'maxPool2dGrad'>): Kernel {
   const x = step.inputs[0]!;
-  const p = step.params as PoolGeometry;
+  const p = step.params;
   const grad = step.op === 'maxPool2dGrad';
   const n = shapeSize(step.out.shape);
   const source = shader('pool.wgsl', {

@@ -4,7 +4,7 @@
  * gather reads through an index tensor; scatterAdd (gather's adjoint) sums into its output.
  */
 import {
-  type AxisParams, type DType, type OpStep, type PlanOperand, shapeSize, shapeStrides, shapeToString,
+  type DType, type OpStep, type PlanOperand, shapeSize, shapeStrides, shapeToString,
   type StridedView,
 } from '@kiln/core';
 import { type Binding, type BuildContext, grid1d, type Kernel, single } from '../kernel';
@@ -84,9 +84,9 @@ export function viewKernel(step: OpStep): Kernel {
 }
 
 /** concat: one strided copy per input into its slice of the output. */
-export function concatKernels(step: OpStep): Kernel[] {
+export function concatKernels(step: OpStep<'concat'>): Kernel[] {
   const out = step.out.shape;
-  const { axis } = step.params as AxisParams;
+  const { axis } = step.params;
   const outStrides = shapeStrides(out);
   let at = 0;
   const kernels: Kernel[] = [];
@@ -104,9 +104,9 @@ export function concatKernels(step: OpStep): Kernel[] {
   return kernels;
 }
 
-export function gatherKernel(step: OpStep): Kernel {
+export function gatherKernel(step: OpStep<'gather'>): Kernel {
   const [x, idx] = step.inputs as [PlanOperand, PlanOperand];
-  const { axis, len, inner } = step.params as AxisParams;
+  const { axis, len, inner } = step.params;
   const k = shapeSize(idx.shape);
   const n = shapeSize(step.out.shape);
   return {
@@ -123,9 +123,9 @@ export function gatherKernel(step: OpStep): Kernel {
 /** Largest LEN * K for the deterministic (loop) scatterAdd; beyond it, atomics. */
 export const SCATTER_LOOP_MAX = 1 << 16;
 
-export function scatterAddKernels(step: OpStep): Kernel[] {
+export function scatterAddKernels(step: OpStep<'scatterAdd'>): Kernel[] {
   const [u, idx] = step.inputs as [PlanOperand, PlanOperand];
-  const { axis, len, inner } = step.params as AxisParams;
+  const { axis, len, inner } = step.params;
   const k = shapeSize(idx.shape);
   const n = shapeSize(step.out.shape);
   const float = step.out.dtype === 'f32';

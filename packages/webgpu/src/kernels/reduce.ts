@@ -5,7 +5,7 @@
  * workgroups (a second, serial pass over the partials) when there are too few outputs to fill
  * the device. argMax/argMin walk their axis in one invocation per output.
  */
-import { type AxisParams, E, type OpStep, type ReduceParams, type ScanParams, shapeSize, spec } from '@kiln/core';
+import { E, type OpStep, shapeSize, spec } from '@kiln/core';
 import { type BuildContext, ceilDiv, grid1d, type Kernel, single } from '../kernel';
 import { type Defines, preprocess, shader } from '../preprocess';
 import { literal, renderExpr, storageType } from '../render';
@@ -52,10 +52,10 @@ export function reduceIndexCode(shape: readonly number[], axes: ReadonlySet<numb
   return ['var off = 0u;', ...walk('o', groups.filter((g) => !g.reduced)), ...walk('r', groups.filter((g) => g.reduced)), 'return off;'].join('\n  ');
 }
 
-export function reduceKernels(step: OpStep, ctx: BuildContext): Kernel[] {
+export function reduceKernels(step: OpStep<'sum' | 'prod' | 'max' | 'min'>, ctx: BuildContext): Kernel[] {
   const x = step.inputs[0]!;
   const rank = x.shape.length;
-  const axes = new Set((step.params as ReduceParams).axes);
+  const axes = new Set(step.params.axes);
   const O = shapeSize(step.out.shape);
   const R = shapeSize(x.shape.filter((_, i) => axes.has(i)));
   const T = storageType(x.dtype);
@@ -108,9 +108,9 @@ export function reduceKernels(step: OpStep, ctx: BuildContext): Kernel[] {
   ];
 }
 
-export function argReduceKernel(step: OpStep): Kernel {
+export function argReduceKernel(step: OpStep<'argMax' | 'argMin'>): Kernel {
   const x = step.inputs[0]!;
-  const { axis, len, inner } = step.params as AxisParams;
+  const { axis, len, inner } = step.params;
   const O = shapeSize(step.out.shape);
   const T = storageType(x.dtype);
   const cmp = step.op === 'argMax' ? '>' : '<';
@@ -126,9 +126,9 @@ export function argReduceKernel(step: OpStep): Kernel {
 }
 
 /** Inclusive or exclusive running sum: one invocation per (outer, inner) line walks its `len` elements. */
-export function cumsumKernel(step: OpStep): Kernel {
+export function cumsumKernel(step: OpStep<'cumsum'>): Kernel {
   const x = step.inputs[0]!;
-  const { outer, len, inner, exclusive, reverse } = step.params as ScanParams;
+  const { outer, len, inner, exclusive, reverse } = step.params;
   const lines = outer * inner;
   const T = storageType(x.dtype);
   const source = preprocess(`#include "common.wgsl"
