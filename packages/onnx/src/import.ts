@@ -92,6 +92,12 @@ export function importModel(bytes: Uint8Array, options: ImportOptions = {}): Imp
     return t;
   };
 
+  // ONNX element types by value name: Kiln's dtypes lose the width, which CastLike needs.
+  const types = new Map<string, number>();
+  for (const v of [...(graph.value_info ?? []), ...(graph.output ?? []), ...(graph.input ?? [])]) {
+    const code = v.type?.tensor_type?.elem_type;
+    if (v.name && code) types.set(v.name, code);
+  }
   const initNames = new Set<string>();
   for (const [i, init] of (graph.initializer ?? []).entries()) {
     const where = `initializer #${i} '${init.name ?? ''}'`;
@@ -99,6 +105,7 @@ export function importModel(bytes: Uint8Array, options: ImportOptions = {}): Imp
     const h = fromTensorProto(init, where);
     if (initNames.has(init.name)) throw new SerializationError(`${where}: the name is used by another initializer`);
     initNames.add(init.name);
+    if (init.data_type) types.set(init.name, init.data_type);
     const t = h.dtype === 'f32' && h.dims.every((d) => d > 0)
       ? g.param(init.name, h.dims, { init: h.data as Float32Array, trainable: options.trainable ?? true })
       : constant(h);
@@ -144,6 +151,10 @@ export function importModel(bytes: Uint8Array, options: ImportOptions = {}): Imp
       outputsWanted: (node.output ?? []).map((n) => n !== ''),
       attrs: attrMap(node.attribute ?? [], where),
       constant,
+      onnxType: (k) => {
+        const name = node.input?.[k] ?? '';
+        return types.get(name) ?? { f32: 1, i32: 7, bool: 9 }[ins[k]?.dtype ?? 'f32'];
+      },
       hostOf: (t, what) => hostValue(g, host, inputs, t, what, where),
     };
     const outs = impl(ctx);
@@ -152,6 +163,7 @@ export function importModel(bytes: Uint8Array, options: ImportOptions = {}): Imp
       const t = outs[k];
       if (!t) throw new UnsupportedError(`${where}: output ${k} '${name}' is not supported`);
       define(name, t, where);
+      if (type === 'Cast' && !types.has(name)) types.set(name, Number(ctx.attrs.get('to')));
     }
   }
 

@@ -19,6 +19,8 @@ export interface OpContext {
   outputsWanted: boolean[];
   attrs: Map<string, AttrValue>;
   constant(h: HostTensor): Tensor;
+  /** The ONNX element type input k was declared or computed with (CastLike's target). */
+  onnxType(k: number): number;
   hostOf(t: Tensor, what: string): HostTensor;
 }
 type Impl = (c: OpContext) => (Tensor | undefined)[];
@@ -38,7 +40,7 @@ const opt = (c: OpContext, k: number): Tensor | undefined => c.inputs[k];
 const hostInts = (c: OpContext, k: number, what: string): number[] => Array.from(c.hostOf(input(c, k), what).data);
 const staticShape = (c: OpContext, t: Tensor): number[] => {
   if (!t.shape.every((d) => typeof d === 'number')) unsupported(c, `needs a static shape, got [${t.shape.join(', ')}]`);
-  return t.shape as number[];
+  return [...(t.shape as number[])];
 };
 const f32 = (c: OpContext, t: Tensor): Tensor => (t.dtype === 'f32' ? t : unsupported(c, `expects a float tensor, got ${t.dtype}`));
 const iconst = (c: OpContext, values: number[], dims: number[] = [values.length]): Tensor => c.constant({ dtype: 'i32', dims, data: Int32Array.from(values) });
@@ -64,18 +66,59 @@ function roundHalfEven(x: Tensor): Tensor {
   return up.where(fl.add(1), fl);
 }
 
-function cast(c: OpContext, x: Tensor, to: DType): Tensor {
+/** Narrow float formats ONNX casts to, held in f32 after rounding: [mantissa bits, min normal exponent, max exponent, max finite]. */
+const NARROW_FLOATS: Record<number, { name: string; mb: number; minExp: number; maxExp: number; max: number; inf: boolean; nanTo?: number }> = {
+  10: { name: 'FLOAT16', mb: 10, minExp: -14, maxExp: 15, max: 65504, inf: true },
+  17: { name: 'FLOAT8E4M3FN', mb: 3, minExp: -6, maxExp: 8, max: 448, inf: false },
+  18: { name: 'FLOAT8E4M3FNUZ', mb: 3, minExp: -7, maxExp: 7, max: 240, inf: false },
+  19: { name: 'FLOAT8E5M2', mb: 2, minExp: -14, maxExp: 15, max: 57344, inf: true },
+  20: { name: 'FLOAT8E5M2FNUZ', mb: 2, minExp: -15, maxExp: 15, max: 57344, inf: false },
+  // E2M1 has no NaN or infinity: ONNX saturates and writes NaN as -0
+  23: { name: 'FLOAT4E2M1', mb: 1, minExp: 0, maxExp: 2, max: 6, inf: false, nanTo: 0 },
+};
+/** Sub-byte integers: values wrap modulo 2**bits like a C cast: [bits, lowest value]. */
+const NARROW_INTS: Record<number, [number, number]> = { 21: [4, 0], 22: [4, -8], 25: [2, 0], 26: [2, -2] };
+
+/**
+ * Round f32 values to a narrow float format exactly (round half to even, subnormals,
+ * saturation or overflow as ONNX's Cast specifies). The scale 2**(exponent - mantissa bits)
+ * comes from one comparison per exponent, so no log2 rounding can pick a wrong binade.
+ */
+function roundToFormat(c: OpContext, x: Tensor, code: number): Tensor {
+  const f = NARROW_FLOATS[code]!;
+  const saturate = code === 23 || int(c, 'saturate', 1) === 1;
+  const ax = x.abs();
+  let scale: Tensor | number = 2 ** (f.minExp - f.mb);
+  for (let k = f.minExp + 1; k <= f.maxExp; k++) scale = ax.greaterEqual(2 ** k).where(2 ** (k - f.mb), scale);
+  const q = roundHalfEven(x.div(scale)).mul(scale);
+  const big = x.sign().mul(f.max);
+  const overflow = saturate ? big : f.inf ? x.sign().mul(Infinity) : x.mul(NaN);
+  let y = q.abs().greater(f.max).where(overflow, q);
+  // infinities: saturate to the max finite value (formats without inf), else keep (inf) or NaN
+  const infTo = saturate ? big : f.inf ? x : x.mul(NaN);
+  y = ax.equal(Infinity).where(infTo, y);
+  return x.isNaN().where(f.nanTo ?? x, y);
+}
+
+function cast(c: OpContext, x: Tensor, code: number): Tensor {
+  if (NARROW_FLOATS[code]) return roundToFormat(c, x.dtype === 'f32' ? x : x.cast('f32'), code);
+  const narrow = NARROW_INTS[code];
+  if (narrow) {
+    const [bits, lo] = narrow, m = 2 ** bits;
+    const v = (x.dtype === 'i32' ? x : x.cast('i32')).cast('f32').sub(lo);
+    return v.sub(floor(v.div(m)).mul(m)).add(lo).cast('i32');
+  }
+  const to = dtypeOfCode(c, code);
   if (x.dtype === to) return x;
   // ONNX casts float to int by truncation toward zero, like Kiln's cast.
   return x.cast(to);
 }
 function dtypeOfCode(c: OpContext, code: number): DType {
-  if ([1, 10, 11, 16].includes(code)) return 'f32';
+  if ([1, 11].includes(code)) return 'f32';
   if ([2, 3, 4, 5, 6, 7, 12, 13].includes(code)) return 'i32';
   if (code === 9) return 'bool';
-  return unsupported(c, `target type ${code} has no Kiln dtype`);
+  return unsupported(c, `casting to ONNX type ${code} (${code === 16 ? 'BFLOAT16' : code === 24 ? 'FLOAT8E8M0' : 'no Kiln dtype'}) would need rounding Kiln does not do`);
 }
-
 function intDiv(a: Tensor, b: Tensor): Tensor {
   // ONNX integer Div truncates toward zero.
   return a.cast('f32').div(b.cast('f32')).cast('i32');
@@ -180,7 +223,7 @@ function expand(c: OpContext, x: Tensor, shape: number[]): Tensor {
 
 function gatherIndices(c: OpContext, idx: Tensor, n: number): Tensor {
   // ONNX indices may be negative (counting from the end).
-  const i = idx.dtype === 'i32' ? idx : cast(c, idx, 'i32');
+  const i = idx.dtype === 'i32' ? idx : idx.cast('i32');
   return i.less(0).where(i.add(n), i);
 }
 
@@ -354,8 +397,8 @@ function convTransposeOp(c: OpContext): Tensor {
       const total = strides[i]! * (size[i]! - 1) + outPad[i]! + ((kernel[i]! - 1) * dil[i]! + 1) - target[i]!;
       if (total < 0) { outPad = [...outPad]; outPad[i] = outPad[i]! - total; continue; }
       const half = Math.floor(total / 2);
-      // ONNX: SAME_UPPER (and output_shape, by default) puts the extra padding at the beginning
-      pads[i] = auto === 'SAME_LOWER' ? half : total - half;
+      // ONNX: SAME_UPPER puts the odd pixel at the end, SAME_LOWER and output_shape at the beginning
+      pads[i] = auto === 'SAME_UPPER' ? half : total - half;
       pads[i + sp] = total - pads[i]!;
     }
   } else if (auto === 'VALID') pads = Array(2 * sp).fill(0);
@@ -521,7 +564,12 @@ export const OP_TABLE: Record<string, Impl> = {
   },
   Add: binary((a, b) => a.add(b)), Sub: binary((a, b) => a.sub(b)), Mul: binary((a, b) => a.mul(b)),
   Div: binary((a, b) => (a.dtype === 'i32' ? intDiv(a, b) : a.div(b))),
-  Pow: (c) => { const a = input(c, 0); const b = input(c, 1); return [a.pow(b.dtype === a.dtype ? b : b.cast(a.dtype))]; },
+  Pow: (c) => {
+    const a = input(c, 0), b = input(c, 1);
+    if (a.dtype === 'f32') return [a.pow(b.dtype === 'f32' ? b : b.cast('f32'))];
+    // integer base: computed in f32 and rounded back (exact while results stay below 2**24)
+    return [roundHalfEven(a.cast('f32').pow(b.dtype === 'f32' ? b : b.cast('f32'))).cast(a.dtype)];
+  },
   Equal: binary((a, b) => a.equal(b)), Less: binary((a, b) => a.less(b)), LessOrEqual: binary((a, b) => a.lessEqual(b)),
   Greater: binary((a, b) => a.greater(b)), GreaterOrEqual: binary((a, b) => a.greaterEqual(b)),
   And: binary((a, b) => a.logicalAnd(b)), Or: binary((a, b) => a.logicalOr(b)), Xor: binary((a, b) => a.notEqual(b)),
@@ -553,8 +601,8 @@ export const OP_TABLE: Record<string, Impl> = {
     return [x];
   },
   Where: (c) => [input(c, 0).where(input(c, 1), input(c, 2))],
-  Cast: (c) => [cast(c, input(c, 0), dtypeOfCode(c, int(c, 'to', 0)))],
-  CastLike: (c) => [cast(c, input(c, 0), input(c, 1).dtype)],
+  Cast: (c) => [cast(c, input(c, 0), int(c, 'to', 0))],
+  CastLike: (c) => [cast(c, input(c, 0), c.onnxType(1))],
   Constant: (c) => {
     const [name, v] = [...c.attrs][0] ?? unsupported(c, 'no value');
     if (typeof v === 'object' && !Array.isArray(v)) return [c.constant(v)];
@@ -585,8 +633,8 @@ export const OP_TABLE: Record<string, Impl> = {
 
   ReduceSum: reduction(13, (x, axes, keepDims) => x.sum({ axes, keepDims })),
   ReduceMean: reduction(18, (x, axes, keepDims) => x.mean({ axes, keepDims })),
-  ReduceMax: reduction(18, (x, axes, keepDims) => x.max({ axes, keepDims })),
-  ReduceMin: reduction(18, (x, axes, keepDims) => x.min({ axes, keepDims })),
+  ReduceMax: reduction(18, (x, axes, keepDims) => (x.dtype === 'bool' ? x.cast('i32').max({ axes, keepDims }).cast('bool') : x.max({ axes, keepDims }))),
+  ReduceMin: reduction(18, (x, axes, keepDims) => (x.dtype === 'bool' ? x.cast('i32').min({ axes, keepDims }).cast('bool') : x.min({ axes, keepDims }))),
   ReduceProd: reduction(18, (x, axes, keepDims) => x.prod({ axes, keepDims })),
   ReduceL1: reduction(18, (x, axes, keepDims) => x.abs().sum({ axes, keepDims })),
   ReduceL2: reduction(18, (x, axes, keepDims) => x.square().sum({ axes, keepDims }).sqrt()),
@@ -625,7 +673,8 @@ export const OP_TABLE: Record<string, Impl> = {
 
   Reshape: (c) => [reshapeTo(c, input(c, 0), c.opset >= 5 ? hostInts(c, 1, 'shape') : ints(c, 'shape') ?? [], int(c, 'allowzero', 0) === 1)],
   Flatten: (c) => {
-    const x = input(c, 0), axis = normAxis(int(c, 'axis', 1), x.rank + 1, c.where), s = staticShape(c, x);
+    const x = input(c, 0), a = int(c, 'axis', 1), s = staticShape(c, x);
+    const axis = a < 0 ? a + x.rank : a; // Flatten's axis ranges over [-rank, rank]
     const p = (l: number[]) => l.reduce((a, b) => a * b, 1);
     return [x.reshape([p(s.slice(0, axis)), p(s.slice(axis))])];
   },
