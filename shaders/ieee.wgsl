@@ -10,7 +10,7 @@
 // The built-ins are also not accurate enough where a result is small: log has only absolute
 // accuracy near 1, tanh(x) is (e^2x - 1) / (e^2x + 1) (1.19e-7 for 1e-7), pow(0, -1) is 0 and
 // exp's error grows with |x|. The functions below are accurate to a few ulp (relative).
-
+// (The preprocessor leaves out the helpers a kernel does not use, this comment with the first.)
 fn kiln_special(b: u32) -> bool {
   return (b & 0x7f800000u) == 0x7f800000u;
 }

@@ -48,6 +48,12 @@ describe('WGSL preprocessor', () => {
     expect(after).toBe(before);
   });
 
+  test('library helpers a kernel does not reach are left out (fn kiln_*, struct Kiln*)', () => {
+    const src = preprocess('#include "common.wgsl"\nfn main() { let v = kiln_add(1.0f, kiln_f2i_user()); }\nfn kiln_f2i_user() -> f32 { return kiln_nan(); }', {});
+    for (const kept of ['fn kiln_add(', 'fn kiln_special(', 'fn kiln_nan(', 'fn kiln_f2i_user(', 'fn main(']) expect(src).toContain(kept);
+    for (const dropped of ['fn kiln_pow(', 'fn kiln_sincos(', 'struct KilnQuadrant', 'fn kiln_pcg(', 'fn kiln_wg(', 'Payne-Hanek']) expect(src).not.toContain(dropped);
+  });
+
   test('mistakes are errors: unknown names, unclosed blocks, stray #endif', () => {
     expect(() => preprocess('{{NOPE}}', {})).toThrow(/'NOPE' is not defined/);
     expect(() => preprocess('#if 1\nx', {})).toThrow(/never closed/);

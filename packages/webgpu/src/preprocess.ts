@@ -98,8 +98,57 @@ function substitute(line: string, scope: Defines): string {
 
 interface Frame { kind: 'if' | 'for'; start: number }
 
-/** Expand a shader source with defines; `name` is used in error messages and for includes. */
+/**
+ * Expand a shader source with defines; `name` is used in error messages and for includes.
+ * Library helpers (`fn kiln_*`, `struct Kiln*`, from common.wgsl and ieee.wgsl) that the
+ * kernel does not reach are left out: every kernel includes them, and parsing the unused
+ * ones cost lavapipe ~100 ms per pipeline (and would put them in every WGSL snapshot).
+ */
 export function preprocess(source: string, defines: Defines, name = '<source>', included = new Set<string>(), files: Readonly<Record<string, string>> = SHADERS): string {
+  return tidy(withoutUnusedHelpers(expandSource(source, defines, name, included, files)).split('\n'));
+}
+
+/** Drop `fn kiln_*` / `struct Kiln*` blocks (with the comment lines right above them) that nothing kept refers to. */
+function withoutUnusedHelpers(src: string): string {
+  const lines = src.split('\n');
+  const blocks = new Map<string, { from: number; to: number }>();
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^(?:fn (kiln_\w+)\s*\(|struct (Kiln\w+)\s*\{)/.exec(lines[i]!);
+    if (!m) continue;
+    let depth = 0, end = i;
+    for (let j = i; j < lines.length; j++) {
+      const code = lines[j]!.replace(/\/\/.*$/, '');
+      depth += (code.match(/\{/g)?.length ?? 0) - (code.match(/\}/g)?.length ?? 0);
+      if (depth === 0 && code.includes('}')) { end = j; break; }
+    }
+    let from = i;
+    while (from > 0 && lines[from - 1]!.trimStart().startsWith('//')) from--;
+    blocks.set(m[1] ?? m[2]!, { from, to: end });
+    i = end;
+  }
+  if (blocks.size === 0) return src;
+  const inBlock = new Array<boolean>(lines.length).fill(false);
+  for (const b of blocks.values()) for (let i = b.from; i <= b.to; i++) inBlock[i] = true;
+  const names = [...blocks.keys()];
+  const refs = (text: string) => {
+    const code = text.replace(/\/\/.*$/gm, '');
+    return names.filter((n) => new RegExp(`\\b${n}\\b`).test(code));
+  };
+  const used = new Set<string>();
+  const todo = refs(lines.filter((_, i) => !inBlock[i]).join('\n'));
+  while (todo.length) {
+    const n = todo.pop()!;
+    if (used.has(n)) continue;
+    used.add(n);
+    const b = blocks.get(n)!;
+    todo.push(...refs(lines.slice(b.from, b.to + 1).join('\n').replace(new RegExp(`^(fn|struct) ${n}\\b`, 'm'), '')));
+  }
+  const drop = new Array<boolean>(lines.length).fill(false);
+  for (const [n, b] of blocks) if (!used.has(n)) for (let i = b.from; i <= b.to; i++) drop[i] = true;
+  return lines.filter((_, i) => !drop[i]).join('\n');
+}
+
+function expandSource(source: string, defines: Defines, name: string, included: Set<string>, files: Readonly<Record<string, string>>): string {
   const lines = source.split('\n');
   const out: string[] = [];
   const expand = (from: number, to: number, scope: Defines) => {
@@ -115,7 +164,7 @@ export function preprocess(source: string, defines: Defines, name = '<source>', 
           included.add(file);
           const src = files[file];
           if (src === undefined) throw new Error(`${name}:${i + 1}: no shader '${file}'`);
-          out.push(preprocess(src, scope, file, included, files));
+          out.push(expandSource(src, scope, file, included, files));
         }
         i++;
       } else if (d.startsWith('#if ') || d.startsWith('#for ')) {
