@@ -545,6 +545,239 @@ function topK(c: OpContext): Tensor[] {
   return [values.transpose(inv), indices.transpose(inv)];
 }
 
+// ------------------------------------------------------------------ attention (opset 23)
+
+/** Scaled dot-product attention with ONNX's masks, KV cache, grouped heads and softcap. */
+function attention(c: OpContext): (Tensor | undefined)[] {
+  let q = f32(c, input(c, 0)), k = input(c, 1), v = input(c, 2);
+  const mask0 = opt(c, 3), pastK = opt(c, 4), pastV = opt(c, 5), nonpad = opt(c, 6);
+  const threeD = q.rank === 3;
+  if (threeD) {
+    const qh = int(c, 'q_num_heads', 0), kvh = int(c, 'kv_num_heads', 0);
+    if (!qh || !kvh) unsupported(c, '3-D inputs need q_num_heads and kv_num_heads');
+    const heads = (t: Tensor, h: number) => { const [b, s, d] = staticShape(c, t) as [number, number, number]; return t.reshape([b, s, h, d / h]).transpose([0, 2, 1, 3]); };
+    q = heads(q, qh); k = heads(k, kvh); v = heads(v, kvh);
+  }
+  if (q.rank !== 4) unsupported(c, `Q of rank ${q.rank}`);
+  const headSize = staticShape(c, q)[3]!;
+  const scale = c.attrs.has('scale') ? float(c, 'scale', 1) : 1 / Math.sqrt(headSize);
+  if (pastK) k = concat([pastK, k], 2);
+  if (pastV) v = concat([pastV, v], 2);
+  const presentK = k, presentV = v;
+  const [B, qH, Sq] = staticShape(c, q) as [number, number, number];
+  const [, kH, Skv] = staticShape(c, k) as [number, number, number];
+  const past = pastK ? staticShape(c, pastK)[2]! : 0;
+
+  // the additive bias [.., Sq, Skv]: 0 where a key is attended, -inf where not
+  let bias: Tensor | undefined;
+  if (mask0) {
+    let m = mask0;
+    const pad = Skv - staticShape(c, m).at(-1)!;
+    if (pad > 0) m = m.pad(m.shape.map((_, i) => (i === m.rank - 1 ? [0, pad] : [0, 0])) as [number, number][], m.dtype === 'bool' ? 0 : -Infinity);
+    bias = m.dtype === 'bool' ? m.where(0, -Infinity) : m;
+  }
+  if (int(c, 'is_causal', 0)) {
+    const i = c.g.range(Sq).reshape([Sq, 1]), j = c.g.range(Skv).reshape([1, Skv]);
+    let allowed: Tensor;
+    if (!pastK && nonpad) {
+      const off = nonpad.reshape([B, 1, 1, 1]).sub(Sq);
+      allowed = j.lessEqual(i.add(off)); // [B, 1, Sq, Skv]
+    } else allowed = j.lessEqual(i.add(past));
+    const causal = allowed.where(0, -Infinity);
+    bias = bias ? bias.add(causal) : causal;
+  }
+  if (nonpad) {
+    const keep = c.g.range(Skv).reshape([1, 1, 1, Skv]).less(nonpad.reshape([B, 1, 1, 1]));
+    const padBias = keep.where(0, -Infinity);
+    bias = bias ? bias.add(padBias) : padBias;
+  }
+  if (qH !== kH) {
+    if (qH % kH) unsupported(c, `${qH} query heads over ${kH} key/value heads`);
+    const rep = (t: Tensor) => { const [b, h, s, d] = staticShape(c, t) as [number, number, number, number]; return t.reshape([b, h, 1, s, d]).broadcastTo([b, h, qH / kH, s, d]).reshape([b, qH, s, d]); };
+    k = rep(k); v = rep(v);
+  }
+  const root = Math.sqrt(scale);
+  let qk = q.mul(root).matmul(k.mul(root), { transposeB: true });
+  const softcap = float(c, 'softcap', 0);
+  if (softcap > 0) qk = qk.div(softcap).tanh().mul(softcap);
+  const withBias = bias ? qk.add(bias) : qk;
+  // a row whose every key is masked gets zero weights (ONNX's reference), not 0/0 = NaN
+  const m = withBias.max({ axes: [-1], keepDims: true }).stopGradient();
+  const e = withBias.sub(m.equal(-Infinity).where(0, m)).exp();
+  const sum = e.sum({ axes: [-1], keepDims: true });
+  const p = sum.equal(0).where(0, e.div(sum));
+  let y = p.matmul(v);
+  if (threeD) { const [b, h, s, d] = staticShape(c, y) as [number, number, number, number]; y = y.transpose([0, 2, 1, 3]).reshape([b, s, h * d]); }
+  const mode = int(c, 'qk_matmul_output_mode', 0);
+  const qkOut = mode === 2 ? withBias : mode === 3 ? p : qk;
+  return [y, presentK, presentV, qkOut];
+}
+
+// ------------------------------------------------------------------ recurrent layers (RNN, GRU, LSTM)
+
+const ACTIVATIONS: Record<string, (x: Tensor, alpha?: number, beta?: number) => Tensor> = {
+  Sigmoid: (x) => x.sigmoid(), Tanh: (x) => x.tanh(), Relu: (x) => x.relu(),
+  LeakyRelu: (x, a = 0.01) => x.leakyRelu(a), Elu: (x, a = 1) => x.elu(a), Softsign: (x) => x.softsign(), Softplus: (x) => x.softplus(),
+  HardSigmoid: (x, a = 0.2, b = 0.5) => x.mul(a).add(b).maximum(0).minimum(1),
+  Affine: (x, a = 1, b = 0) => x.mul(a).add(b), ScaledTanh: (x, a = 1, b = 1) => x.mul(b).tanh().mul(a),
+};
+
+/**
+ * RNN, GRU and LSTM unrolled over the (static) sequence, with ONNX's layouts: W [dirs, gates*H,
+ * in], R [dirs, gates*H, H], B [dirs, 2*gates*H]; gate orders RNN i, GRU z r h, LSTM i o f c.
+ */
+function recurrent(kind: 'RNN' | 'GRU' | 'LSTM'): Impl {
+  const gates = kind === 'RNN' ? 1 : kind === 'GRU' ? 3 : 4;
+  return (c) => {
+    const layout = int(c, 'layout', 0);
+    let x = f32(c, input(c, 0));
+    if (layout === 1) x = x.transpose([1, 0, 2]);
+    const w = input(c, 1), r = input(c, 2), b = opt(c, 3);
+    const [T, N] = staticShape(c, x) as [number, number];
+    const H = int(c, 'hidden_size', staticShape(c, r)[2]!);
+    const direction = str(c, 'direction', 'forward');
+    const dirs = direction === 'bidirectional' ? 2 : 1;
+    const clip = c.attrs.has('clip') ? float(c, 'clip', 0) : undefined;
+    if (kind === 'LSTM' && int(c, 'input_forget', 0)) unsupported(c, 'input_forget=1');
+    const names = (c.attrs.get('activations') as string[] | undefined) ?? [];
+    const alphas = ints(c, 'activation_alpha'), betas = ints(c, 'activation_beta');
+    const perDir = kind === 'RNN' ? 1 : kind === 'GRU' ? 2 : 3;
+    const defaults = kind === 'RNN' ? ['Tanh'] : kind === 'GRU' ? ['Sigmoid', 'Tanh'] : ['Sigmoid', 'Tanh', 'Tanh'];
+    const act = (d: number, i: number) => {
+      const k = d * perDir + i, name = names[k] ?? defaults[i]!;
+      const f = ACTIVATIONS[name] ?? unsupported(c, `activation '${name}'`);
+      return (t: Tensor) => f(t, alphas?.[k], betas?.[k]);
+    };
+    const lens = opt(c, 4) ? hostInts(c, 4, 'sequence_lens') : undefined;
+    const h0 = opt(c, 5), c0 = kind === 'LSTM' ? opt(c, 6) : undefined, peep = kind === 'LSTM' ? opt(c, 7) : undefined;
+    const lbr = kind === 'GRU' && int(c, 'linear_before_reset', 0) === 1;
+    const ys: Tensor[] = [], hs: Tensor[] = [], cs: Tensor[] = [];
+    for (let d = 0; d < dirs; d++) {
+      const reverse = direction === 'reverse' || d === 1;
+      const pick = (t: Tensor, rows: number) => t.slice({ begin: [d, 0, 0].slice(0, t.rank), size: [1, ...staticShape(c, t).slice(1)] }).reshape(staticShape(c, t).slice(1, rows));
+      const W = pick(w, 3), R = pick(r, 3); // [gates*H, in], [gates*H, H]
+      const Bv = b ? pick(b, 2) : undefined; // [2*gates*H]
+      const gate = (m: Tensor, g: number) => m.slice({ begin: [g * H, 0], size: [H, -1] });
+      const bias = (g: number, rec: boolean) => (Bv ? Bv.slice({ begin: [(rec ? gates : 0) * H + g * H], size: [H] }) : undefined);
+      const f = act(d, 0), gAct = perDir > 1 ? act(d, 1) : f, hAct = perDir > 2 ? act(d, 2) : f;
+      let h = h0 ? pick(h0, 3) : c.g.zeros([N, H]);
+      let cell = c0 ? pick(c0, 3) : c.g.zeros([N, H]);
+      const P = peep ? pick(peep, 2) : undefined;
+      const pp = (i: number) => P!.slice({ begin: [i * H], size: [H] });
+      const out: Tensor[] = Array(T);
+      const lin = (xt: Tensor, g: number) => { let y = xt.matmul(gate(W, g), { transposeB: true }); const bb = bias(g, false); return bb ? y.add(bb) : y; };
+      const rec = (ht: Tensor, g: number) => { let y = ht.matmul(gate(R, g), { transposeB: true }); const bb = bias(g, true); return bb ? y.add(bb) : y; };
+      const cl = (t: Tensor) => (clip === undefined ? t : t.maximum(-clip).minimum(clip));
+      for (let s = 0; s < T; s++) {
+        const t = reverse ? T - 1 - s : s;
+        const xt = x.slice({ begin: [t, 0, 0], size: [1, N, -1] }).reshape([N, staticShape(c, x)[2]!]);
+        let hNew: Tensor, cNew: Tensor | undefined;
+        if (kind === 'RNN') hNew = f(cl(lin(xt, 0).add(rec(h, 0))));
+        else if (kind === 'GRU') {
+          const z = f(cl(lin(xt, 0).add(rec(h, 0)))), rr = f(cl(lin(xt, 1).add(rec(h, 1))));
+          const cand = lbr ? gAct(cl(lin(xt, 2).add(rr.mul(rec(h, 2))))) : gAct(cl(lin(xt, 2).add(rec(rr.mul(h), 2))));
+          hNew = z.mul(-1).add(1).mul(cand).add(z.mul(h));
+        } else {
+          let iPre = lin(xt, 0).add(rec(h, 0)), fPre = lin(xt, 2).add(rec(h, 2));
+          if (P) { iPre = iPre.add(pp(0).mul(cell)); fPre = fPre.add(pp(2).mul(cell)); }
+          const i = f(cl(iPre)), fg = f(cl(fPre)), cc = gAct(cl(lin(xt, 3).add(rec(h, 3))));
+          cNew = fg.mul(cell).add(i.mul(cc));
+          let oPre = lin(xt, 1).add(rec(h, 1));
+          if (P) oPre = oPre.add(pp(1).mul(cNew));
+          hNew = f(cl(oPre)).mul(hAct(cNew));
+        }
+        if (lens) {
+          // steps past an example's length keep its state and output zeros
+          const live = c.constant({ dtype: 'bool', dims: [N, 1], data: Uint8Array.from(lens, (l) => (t < l ? 1 : 0)) });
+          out[t] = live.where(hNew, 0);
+          h = live.where(hNew, h);
+          if (cNew) cell = live.where(cNew, cell);
+        } else {
+          out[t] = hNew; h = hNew;
+          if (cNew) cell = cNew;
+        }
+      }
+      ys.push(concat(out.map((o) => o.reshape([1, 1, N, H])), 0)); // [T, 1, N, H]
+      hs.push(h.reshape([1, N, H])); cs.push(cell.reshape([1, N, H]));
+    }
+    let Y = dirs === 1 ? ys[0]! : concat(ys, 1), Yh = dirs === 1 ? hs[0]! : concat(hs, 0), Yc = dirs === 1 ? cs[0]! : concat(cs, 0);
+    if (layout === 1) { Y = Y.transpose([2, 0, 1, 3]); Yh = Yh.transpose([1, 0, 2]); Yc = Yc.transpose([1, 0, 2]); }
+    return [Y, Yh, kind === 'LSTM' ? Yc : undefined];
+  };
+}
+
+// ------------------------------------------------------------------ rotary embedding, ND indexing
+
+function rotaryEmbedding(c: OpContext): Tensor {
+  const x0 = f32(c, input(c, 0));
+  let x = x0;
+  if (x.rank === 4) x = x.transpose([0, 2, 1, 3]); // [B, S, heads, d]
+  else {
+    const heads = int(c, 'num_heads', 0);
+    if (!heads) unsupported(c, '3-D input needs num_heads');
+    const [b, sq, hid] = staticShape(c, x) as [number, number, number];
+    x = x.reshape([b, sq, heads, hid / heads]);
+  }
+  const [B, S, Hh, D] = staticShape(c, x) as [number, number, number, number];
+  const rot = int(c, 'rotary_embedding_dim', 0) || D, half = rot / 2;
+  let cos = input(c, 1), sin = input(c, 2);
+  const pos = opt(c, 3);
+  if (pos) { cos = cos.gather(pos, { axis: 0 }); sin = sin.gather(pos, { axis: 0 }); }
+  cos = cos.reshape([...staticShape(c, cos).slice(0, -1), 1, half]);
+  sin = sin.reshape([...staticShape(c, sin).slice(0, -1), 1, half]);
+  const xr = x.slice({ begin: [0, 0, 0, 0], size: [B, S, Hh, rot] });
+  let x1: Tensor, x2: Tensor;
+  const interleaved = int(c, 'interleaved', 0) === 1;
+  if (interleaved) {
+    const pairs = xr.reshape([B, S, Hh, half, 2]);
+    x1 = pairs.slice({ begin: [0, 0, 0, 0, 0], size: [B, S, Hh, half, 1] }).reshape([B, S, Hh, half]);
+    x2 = pairs.slice({ begin: [0, 0, 0, 0, 1], size: [B, S, Hh, half, 1] }).reshape([B, S, Hh, half]);
+  } else [x1, x2] = xr.split(2, -1) as [Tensor, Tensor];
+  const re = cos.mul(x1).sub(sin.mul(x2)), im = sin.mul(x1).add(cos.mul(x2));
+  const rotated = interleaved ? concat([re.expandDims(-1), im.expandDims(-1)], -1).reshape([B, S, Hh, rot]) : concat([re, im], -1);
+  const y = rot < D ? concat([rotated, x.slice({ begin: [0, 0, 0, rot], size: [B, S, Hh, D - rot] })], -1) : rotated;
+  return x0.rank === 4 ? y.transpose([0, 2, 1, 3]) : y.reshape(x0.shape);
+}
+
+/** Row-major linear positions of ND index tuples (the last axis of `idx`) into dims. */
+function linearIndex(c: OpContext, idx: Tensor, dims: number[]): Tensor {
+  const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
+  const i = idx.dtype === 'i32' ? idx : idx.cast('i32');
+  const wrapped = i.less(0).where(i.add(iconst(c, dims)), i);
+  return wrapped.mul(iconst(c, strides)).sum({ axes: [-1] });
+}
+
+function gatherND(c: OpContext): Tensor {
+  const data = input(c, 0), idx = input(c, 1), bd = int(c, 'batch_dims', 0);
+  const ds = staticShape(c, data), is = staticShape(c, idx), k = is.at(-1)!;
+  const batch = ds.slice(0, bd), nb = batch.reduce((a, b) => a * b, 1);
+  const rest = ds.slice(bd + k), m = ds.slice(bd, bd + k).reduce((a, b) => a * b, 1);
+  let lin = linearIndex(c, idx, ds.slice(bd, bd + k)); // [batch..., inner...]
+  if (bd) lin = lin.reshape([nb, -1]).add(c.g.range(nb).mul(m).reshape([nb, 1]));
+  const flat = data.reshape([nb * m, ...rest]);
+  return flat.gather(lin.reshape([-1]), { axis: 0 }).reshape([...is.slice(0, -1), ...rest]);
+}
+
+function scatterND(c: OpContext): Tensor {
+  const data = input(c, 0), idx = input(c, 1), upd = input(c, 2);
+  const ds = staticShape(c, data), is = staticShape(c, idx), k = is.at(-1)!;
+  const rest = ds.slice(k), m = ds.slice(0, k).reduce((a, b) => a * b, 1), r = rest.reduce((a, b) => a * b, 1);
+  const u = is.slice(0, -1).reduce((a, b) => a * b, 1);
+  const lin = linearIndex(c, idx, ds.slice(0, k)).reshape([u, 1]);
+  const hit = lin.equal(c.g.range(m).reshape([1, m])).reshape([u, m, 1]); // [U, M, 1]
+  const uf = upd.reshape([u, 1, r]), df = data.reshape([m, r]);
+  const any = hit.cast('i32').sum({ axes: [0] }).greater(0); // [M, 1]
+  const red = str(c, 'reduction', 'none');
+  let out: Tensor;
+  if (red === 'none') out = any.where(hit.where(uf, 0).sum({ axes: [0] }), df);
+  else if (red === 'add') out = df.add(hit.where(uf, 0).sum({ axes: [0] }));
+  else if (red === 'mul') out = df.mul(hit.where(uf, 1).prod({ axes: [0] }));
+  else if (red === 'max') out = any.where(df.maximum(hit.where(uf, -Infinity).max({ axes: [0] })), df);
+  else if (red === 'min') out = any.where(df.minimum(hit.where(uf, Infinity).min({ axes: [0] })), df);
+  else return unsupported(c, `reduction '${red}'`);
+  return out.reshape(ds);
+}
+
 // ------------------------------------------------------------------ the table
 
 const norm = (x: Tensor, axes: number[], eps: number): Tensor => x.sub(x.mean({ axes, keepDims: true })).mul(x.variance({ axes, keepDims: true }).add(eps).rsqrt());
@@ -670,6 +903,11 @@ export const OP_TABLE: Record<string, Impl> = {
     return [y];
   },
   Einsum: (c) => [einsum(c)],
+  Attention: attention,
+  RotaryEmbedding: (c) => [rotaryEmbedding(c)],
+  GatherND: (c) => [gatherND(c)],
+  ScatterND: (c) => [scatterND(c)],
+  RNN: recurrent('RNN'), GRU: recurrent('GRU'), LSTM: recurrent('LSTM'),
 
   Reshape: (c) => [reshapeTo(c, input(c, 0), c.opset >= 5 ? hostInts(c, 1, 'shape') : ints(c, 'shape') ?? [], int(c, 'allowzero', 0) === 1)],
   Flatten: (c) => {
