@@ -5,11 +5,11 @@
 import { type Backend, compileWith, createReferenceBackend, type DType, ELEMENTWISE_NAMES, evaluate, Graph, mulberry32, spec, type Tensor } from '@kiln/core';
 import { BACKENDS } from '../support/backends';
 
-/** Attributes for primitives that need some (a missing entry fails the sweep). */
-const SWEEP_ATTRS: Readonly<Record<string, Record<string, unknown>>> = {
-  leakyRelu: { alpha: 0.1 },
-  elu: { alpha: 1 },
-  cast: { dtype: 'i32' },
+/** Attribute sets for primitives that take some, each swept (a required one missing fails the sweep). */
+const SWEEP_ATTRS: Readonly<Record<string, Record<string, unknown>[]>> = {
+  leakyRelu: [{ alpha: 0.1 }],
+  elu: [{ alpha: 1 }],
+  cast: [{ dtype: 'i32' }, { dtype: 'bool' }, { dtype: 'f32' }],
 };
 
 /**
@@ -51,7 +51,7 @@ function ulpError(got: number, wantF64: number): number {
   return Math.abs(got - wantF64) / ulp;
 }
 
-interface Swept { readonly name: string; readonly out: Tensor; readonly empty: Tensor; readonly inputs: string[]; readonly dtypes: DType[] }
+interface Swept { readonly op: string; readonly name: string; readonly label: string; readonly out: Tensor; readonly empty: Tensor; readonly inputs: string[]; readonly dtypes: DType[] }
 
 function feedOf(dtype: DType, values: number[]): Float32Array | Uint8Array {
   return dtype === 'bool' ? Uint8Array.from(values, (v) => (v !== 0 ? 1 : 0)) : Float32Array.from(values);
@@ -68,31 +68,35 @@ function buildSweep(): { g: Graph; swept: Swept[]; feeds: Record<string, Float32
     // rows feed -inf/NaN fills and compare random numbers bit for bit.
     const arity = s.arity as number;
     if (arity === 0) continue;
-    const attrs = SWEEP_ATTRS[name] ?? {};
-    if (!s.attrs.safeParse(attrs).success) throw new Error(`ieee sweep: '${name}' needs attributes: add a SWEEP_ATTRS entry`);
-    // The first dtype assignment the op accepts: all f32, all bool, or a bool condition.
-    const candidates: DType[][] = [Array(arity).fill('f32'), Array(arity).fill('bool'), ['bool', ...Array(arity - 1).fill('f32')]];
-    const dtypes = candidates.find((ds) => {
-      try { s.infer(ds.map((dtype) => ({ shape: [], dtype })), attrs as never); return true; } catch { return false; }
+    const variants = SWEEP_ATTRS[name] ?? [{}];
+    variants.forEach((attrs, v) => {
+      const key0 = v === 0 ? name : `${name}_${v}`;
+      const label = variants.length > 1 ? `${name} ${JSON.stringify(attrs)}` : name;
+      if (!s.attrs.safeParse(attrs).success) throw new Error(`ieee sweep: '${name}' needs attributes: add a SWEEP_ATTRS entry`);
+      // The first dtype assignment the op accepts: all f32, all bool, or a bool condition.
+      const candidates: DType[][] = [Array(arity).fill('f32'), Array(arity).fill('bool'), ['bool', ...Array(arity - 1).fill('f32')]];
+      const dtypes = candidates.find((ds) => {
+        try { s.infer(ds.map((dtype) => ({ shape: [], dtype })), attrs as never); return true; } catch { return false; }
+      });
+      if (!dtypes) throw new Error(`ieee sweep: no f32/bool inputs fit '${name}'`);
+      // Cross product of the inputs' values, flattened: input k varies with stride n^(arity-1-k).
+      const axes = dtypes.map((d) => (d === 'bool' ? [0, 1] : arity === 1 ? UNARY_VALUES : VALUES));
+      const total = axes.reduce((p, a) => p * a.length, 1);
+      const inputs = dtypes.map((d, k) => {
+        const inner = axes.slice(k + 1).reduce((p, a) => p * a.length, 1);
+        const values = Array.from({ length: total }, (_, i) => axes[k]![Math.floor(i / inner) % axes[k]!.length]!);
+        const key = `${key0}_${k}`;
+        feeds[key] = feedOf(d, values);
+        return key;
+      });
+      const xs = inputs.map((key, k) => g.input(key, [total], dtypes[k]));
+      // The same op on zero-size inputs (issue 10 §4 E): an empty result, on every backend.
+      const empties = dtypes.map((d, k) => {
+        feeds[`${key0}_${k}_empty`] = feedOf(d, []);
+        return g.input(`${key0}_${k}_empty`, [0], d);
+      });
+      swept.push({ op: name, name: key0, label, out: g.addNode(name, xs, attrs), empty: g.addNode(name, empties, attrs), inputs, dtypes });
     });
-    if (!dtypes) throw new Error(`ieee sweep: no f32/bool inputs fit '${name}'`);
-    // Cross product of the inputs' values, flattened: input k varies with stride n^(arity-1-k).
-    const axes = dtypes.map((d) => (d === 'bool' ? [0, 1] : arity === 1 ? UNARY_VALUES : VALUES));
-    const total = axes.reduce((p, a) => p * a.length, 1);
-    const inputs = dtypes.map((d, k) => {
-      const inner = axes.slice(k + 1).reduce((p, a) => p * a.length, 1);
-      const v = Array.from({ length: total }, (_, i) => axes[k]![Math.floor(i / inner) % axes[k]!.length]!);
-      const key = `${name}_${k}`;
-      feeds[key] = feedOf(d, v);
-      return key;
-    });
-    const xs = inputs.map((key, k) => g.input(key, [total], dtypes[k]));
-    // The same op on zero-size inputs (issue 10 §4 E): an empty result, on every backend.
-    const empties = dtypes.map((d, k) => {
-      feeds[`${name}_${k}_empty`] = feedOf(d, []);
-      return g.input(`${name}_${k}_empty`, [0], d);
-    });
-    swept.push({ name, out: g.addNode(name, xs, attrs), empty: g.addNode(name, empties, attrs), inputs, dtypes });
   }
   return { g, swept, feeds };
 }
@@ -122,19 +126,20 @@ describe.each(backends.map((b) => [b.name, b] as const))('IEEE sweep of elementw
     }
   });
 
-  test.each(swept.map((s) => [s.name, s] as const))('%s', (name, s) => {
+  test.each(swept.map((s) => [s.label, s] as const))('%s', (_, s) => {
     if (skip) return;
+    const { name, op } = s;
     const a = got![name]!.data, e = want[name]!.data;
-    const budget = ULP_BUDGET[name] ?? DEFAULT_ULP;
+    const budget = ULP_BUDGET[op] ?? DEFAULT_ULP;
     const exact = want[name]!.dtype !== 'f32';
     const bad: string[] = [];
-    const limit = MAX_ABS_INPUT[name] ?? Infinity;
+    const limit = MAX_ABS_INPUT[op] ?? Infinity;
     for (let i = 0; i < e.length && bad.length < 5; i++) {
       if (s.inputs.some((key) => Math.abs(feeds[key]![i]!) > limit)) continue;
       const err = exact ? (Object.is(a[i], e[i]) || a[i] === e[i] ? 0 : Infinity) : ulpError(a[i]!, e[i]!);
       if (err > budget) {
         const args = s.inputs.map((key) => feeds[key]![i]).join(', ');
-        bad.push(`${name}(${args}) = ${a[i]}, want ${e[i]} (${err.toPrecision(3)} ulp > ${budget})`);
+        bad.push(`${op}(${args}) = ${a[i]}, want ${e[i]} (${err.toPrecision(3)} ulp > ${budget})`);
       }
     }
     expect(bad).toEqual([]);
