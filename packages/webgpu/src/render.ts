@@ -112,6 +112,8 @@ export interface Rendered {
  * select or bool cast (x * f32(c) -> select(c, x, 0)). So an op is plain when one operand is a
  * finite literal (non-zero for mul/div: x * 1 -> x keeps Inf and NaN), or when its operands
  * share no node and carry no 0/Inf/NaN literal, select or bool cast.
+ * NOTE: literal scalings may still be refolded ((x * 2) * 0.5 -> x), so an intermediate that
+ * would overflow to Inf can come out finite; Inf and NaN operands always propagate.
  */
 function plainArithmetic(constant: ReadonlyMap<Expr, number>): (e: Expr) => boolean {
   // Leaves by identity of what they read: two E.arg(0) nodes are the same value.
