@@ -1,5 +1,7 @@
 /**
- * WebGPU in Node through Dawn (the `webgpu` npm package), shared by every engine in the process.
+ * WebGPU in Node through Dawn (the `webgpu` npm package): one GPU object per process, created on
+ * first use and kept until the process exits (a collected one frees Dawn's instance under live
+ * devices; see packages/webgpu/src/gpu.ts). Each engine runs in a process of its own (isolate.ts).
  *
  * `installWebGpu()` loads Dawn once, copies its `GPU*` classes onto globalThis (libraries test
  * `instanceof GPUBuffer` and read `GPUBufferUsage.STORAGE`, ...), and exposes the `GPU` object
