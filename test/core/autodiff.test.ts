@@ -61,4 +61,20 @@ describe('autodiff', () => {
     const [dy] = g.grad(x.sum(), [y]);
     expect(Array.from(evaluate(g, { y: [1, 1] }, { dy: dy! }).dy.data)).toEqual([0, 0]);
   });
+
+  it('joins the gradients of disjoint slices along one axis with one concat (linear in the slices), and still adds the rest', () => {
+    const g = new Graph();
+    const x = g.input('x', [2, 8]);
+    // Eight steps each reading one column (an unrolled loop), one overlapping slice, and a gap (column 7 unread by the loop).
+    let y = x.slice({ begin: [0, 1], size: [-1, 3] }).sum();
+    for (let t = 0; t < 7; t++) y = y.add(x.slice({ begin: [0, t], size: [-1, 1] }).mul(t + 1).sum());
+    const before = g.nodes.length;
+    const [dx] = g.grad(y, [x]);
+    const made = g.nodes.slice(before);
+    // One concat of the 7 column pieces and the zero gap; full-size adds only for the overlapping slice.
+    expect(made.filter((n) => n.op === 'concat')).toHaveLength(1);
+    expect(made.filter((n) => n.op === 'add' && n.shape.join() === '2,8')).toHaveLength(1);
+    const want = [1, 3, 4, 5, 5, 6, 7, 0];
+    expect(Array.from(evaluate(g, { x: new Array(16).fill(0) }, { dx: dx! }).dx.data)).toEqual([...want, ...want]);
+  });
 });

@@ -47,10 +47,18 @@ export function gradients(g: Graph, y: Tensor, xs: readonly Tensor[], seed?: Ten
     for (const i of g.nodes[id]!.inputs) if (fromX.has(i)) onPath.add(i);
   }
 
-  const acc = new Map<number, Tensor>([[y.id, seed ?? g.fill([], 1)]]);
+  // Every contribution to a node's gradient, summed once all are in (consumers have larger ids).
+  const acc = new Map<number, Tensor[]>([[y.id, [seed ?? g.fill([], 1)]]]);
+  const sums = new Map<number, Tensor>();
+  const total = (id: number): Tensor | undefined => {
+    const parts = acc.get(id);
+    if (!parts) return undefined;
+    if (!sums.has(id)) sums.set(id, sumContributions(g, parts));
+    return sums.get(id);
+  };
   for (let id = y.id; id >= 0; id--) {
     if (!onPath.has(id)) continue;
-    const dy = acc.get(id);
+    const dy = total(id);
     const node = g.nodes[id]!;
     const s = spec(node.op);
     if (!dy || !node.inputs.some((i) => onPath.has(i))) continue;
@@ -62,8 +70,49 @@ export function gradients(g: Graph, y: Tensor, xs: readonly Tensor[], seed?: Ten
       if (!gi || !onPath.has(inId) || g.nodes[inId]!.dtype !== 'f32') return;
       const r = sumToShape(gi, g.nodes[inId]!.shape);
       const prev = acc.get(inId);
-      acc.set(inId, prev ? prev.add(r) : r);
+      if (prev) prev.push(r); else acc.set(inId, [r]);
     });
   }
-  return xs.map((x) => acc.get(x.id) ?? g.zeros(x.shape));
+  return xs.map((x) => total(x.id) ?? g.zeros(x.shape));
+}
+
+/**
+ * The sum of a node's gradient contributions. A slice's gradient is its piece zero-padded to
+ * the full shape; pieces of one tensor along one axis that do not overlap are joined by one
+ * concat (zeros in the gaps) instead of added pad by pad. NOTE: an unrolled loop that slices
+ * one tensor at each of T steps would otherwise add T full-size tensors: quadratic in T.
+ */
+function sumContributions(g: Graph, parts: readonly Tensor[]): Tensor {
+  if (parts.length === 1) return parts[0]!;
+  const byAxis = new Map<number, { lo: number; piece: Tensor; padded: Tensor }[]>();
+  const rest: Tensor[] = [];
+  for (const p of parts) {
+    const n = p.node;
+    const pads = n.op === 'pad' && n.attrs['value'] === 0 ? (n.attrs['pads'] as [number, number][]) : undefined;
+    const axes = pads ? pads.flatMap(([lo, hi], i) => (lo || hi ? [i] : [])) : [];
+    if (axes.length !== 1) { rest.push(p); continue; }
+    const list = byAxis.get(axes[0]!) ?? [];
+    list.push({ lo: pads![axes[0]!]![0], piece: g.tensor(n.inputs[0]!), padded: p });
+    byAxis.set(axes[0]!, list);
+  }
+  for (const [axis, all] of byAxis) {
+    all.sort((a, b) => a.lo - b.lo);
+    const size = (t: Tensor) => t.shape[axis] as number;
+    // Pieces in order that do not overlap the last one taken join; the others are added.
+    const list: typeof all = [];
+    for (const e of all) {
+      const last = list.at(-1);
+      if (!last || last.lo + size(last.piece) <= e.lo) list.push(e); else rest.push(e.padded);
+    }
+    if (list.length < 2) { rest.push(...list.map((e) => e.padded)); continue; }
+    const full = list[0]!.padded.shape;
+    const joined: Tensor[] = [];
+    let at = 0;
+    for (const e of [...list, { lo: full[axis] as number, piece: undefined }]) {
+      if (e.lo > at) joined.push(g.zeros(full.map((d, i) => (i === axis ? e.lo - at : d))));
+      if (e.piece) { joined.push(e.piece); at = e.lo + size(e.piece); }
+    }
+    rest.push(joined.length === 1 ? joined[0]! : g.addNode('concat', joined, { axis }));
+  }
+  return rest.reduce((a, b) => a.add(b));
 }
