@@ -10,5 +10,6 @@
  */
 export { importModel, StaticInputError, type ImportOptions, type ImportedModel } from './import';
 export { OP_TABLE } from './ops';
+export { exportModel, EXPORT_OPSET, type ExportOptions } from './export';
 export { fromTensorProto, toTensorProto, type HostTensor } from './tensor';
 export { decodeModel, decodeTensor } from './proto';
