@@ -50,6 +50,30 @@ describe('queued runs', () => {
     expect(par.runs).toBe(5);
   });
 
+  it('setParam, resetParams and restoreCounters called between queued runs land where they would in sequence', async () => {
+    const x = Float32Array.of(1, 2, 3, 4);
+    const results = async (concurrent: boolean) => {
+      const { g, y } = trainGraph();
+      const exe = await compileWith(g, createReferenceBackend());
+      const run = () => exe.run({ x }, { y }, { train: true });
+      const outs: Promise<unknown>[] = [];
+      const step = async (f: () => unknown) => { if (concurrent) outs.push(Promise.resolve(f())); else await f(); };
+      await step(run);
+      await step(() => exe.setParam('lr', [0.5]));
+      await step(run);
+      await step(() => exe.restoreCounters({ runs: 7, steps: 3 }));
+      await step(run);
+      await step(() => exe.resetParams());
+      await step(run);
+      await Promise.all(outs);
+      return { w: Array.from((await exe.getParam('w')).data), lr: Array.from((await exe.getParam('lr')).data), steps: exe.steps, runs: exe.runs };
+    };
+    const seq = await results(false);
+    expect(seq.steps).toBe(1);
+    expect(seq.runs).toBe(9);
+    expect(await results(true)).toEqual(seq);
+  });
+
   it('a queued run keeps the feeds it was called with, even if the caller refills the array', async () => {
     const g = new Graph();
     const x = g.input('x', [2]);

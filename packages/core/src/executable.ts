@@ -59,6 +59,8 @@ export class Executable {
    * run()s see the counters, train hooks and params exactly as the same runs in sequence.
    */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Jobs queued and not yet finished. */
+  private pending = 0;
   private readonly created = new Set<string>();
   private disposed = false;
   private runCounter = 0;
@@ -78,9 +80,19 @@ export class Executable {
 
   /** Chain `job` after every run and param read queued before it. */
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    this.pending++;
     const r = this.queue.then(job);
-    this.queue = r.catch(() => undefined);
+    this.queue = r.finally(() => { this.pending--; }).catch(() => undefined);
     return r;
+  }
+
+  /**
+   * A synchronous state change (param write, counters): at once when nothing is queued, else
+   * queued after the runs called before it, so it lands where it would in sequence.
+   */
+  private inOrder(change: () => void): void {
+    if (this.pending === 0) change();
+    else void this.enqueue(async () => change());
   }
 
   /** Which backend runs this Executable: 'webgpu', 'cpu' or 'reference'. */
@@ -99,8 +111,10 @@ export class Executable {
     for (const [k, v] of Object.entries(counters)) {
       if (!Number.isSafeInteger(v) || v < 0) throw new OptionsError(`restoreCounters: ${k} must be a non-negative integer, got ${String(v)}`);
     }
-    this.runCounter = counters.runs;
-    this.trainSteps = counters.steps;
+    this.inOrder(() => {
+      this.runCounter = counters.runs;
+      this.trainSteps = counters.steps;
+    });
   }
 
   /** Create device storage for params added since the last run (graphs may grow after compile). */
@@ -268,23 +282,38 @@ export class Executable {
     });
   }
 
+  /**
+   * Write a param's values (checked now). With runs still queued the write lands after them,
+   * as it would in sequence: `exe.run(...); exe.setParam(...)` leaves that run its old value.
+   */
   setParam(name: string, values: ArrayLike<number>): void {
     if (this.disposed) throw new DisposedError('Executable was disposed');
-    this.writeParam(name, values);
+    const data = this.paramValues(name, values);
+    this.inOrder(() => this.writeParam(name, data));
   }
 
-  private writeParam(name: string, values: ArrayLike<number>): void {
+  private paramValues(name: string, values: ArrayLike<number>): TypedArray {
     const node = this.paramNode(name);
     const n = (node.shape as number[]).reduce((a, b) => a * b, 1);
     if (values.length !== n) throw new OptionsError(`setParam('${name}'): ${values.length} values for shape ${shapeToString(node.shape)} (${n})`);
-    this.syncParams();
-    this.backendImpl.writeParam(this.scope + name, toTyped(node.dtype, values));
+    return toTyped(node.dtype, values);
   }
 
-  /** Put every param (and optimizer slot) back to its initial value. */
+  /** Write checked values now (train hooks, queued writes). */
+  private writeParam(name: string, values: ArrayLike<number>): void {
+    const data = this.paramValues(name, values);
+    this.syncParams();
+    this.backendImpl.writeParam(this.scope + name, data);
+  }
+
+  /** Put every param (and optimizer slot) back to its initial value, and the step counter to 0. */
   resetParams(): void {
-    for (const name of this.graph.params.keys()) this.setParam(name, initialParam(this.graph, name));
-    this.trainSteps = 0;
+    if (this.disposed) throw new DisposedError('Executable was disposed');
+    const initial = [...this.graph.params.keys()].map((name) => [name, this.paramValues(name, initialParam(this.graph, name))] as const);
+    this.inOrder(() => {
+      for (const [name, data] of initial) this.writeParam(name, data);
+      this.trainSteps = 0;
+    });
   }
 
   get paramNames(): string[] { return [...this.graph.params.keys()]; }
