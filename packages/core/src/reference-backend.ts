@@ -87,11 +87,8 @@ export function createReferenceBackend(): Backend {
               : spec(s.op).ref(s.inputs.map(ref), s.attrs, { out: { shape: s.out.shape, dtype: s.out.dtype }, step });
             write(s.out.buf, round(s.out.dtype, out));
           });
-          for (const s of plan.steps) if (s.kind === 'assign') {
-            const src = read(s.src.buf);
-            const map = broadcastIndex(s.src.shape, s.dst.shape);
-            params.set(plan.buffers.get(s.dst.buf)!.name!, Float64Array.from(map, (i) => src[i]!));
-          }
+          // Assigns are plain copies of equal size (lowering copied swapped or broadcast sources first).
+          for (const s of plan.steps) if (s.kind === 'assign') params.set(plan.buffers.get(s.dst.buf)!.name!, read(s.src.buf).slice());
           const outputs = new Map<number, TypedArray>();
           for (const b of fetch) {
             const buf = plan.buffers.get(b)!;
