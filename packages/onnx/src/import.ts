@@ -3,7 +3,7 @@
  * one; a node reading a value not yet defined is a SerializationError, which is also how a
  * cyclic graph is refused), each through the op table in ops.ts.
  */
-import { type DType, evaluate, Graph, type Shape, SerializationError, type Tensor, UnsupportedError } from '@kiln/core';
+import { type DType, evaluate, Graph, KilnError, type Shape, SerializationError, type Tensor, UnsupportedError } from '@kiln/core';
 import { OP_TABLE, type OpContext } from './ops';
 import { decodeModel, int64, type AttributeProto, type ModelProto, type ValueInfoProto } from './proto';
 import { fromTensorProto, type HostTensor, kilnDType } from './tensor';
@@ -157,7 +157,17 @@ export function importModel(bytes: Uint8Array, options: ImportOptions = {}): Imp
       },
       hostOf: (t, what) => hostValue(g, host, inputs, t, what, where),
     };
-    const outs = impl(ctx);
+    let outs: (Tensor | undefined)[];
+    try {
+      outs = impl(ctx);
+    } catch (e) {
+      // a Kiln builder error names Kiln's node; say which ONNX node it came from
+      if (e instanceof KilnError && !(e instanceof StaticInputError) && !e.message.startsWith(where)) {
+        const E = e.constructor as new (m: string) => KilnError;
+        throw new E(`${where}: ${e.message}`);
+      }
+      throw e;
+    }
     for (const [k, name] of (node.output ?? []).entries()) {
       if (!name) continue;
       const t = outs[k];
@@ -181,7 +191,8 @@ export function importModel(bytes: Uint8Array, options: ImportOptions = {}): Imp
 export type AttrValue = number | string | number[] | string[] | HostTensor;
 function attrMap(list: AttributeProto[], where: string): Map<string, AttrValue> {
   const m = new Map<string, AttrValue>();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  // NOTE: protobufjs gives an absent bytes field as its default, which may be a plain empty array
+  const text = (b: ArrayLike<number> | undefined) => new TextDecoder().decode(Uint8Array.from(b ?? []));
   for (const a of list) {
     const name = a.name ?? '';
     if (a.ref_attr_name) throw new UnsupportedError(`${where}: attribute '${name}' refers to a function attribute`);
@@ -189,7 +200,7 @@ function attrMap(list: AttributeProto[], where: string): Map<string, AttrValue> 
     switch (a.type) {
       case 1: m.set(name, a.f ?? 0); break;
       case 2: m.set(name, int64(a.i, w)); break;
-      case 3: m.set(name, text(a.s ?? new Uint8Array())); break;
+      case 3: m.set(name, text(a.s)); break;
       case 4: if (!a.t) throw new SerializationError(`${w}: no tensor`); m.set(name, fromTensorProto(a.t, w)); break;
       case 6: m.set(name, [...(a.floats ?? [])]); break;
       case 7: m.set(name, (a.ints ?? []).map((v) => int64(v, w))); break;
@@ -220,6 +231,8 @@ function hostValue(g: Graph, host: Map<number, HostTensor>, inputs: Record<strin
     if (n.op === 'random') throw new UnsupportedError(`${where}: ${what} depends on random values`);
     for (const i of n.inputs) need.add(i);
   }
+  const size = t.shape.reduce<number>((a, b) => a * (typeof b === 'number' ? b : Infinity), 1);
+  if (size > 2 ** 24) throw new UnsupportedError(`${where}: ${what} has ${size} elements, too many to compute on the host at import`);
   const value = evaluate(g, {}, { v: t }).v.data;
   const h: HostTensor = {
     dtype: t.dtype, dims: t.shape as number[],

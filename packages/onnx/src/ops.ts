@@ -46,6 +46,17 @@ const f32 = (c: OpContext, t: Tensor): Tensor => (t.dtype === 'f32' ? t : unsupp
 const iconst = (c: OpContext, values: number[], dims: number[] = [values.length]): Tensor => c.constant({ dtype: 'i32', dims, data: Int32Array.from(values) });
 const fconst = (c: OpContext, values: number[], dims: number[] = [values.length]): Tensor => c.constant({ dtype: 'f32', dims, data: Float32Array.from(values) });
 
+/**
+ * Index lists and unrolled loops built on the host are bounded before they are built: a model
+ * declaring a dim of 2**31 must be refused, not take the process's memory.
+ */
+export const MAX_HOST_LIST = 2 ** 24;
+export const MAX_UNROLLED_STEPS = 4096;
+function hostList(c: OpContext, n: number, f: (i: number) => number, what: string): number[] {
+  if (!(n >= 0 && n <= MAX_HOST_LIST)) unsupported(c, `${what} of ${n} entries would be built on the host (at most ${MAX_HOST_LIST})`);
+  return Array.from({ length: n }, (_, i) => f(i));
+}
+
 // ------------------------------------------------------------------ elementwise
 
 const unary = (f: (x: Tensor) => Tensor): Impl => (c) => [f(input(c, 0))];
@@ -150,7 +161,7 @@ function argReduce(kind: 'argMax' | 'argMin'): Impl {
     const axis = normAxis(int(c, 'axis', 0), x.rank, c.where), keepDims = int(c, 'keepdims', 1) === 1;
     if (!int(c, 'select_last_index', 0)) return [x[kind]({ axis, keepDims })];
     const n = staticShape(c, x)[axis]!;
-    x = x.gather(iconst(c, Array.from({ length: n }, (_, i) => n - 1 - i)), { axis });
+    x = x.gather(iconst(c, hostList(c, n, (i) => n - 1 - i, 'a reversed index')), { axis });
     return [x[kind]({ axis, keepDims }).neg().add(n - 1)];
   };
 }
@@ -205,7 +216,7 @@ function sliceOp(c: OpContext): Tensor {
   let y = x;
   if (stride.every((s) => s === 1)) return y.slice({ begin, size });
   for (let a = 0; a < x.rank; a++) {
-    const idx = Array.from({ length: size[a]! }, (_, i) => begin[a]! + i * stride[a]!);
+    const idx = hostList(c, size[a]!, (i) => begin[a]! + i * stride[a]!, 'a strided slice');
     if (stride[a] === 1) y = y.slice({ begin: shape.map((_, k) => (k === a ? begin[a]! : 0)), size: y.shape.map((dd, k) => (k === a ? size[a]! : (dd as number))) });
     else y = y.gather(iconst(c, idx), { axis: a });
   }
@@ -296,7 +307,7 @@ function padOp(c: OpContext): Tensor {
       const m = ((i % p) + p) % p;
       return m < d ? m : p - m;
     };
-    y = y.gather(iconst(c, Array.from({ length: d + lo + hi }, (_, i) => src(i - lo))), { axis: a });
+    y = y.gather(iconst(c, hostList(c, d + lo + hi, (i) => src(i - lo), `a ${mode} pad`)), { axis: a });
   }
   return y;
 }
@@ -315,7 +326,7 @@ function splitOp(c: OpContext): Tensor[] {
   if (!sizes) {
     const n = c.opset >= 18 && c.attrs.has('num_outputs') ? int(c, 'num_outputs', c.nOutputs) : c.nOutputs;
     const each = Math.ceil(d / n);
-    sizes = Array.from({ length: n }, (_, i) => Math.max(0, Math.min(each, d - i * each)));
+    sizes = hostList(c, n, (i) => Math.max(0, Math.min(each, d - i * each)), 'a split');
   }
   return x.split(sizes, axis);
 }
@@ -634,6 +645,7 @@ function recurrent(kind: 'RNN' | 'GRU' | 'LSTM'): Impl {
     if (layout === 1) x = x.transpose([1, 0, 2]);
     const w = input(c, 1), r = input(c, 2), b = opt(c, 3);
     const [T, N] = staticShape(c, x) as [number, number];
+    if (T > MAX_UNROLLED_STEPS) unsupported(c, `a sequence of ${T} steps (Kiln unrolls recurrences, at most ${MAX_UNROLLED_STEPS} steps)`);
     const H = int(c, 'hidden_size', staticShape(c, r)[2]!);
     const direction = str(c, 'direction', 'forward');
     const dirs = direction === 'bidirectional' ? 2 : 1;
@@ -860,7 +872,7 @@ export const OP_TABLE: Record<string, Impl> = {
   Range: (c) => {
     const [s, l, d] = [0, 1, 2].map((k) => Array.from(c.hostOf(input(c, k), ['start', 'limit', 'delta'][k]!).data)[0]!);
     const n = Math.max(0, Math.ceil((l! - s!) / d!));
-    const vals = Array.from({ length: n }, (_, i) => s! + i * d!);
+    const vals = hostList(c, n, (i) => s! + i * d!, 'a range');
     return [input(c, 0).dtype === 'f32' ? fconst(c, vals) : iconst(c, vals)];
   },
 

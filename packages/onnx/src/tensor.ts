@@ -85,13 +85,15 @@ export function fromTensorProto(t: TensorProto, what: string): HostTensor {
   const n = dims.reduce((a, b) => a * b, 1);
   const raw = t.raw_data && t.raw_data.length ? t.raw_data : undefined;
   if (FLOAT8[code] || PACKED[code] || code === 24) return fromSmallTypes(t, code, dtype, dims, n, raw, what);
-  const vals: number[] | Float64Array = new Float64Array(n);
   const want = (have: number) => {
     if (have !== n) throw new SerializationError(`${what}: dims [${dims.join(', ')}] need ${n} values, the tensor holds ${have}`);
   };
+  // the count is checked before anything is allocated: dims may claim far more than the bytes hold
+  if (raw) want(raw.length / BYTES[code]!);
+  else want((code === 1 ? t.float_data : code === 11 ? t.double_data : code === 7 ? t.int64_data : code === 12 || code === 13 ? t.uint64_data : t.int32_data)?.length ?? 0);
+  const vals: number[] | Float64Array = new Float64Array(n);
   if (raw) {
     const size = BYTES[code]!;
-    want(raw.length / size);
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     for (let i = 0; i < n; i++) {
       const o = i * size;
@@ -114,7 +116,6 @@ export function fromTensorProto(t: TensorProto, what: string): HostTensor {
     const src: ArrayLike<unknown> =
       code === 1 ? t.float_data ?? [] : code === 11 ? t.double_data ?? [] : code === 7 ? t.int64_data ?? [] :
       code === 12 || code === 13 ? t.uint64_data ?? [] : t.int32_data ?? [];
-    want(src.length);
     for (let i = 0; i < n; i++) {
       const v = src[i];
       const x = typeof v === 'number' ? v : int64(v as never, what);
