@@ -1,7 +1,7 @@
 // The three lowering passes one by one: fuseElementwise, assignBuffers, assignMemorySlots, and
 // the fusion validator that buildPlan runs between them with { debug: true }.
 import { GraphError, Graph, validatePlan } from '@kiln/core';
-import { assignBuffers, assignMemorySlots, type Fusion, fuseElementwise, prune, validateFusion } from '../../packages/core/src/passes';
+import { assignBuffers, assignMemorySlots, type Fusion, fuseElementwise, prune, validateAssigns, validateFusion } from '../../packages/core/src/passes';
 import { pgraphOf } from './support';
 
 function chain() {
@@ -61,6 +61,22 @@ describe('assignBuffers', () => {
     const sum = plan.steps[2]!, neg = plan.steps[3]!;
     expect(sum.kind === 'op' && neg.kind === 'elementwise' && neg.inputs[0]!.buf === sum.out.buf).toBe(true);
     validatePlan(plan);
+  });
+
+  it('turns a swap into plain copies (a kernel copies each swapped source first)', () => {
+    const g = new Graph();
+    const a = g.param('a', [2]), b = g.param('b', [2]), c = g.param('c', [3]);
+    g.assign(a, b);
+    g.assign(b, a);
+    g.assign(c, g.param('s', [1]));
+    const pg = prune(pgraphOf(g, { a }, { train: true }));
+    const plan = assignBuffers(pg, fuseElementwise(pg));
+    validateAssigns(plan);
+    const copies = plan.steps.filter((s) => s.kind === 'elementwise' && s.ops.join() === 'assign');
+    expect(copies.length).toBe(2); // c's source is already broadcast to its shape by g.assign
+    expect(plan.steps.filter((s) => s.kind === 'assign').map((s) => s.kind === 'assign' && copies.some((c) => c.kind === 'elementwise' && c.out.buf === s.src.buf))).toEqual([true, true, false]);
+    const bad = { ...plan, steps: plan.steps.map((s) => (s.kind === 'assign' && s.dst.shape[0] === 3 ? { ...s, src: { ...s.src, shape: [1] } } : s)) };
+    expect(() => validateAssigns(bad)).toThrow(/copies f32\[1\] into f32\[3\]/);
   });
 
   it('puts assigns after every kernel', () => {

@@ -6,7 +6,7 @@
 import type { Plan } from '../backend';
 import { GraphError } from '../errors';
 import type { Graph } from '../graph';
-import { assignBuffers, assignMemorySlots, fuseElementwise, lowerToPlan, validateFusion } from './lower';
+import { assignBuffers, assignMemorySlots, fuseElementwise, lowerToPlan, validateAssigns, validateFusion } from './lower';
 import type { PGraph } from './pgraph';
 import { prune } from './pgraph';
 import { eliminateCommonSubexpressions, elideBroadcasts, foldConstants } from './simplify';
@@ -44,13 +44,16 @@ export function buildPlan(g: Graph, fetches: readonly { key: string; id: number 
   const fusion = fuseElementwise(pg, { fuse: options.fuse ?? true });
   if (options.debug) validateFusion(pg, fusion);
   const unplanned = assignBuffers(pg, fusion);
-  if (options.debug) validatePlan(unplanned);
+  if (options.debug) {
+    validatePlan(unplanned);
+    validateAssigns(unplanned);
+  }
   const plan = assignMemorySlots(unplanned);
   if (options.debug) validatePlan(plan);
   return plan;
 }
 
 export { liveRanges, planMemory, validatePlan } from './validate-plan';
-export { lowerToPlan, fuseElementwise, assignBuffers, assignMemorySlots, validateFusion, specialize, foldConstants, eliminateCommonSubexpressions, elideBroadcasts, prune };
+export { lowerToPlan, fuseElementwise, assignBuffers, assignMemorySlots, validateAssigns, validateFusion, specialize, foldConstants, eliminateCommonSubexpressions, elideBroadcasts, prune };
 export type { Fusion, FusedKernel } from './lower';
 export type { PGraph };

@@ -271,6 +271,25 @@ export function validateFusion(pg: PGraph, fusion: Fusion): void {
   }
 }
 
+/**
+ * Validate the assign contract backends rely on (`{ debug: true }`): every AssignStep copies a
+ * source of its target's size and dtype, reads no param that an assign of the plan writes, and
+ * comes after every kernel.
+ */
+export function validateAssigns(plan: Plan): void {
+  const assigned = new Set(plan.steps.flatMap((s) => (s.kind === 'assign' ? [s.dst.buf] : [])));
+  let seenAssign = false;
+  plan.steps.forEach((s, k) => {
+    if (s.kind !== 'assign') {
+      if (seenAssign) throw new GraphError(`plan: step ${k} (${s.ops.join('+')}) runs after an assign`);
+      return;
+    }
+    seenAssign = true;
+    if (shapeSize(s.src.shape) !== shapeSize(s.dst.shape) || s.src.dtype !== s.dst.dtype) throw new GraphError(`plan: assign at step ${k} copies ${s.src.dtype}[${s.src.shape.join(', ')}] into ${s.dst.dtype}[${s.dst.shape.join(', ')}]`);
+    if (assigned.has(s.src.buf)) throw new GraphError(`plan: assign at step ${k} reads buffer #${s.src.buf}, which an assign of the plan writes (it needs a snapshot copy)`);
+  });
+}
+
 /** All three lowering passes, without validation (see buildPlan). */
 export function lowerToPlan(pg: PGraph, options: { fuse?: boolean } = {}): Plan {
   return assignMemorySlots(assignBuffers(pg, fuseElementwise(pg, options)));
