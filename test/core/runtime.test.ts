@@ -1,6 +1,6 @@
 // The one runtime in core (Executable): queued runs, the bounded program cache, and graphs
 // deeper than the JS stack.
-import { type Backend, compileWith, createReferenceBackend, evaluate, Graph, MAX_FUSED_OPS, OptionsError, type Program } from '@kiln/core';
+import { type Backend, compileWith, createReferenceBackend, evaluate, Graph, MAX_FUSED_OPS, OptionsError, type Plan, type Program } from '@kiln/core';
 
 /** A reference backend that counts the programs it holds (lowered and not yet disposed). */
 function countingBackend(): { backend: Backend; live: () => number; lowered: () => number } {
@@ -168,10 +168,13 @@ describe('deep graphs', () => {
     let h = x;
     const n = 20_000;
     for (let i = 0; i < n; i++) h = i % 2 ? h.mul(0.5) : h.add(1);
-    const exe = await compileWith(g, createReferenceBackend(), { debug: true });
-    const plan = exe.plan({ h });
-    expect(plan.steps.length).toBe(Math.ceil(n / MAX_FUSED_OPS));
+    const backend = createReferenceBackend();
+    const plans: Plan[] = [];
+    const lower0 = backend.lower.bind(backend);
+    (backend as { lower: Backend['lower'] }).lower = (plan) => { plans.push(plan); return lower0(plan); };
+    const exe = await compileWith(g, backend, { debug: true });
     const r = await exe.run({ x: [0, 2, -2] }, { h });
+    expect(plans[0]!.steps.length).toBe(Math.ceil(n / MAX_FUSED_OPS));
     const want = Array.from(evaluate(g, { x: [0, 2, -2] }, { h }).h.data);
     // h -> (h + 1) / 2 converges to 1 from any start.
     expect(want).toEqual([1, 1, 1]);
