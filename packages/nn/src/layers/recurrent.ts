@@ -174,7 +174,8 @@ function recurrentLayer(cfg: Config): RecurrentLayer {
       for (let d = 0; d < directions; d++) {
         const inK = staticDim(input, 2, what);
         const Wd = W.slice({ begin: [d, 0, 0], size: [1, gh, inK] }).reshape([gh, inK]);
-        const Rd = R.slice({ begin: [d, 0, 0], size: [1, gh, hidden] }).reshape([gh, hidden]);
+        // [hidden, gates * hidden], transposed once: a step's h @ Rt needs no per-call transpose.
+        const Rt = R.slice({ begin: [d, 0, 0], size: [1, gh, hidden] }).reshape([gh, hidden]).transpose([1, 0]);
         const wb = B.slice({ begin: [d, 0], size: [1, gh] }).reshape([gh]);
         const rb = B.slice({ begin: [d, gh], size: [1, gh] }).reshape([gh]);
         // The input projection of every step at once, time-major so a step is one contiguous slice.
@@ -186,7 +187,7 @@ function recurrentLayer(cfg: Config): RecurrentLayer {
         for (let s = 0; s < T; s++) {
           const t = d === 0 ? s : T - 1 - s;
           const xt = xp.slice({ begin: [t, 0, 0], size: [1, -1, -1] }).squeeze(0);
-          const step = cell(cfg, xt, h, c, Rd, rb);
+          const step = cell(cfg, xt, h, c, Rt, rb);
           let hNew = step.h, cNew = step.c;
           if (mask) {
             hNew = mask[t]!.where(hNew, h!);
@@ -220,31 +221,32 @@ function recurrentLayer(cfg: Config): RecurrentLayer {
 /**
  * One step of one direction. `xt` is the input projection plus input bias `[batch, gates *
  * hidden]`; `h`, `c` the previous states (undefined: zero, the first step without initial
- * states, where the recurrence matmul is skipped).
+ * states, where the recurrence matmul is skipped); `Rt` the recurrence weights transposed,
+ * `[hidden, gates * hidden]`.
  */
-function cell(cfg: Config, xt: Tensor, h: Tensor | undefined, c: Tensor | undefined, R: Tensor, rb: Tensor): { h: Tensor; c?: Tensor } {
+function cell(cfg: Config, xt: Tensor, h: Tensor | undefined, c: Tensor | undefined, Rt: Tensor, rb: Tensor): { h: Tensor; c?: Tensor } {
   const H = cfg.hidden;
   const gate = (t: Tensor, j: number, n = 1) => t.slice({ begin: [0, j * H], size: [-1, n * H] });
   if (cfg.kind === 'rnn') {
-    const z = h ? xt.add(h.matmul(R, { transposeB: true })).add(rb) : xt.add(rb);
+    const z = h ? xt.add(h.matmul(Rt)).add(rb) : xt.add(rb);
     return { h: cfg.activation === 'tanh' ? z.tanh() : z.relu() };
   }
   if (cfg.kind === 'lstm') {
-    const z = h ? xt.add(h.matmul(R, { transposeB: true })).add(rb) : xt.add(rb);
+    const z = h ? xt.add(h.matmul(Rt)).add(rb) : xt.add(rb);
     const i = gate(z, 0).sigmoid(), o = gate(z, 1).sigmoid(), f = gate(z, 2).sigmoid(), cand = gate(z, 3).tanh();
     const cNew = c ? f.mul(c).add(i.mul(cand)) : i.mul(cand);
     return { h: o.mul(cNew.tanh()), c: cNew };
   }
   // GRU: z r from x and h together; the candidate h~ per linearBeforeReset.
   const rbZR = rb.slice({ begin: [0], size: [2 * H] }), rbH = rb.slice({ begin: [2 * H], size: [H] });
-  const RZR = R.slice({ begin: [0, 0], size: [2 * H, H] }), RH = R.slice({ begin: [2 * H, 0], size: [H, H] });
-  const zr = h ? gate(xt, 0, 2).add(h.matmul(RZR, { transposeB: true })).add(rbZR) : gate(xt, 0, 2).add(rbZR);
+  const RZR = Rt.slice({ begin: [0, 0], size: [H, 2 * H] }), RH = Rt.slice({ begin: [0, 2 * H], size: [H, H] });
+  const zr = h ? gate(xt, 0, 2).add(h.matmul(RZR)).add(rbZR) : gate(xt, 0, 2).add(rbZR);
   const zg = gate(zr, 0).sigmoid(), r = gate(zr, 1).sigmoid();
   const xh = gate(xt, 2);
   let rec: Tensor;
   if (!h) rec = cfg.linearBeforeReset ? r.mul(rbH) : rbH;
-  else if (cfg.linearBeforeReset) rec = r.mul(h.matmul(RH, { transposeB: true }).add(rbH));
-  else rec = r.mul(h).matmul(RH, { transposeB: true }).add(rbH);
+  else if (cfg.linearBeforeReset) rec = r.mul(h.matmul(RH).add(rbH));
+  else rec = r.mul(h).matmul(RH).add(rbH);
   const cand = xh.add(rec).tanh();
   // h' = (1 - z) h~ + z h  =  h~ + z (h - h~)
   return { h: h ? cand.add(zg.mul(h.sub(cand))) : cand.sub(zg.mul(cand)) };
