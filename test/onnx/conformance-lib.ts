@@ -56,6 +56,8 @@ export async function runNodeTest(node: string, test: string, backend: Backend):
   const dir = join(node, test);
   const bytes = new Uint8Array(readFileSync(join(dir, 'model.onnx')));
   const proto = decodeModel(bytes);
+  const nonTensor = (proto.graph?.input ?? []).find((v) => !v.type?.tensor_type);
+  if (nonTensor) return { test, status: 'unsupported', why: `input '${nonTensor.name}' is not a tensor (sequences, maps and optionals have no Kiln type)` };
   const data = join(dir, 'test_data_set_0');
   const files = readdirSync(data);
   const read = (prefix: string) => files.filter((f) => f.startsWith(prefix)).sort((a, b) => parseInt(a.slice(prefix.length)) - parseInt(b.slice(prefix.length)))

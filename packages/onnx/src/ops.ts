@@ -421,16 +421,55 @@ function convTransposeOp(c: OpContext): Tensor {
   return is1d ? y.reshape([y.shape[0]!, y.shape[1]!, y.shape[3]!]) : y;
 }
 
+/**
+ * Pooling of any spatial rank, with dilations, as a max or sum over the window's taps: each tap
+ * is a strided view of the padded input, so the result is exact (no kernel of its own). Used
+ * where Kiln's 2-D pooling primitives do not reach (3-D, dilated).
+ */
+function poolByTaps(c: OpContext, kind: 'max' | 'avg', x: Tensor, geo: Geometry, explicitPads: number[]): Tensor {
+  const shape = staticShape(c, x), sp = shape.length - 2;
+  const size = shape.slice(2);
+  const out = size.map((n, i) => Math.floor((n + geo.pads[i]! + geo.pads[i + sp]! - geo.dilations[i]! * (geo.kernel[i]! - 1) - 1) / geo.strides[i]!) + 1);
+  const taps = geo.kernel.reduce((a, b) => a * b, 1);
+  if (taps > 4096) unsupported(c, `a pooling window of ${taps} taps`);
+  const padsOf = (p: number[]) => [[0, 0], [0, 0], ...size.map((_, i) => [p[i]!, p[i + sp]!])] as [number, number][];
+  const view = (t: Tensor, tap: number[]) => {
+    let y = t;
+    for (let i = 0; i < sp; i++) y = y.gather(iconst(c, hostList(c, out[i]!, (j) => tap[i]! * geo.dilations[i]! + j * geo.strides[i]!, 'a pooling tap')), { axis: i + 2 });
+    return y;
+  };
+  const padded = x.pad(padsOf(geo.pads), kind === 'max' ? -Infinity : 0);
+  // ones where a tap reads the input (and, with count_include_pad, the explicit padding)
+  const include = int(c, 'count_include_pad', 0) === 1;
+  const onesBase = c.g.fill([1, 1, ...size], 1);
+  const ones = include
+    ? onesBase.pad(padsOf(explicitPads), 1).pad(padsOf(geo.pads.map((p, i) => p - explicitPads[i]!)), 0)
+    : onesBase.pad(padsOf(geo.pads), 0);
+  let acc: Tensor | undefined, count: Tensor | undefined;
+  for (let t = 0; t < taps; t++) {
+    const tap: number[] = [];
+    let r = t;
+    for (let i = sp - 1; i >= 0; i--) { tap[i] = r % geo.kernel[i]!; r = Math.floor(r / geo.kernel[i]!); }
+    const v = view(padded, tap);
+    acc = acc ? (kind === 'max' ? acc.maximum(v) : acc.add(v)) : v;
+    if (kind === 'avg') { const o = view(ones, tap); count = count ? count.add(o) : o; }
+  }
+  return kind === 'max' ? acc! : acc!.div(count!);
+}
+
 function poolOp(kind: 'max' | 'avg'): Impl {
   return (c) => {
     if (kind === 'max' && c.outputsWanted[1]) unsupported(c, 'the Indices output of MaxPool');
-    const x0 = f32(c, input(c, 0));
-    const is1d = spatialRank(c, x0);
+    const raw = input(c, 0);
+    // integer max pooling runs in f32: exact for every value below 2**24 in magnitude
+    if (raw.dtype === 'i32' && kind === 'max') return [poolOp(kind)({ ...c, inputs: [raw.cast('f32'), ...c.inputs.slice(1)] })[0]!.cast('i32')];
+    const x0 = f32(c, raw);
     const kernel = ints(c, 'kernel_shape') ?? unsupported(c, 'kernel_shape is required');
     const geo = geometry(c, x0, kernel, int(c, 'ceil_mode', 0) === 1);
+    if (x0.rank > 4 || geo.dilations.some((d) => d !== 1)) return [poolByTaps(c, kind, x0, geo, geometry(c, x0, kernel).pads)];
+    const is1d = spatialRank(c, x0);
     const x = is1d ? to2d(x0) : x0;
     const k = pair(kernel, is1d, 1), stride = pair(geo.strides, is1d, 1), padding = pads4(geo, is1d);
-    if (geo.dilations.some((d) => d !== 1)) unsupported(c, 'dilated pooling');
     let y: Tensor;
     if (kind === 'max') y = x.maxPool2d({ kernel: k, stride, padding });
     else {
@@ -1017,7 +1056,8 @@ export const OP_TABLE: Record<string, Impl> = {
   Dropout: (c) => {
     const x = input(c, 0);
     const training = opt(c, 2) ? Array.from(c.hostOf(input(c, 2), 'training_mode').data)[0] : 0;
-    if (training) unsupported(c, 'training_mode=true (Kiln dropout reads the executable\'s train flag; import the model for inference)');
+    const ratio = opt(c, 1) ? Array.from(c.hostOf(input(c, 1), 'ratio').data)[0] : 0.5;
+    if (training && ratio !== 0) unsupported(c, 'training_mode=true (Kiln dropout reads the executable\'s train flag; import the model for inference)');
     return [x, c.outputsWanted[1] ? c.g.fill(x.shape, 1, 'bool') : undefined];
   },
 
