@@ -1026,8 +1026,16 @@ export const OP_TABLE: Record<string, Impl> = {
   GlobalMaxPool: unary((x) => x.max({ axes: x.shape.map((_, i) => i).slice(2), keepDims: true })),
 
   BatchNormalization: (c) => {
-    if (int(c, 'training_mode', 0) || c.outputsWanted.slice(1).some(Boolean)) unsupported(c, 'training mode (running statistics outputs)');
     const x = input(c, 0), r = [1, staticShape(c, x)[1]!, ...Array(x.rank - 2).fill(1)];
+    if (int(c, 'training_mode', 0)) {
+      // batch statistics (population variance), and the running statistics' update as outputs
+      const axes = x.shape.map((_, i) => i).filter((i) => i !== 1), m = float(c, 'momentum', 0.9);
+      const mean = x.mean({ axes, keepDims: true }), variance = x.variance({ axes, keepDims: true });
+      const y = x.batchNorm({ scale: input(c, 1).reshape(r), offset: input(c, 2).reshape(r), mean, variance, epsilon: float(c, 'epsilon', 1e-5) });
+      const C = staticShape(c, x)[1]!;
+      return [y, input(c, 3).mul(m).add(mean.reshape([C]).mul(1 - m)), input(c, 4).mul(m).add(variance.reshape([C]).mul(1 - m))];
+    }
+    if (c.outputsWanted.slice(1).some(Boolean)) unsupported(c, 'running statistics outputs without training_mode');
     return [x.batchNorm({ scale: input(c, 1).reshape(r), offset: input(c, 2).reshape(r), mean: input(c, 3).reshape(r), variance: input(c, 4).reshape(r), epsilon: float(c, 'epsilon', 1e-5) })];
   },
   InstanceNormalization: (c) => {
