@@ -80,6 +80,8 @@ function roundHalfEven(x: Tensor): Tensor {
 /** Narrow float formats ONNX casts to, held in f32 after rounding: [mantissa bits, min normal exponent, max exponent, max finite]. */
 const NARROW_FLOATS: Record<number, { name: string; mb: number; minExp: number; maxExp: number; max: number; inf: boolean; nanTo?: number }> = {
   10: { name: 'FLOAT16', mb: 10, minExp: -14, maxExp: 15, max: 65504, inf: true },
+  // bfloat16 has f32's exponent range; a value past its max rounds to infinity (no saturation)
+  16: { name: 'BFLOAT16', mb: 7, minExp: -126, maxExp: 127, max: 3.3895313892515355e38, inf: true },
   17: { name: 'FLOAT8E4M3FN', mb: 3, minExp: -6, maxExp: 8, max: 448, inf: false },
   18: { name: 'FLOAT8E4M3FNUZ', mb: 3, minExp: -7, maxExp: 7, max: 240, inf: false },
   19: { name: 'FLOAT8E5M2', mb: 2, minExp: -14, maxExp: 15, max: 57344, inf: true },
@@ -91,23 +93,45 @@ const NARROW_FLOATS: Record<number, { name: string; mb: number; minExp: number; 
 const NARROW_INTS: Record<number, [number, number]> = { 21: [4, 0], 22: [4, -8], 25: [2, 0], 26: [2, -2] };
 
 /**
+ * 2**floor(log2|x|) for finite nonzero f32 x, clamped below at 2**minExp, found exactly: |x| is
+ * scaled by powers of two (exact in binary floating point) towards [1, 2) in halving steps,
+ * 2**64 down to 2**1, so no log2 rounding can pick a wrong binade.
+ */
+function binade(x: Tensor, minExp: number): Tensor {
+  let y = x.abs(), scale: Tensor | number = 1;
+  for (let b = 64; b >= 1; b /= 2) {
+    const up = y.greaterEqual(2 ** b);
+    y = up.where(y.mul(2 ** -b), y);
+    scale = up.where(typeof scale === 'number' ? 2 ** b : scale.mul(2 ** b), scale);
+    const down = y.less(2 ** (1 - b));
+    y = down.where(y.mul(2 ** b), y);
+    scale = down.where(typeof scale === 'number' ? 2 ** -b : scale.mul(2 ** -b), scale);
+  }
+  // f32 subnormals (below 2**-126, which the steps above do not fully reach) only need to
+  // land under the clamp: every format's smallest normal exponent is -126 or more
+  scale = y.less(1).where((scale as Tensor).mul(2 ** -64), scale);
+  return (scale as Tensor).maximum(2 ** minExp);
+}
+
+/**
  * Round f32 values to a narrow float format exactly (round half to even, subnormals,
- * saturation or overflow as ONNX's Cast specifies). The scale 2**(exponent - mantissa bits)
- * comes from one comparison per exponent, so no log2 rounding can pick a wrong binade.
+ * saturation or overflow as ONNX's Cast specifies).
  */
 function roundToFormat(c: OpContext, x: Tensor, code: number): Tensor {
   const f = NARROW_FLOATS[code]!;
   const saturate = code === 23 || int(c, 'saturate', 1) === 1;
   const ax = x.abs();
-  let scale: Tensor | number = 2 ** (f.minExp - f.mb);
-  for (let k = f.minExp + 1; k <= f.maxExp; k++) scale = ax.greaterEqual(2 ** k).where(2 ** (k - f.mb), scale);
-  const q = roundHalfEven(x.div(scale)).mul(scale);
+  const step = binade(x, f.minExp).mul(2 ** -f.mb);
+  const q = roundHalfEven(x.div(step)).mul(step);
   const big = x.sign().mul(f.max);
-  const overflow = saturate ? big : f.inf ? x.sign().mul(Infinity) : x.mul(NaN);
+  const overflow = saturate && code !== 16 ? big : f.inf ? x.sign().mul(Infinity) : x.mul(NaN);
   let y = q.abs().greater(f.max).where(overflow, q);
-  // infinities: saturate to the max finite value (formats without inf), else keep (inf) or NaN
-  const infTo = saturate ? big : f.inf ? x : x.mul(NaN);
+  // infinities: saturate to the max finite value, keep them (formats with inf), else NaN
+  const infTo = saturate && code !== 16 ? big : f.inf ? x : x.mul(NaN);
   y = ax.equal(Infinity).where(infTo, y);
+  // NOTE: x stands for NaN here (where x is NaN): a NaN literal in this position came out as
+  // Infinity on the cpu backend (reported to core/backends).
+  y = ax.equal(0).where(x, y);
   return x.isNaN().where(f.nanTo ?? x, y);
 }
 
@@ -128,7 +152,7 @@ function dtypeOfCode(c: OpContext, code: number): DType {
   if ([1, 11].includes(code)) return 'f32';
   if ([2, 3, 4, 5, 6, 7, 12, 13].includes(code)) return 'i32';
   if (code === 9) return 'bool';
-  return unsupported(c, `casting to ONNX type ${code} (${code === 16 ? 'BFLOAT16' : code === 24 ? 'FLOAT8E8M0' : 'no Kiln dtype'}) would need rounding Kiln does not do`);
+  return unsupported(c, `casting to ONNX type ${code} (${code === 24 ? 'FLOAT8E8M0' : 'no Kiln dtype'}) is not supported`);
 }
 function intDiv(a: Tensor, b: Tensor): Tensor {
   // ONNX integer Div truncates toward zero.
