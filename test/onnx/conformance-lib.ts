@@ -10,7 +10,7 @@
  * one at a time as the importer names them (StaticInputError).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -24,10 +24,12 @@ export function nodeTestsDir(): string {
   const hash = createHash('sha256').update(readFileSync(FIXTURE)).digest('hex').slice(0, 16);
   const dir = join(tmpdir(), `kiln-onnx-node-tests-${hash}`);
   const node = join(dir, 'onnx-node-tests', 'node');
-  if (!existsSync(join(dir, 'complete'))) {
-    mkdirSync(dir, { recursive: true });
-    execFileSync('tar', ['-xzf', FIXTURE, '-C', dir]);
-    execFileSync('touch', [join(dir, 'complete')]);
+  if (!existsSync(dir)) {
+    // unpack beside it and rename: suites in parallel workers never read a half-written copy
+    const tmp = `${dir}.${process.pid}.${Date.now()}`;
+    mkdirSync(tmp, { recursive: true });
+    execFileSync('tar', ['-xzf', FIXTURE, '-C', tmp]);
+    try { renameSync(tmp, dir); } catch { rmSync(tmp, { recursive: true, force: true }); } // another worker won
   }
   return node;
 }
