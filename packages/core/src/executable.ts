@@ -10,6 +10,7 @@ import { checkFeeds } from './feeds';
 import { type Graph, TRAINING_INPUT, type TrainHook } from './graph';
 import { type FeedValue, type HostTensor, type TypedArray, toTyped } from './host';
 import { parseOptions } from './options';
+import { nodeBuiltin } from './platform';
 import { buildPlan, type PlanOptions } from './passes';
 import { ancestors, initialParam } from './reference';
 import { shapeToString } from './shape';
@@ -352,7 +353,7 @@ export class Executable {
   /** Write chromeTrace() to a file (Node). */
   async exportChromeTrace(path: string): Promise<void> {
     const trace = this.chromeTrace();
-    const { writeFile } = await import('node:fs/promises');
+    const { writeFile } = nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises', 'exportChromeTrace');
     await writeFile(path, JSON.stringify(trace));
   }
 

@@ -12,6 +12,7 @@
  * Backends (@kiln/webgpu, @kiln/cpu) implement `Backend`; `compileWith` builds an Executable.
  */
 export * from './errors';
+export { isNode, nodeBuiltin, hardwareConcurrency } from './platform';
 export * from './shape';
 export * from './expr';
 export * from './spec';

@@ -10,7 +10,7 @@
  *
  * scripts/probe.ts measures both; `auto` picks webasm only where threads pay (see policy).
  */
-import os from 'node:os';
+import { hardwareConcurrency } from '@kiln/core';
 import { loadGpuJs, type WebasmKernel } from './gpujs';
 
 export interface GemmCall {
@@ -125,7 +125,7 @@ export const AUTO_WEBASM_MIN_CORES = 2;
 export const AUTO_WEBASM_MIN_FLOPS = 1 << 22;
 
 export function createGemmEngine(policy: GemmPolicy, options: { threads?: boolean; cores?: number } = {}): GemmEngine {
-  const cores = options.cores ?? os.cpus().length;
+  const cores = options.cores ?? hardwareConcurrency();
   let webasm: ReturnType<typeof loadGpuJs> | null = null;
   const kernels = new Set<WebasmKernel>();
   const useWebasm = (m: number, k: number, n: number): boolean => {

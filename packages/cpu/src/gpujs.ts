@@ -13,9 +13,7 @@
  *    kernel, which would be cores x kernels threads for a compiled graph);
  *  - `_moduleCache` is walked on dispose to release each entry from the shared pool.
  */
-import { createRequire } from 'node:module';
-import os from 'node:os';
-import { KernelCompileError } from '@kiln/core';
+import { hardwareConcurrency, isNode, KernelCompileError, nodeBuiltin } from '@kiln/core';
 
 export interface WebasmKernel {
   /** Flat f32 result (a fresh array); a Promise when the call ran on the worker pool. */
@@ -71,6 +69,10 @@ export function acquireWebasmPool(): () => void {
 
 export function loadGpuJs(): GpuJs {
   if (loaded) return loaded;
+  // gpu.js is loaded through Node's require; a page bundle would need gpu.js's browser build and
+  // 'unsafe-eval', so in a page the CPU backend runs its JavaScript kernels only.
+  if (!isNode()) throw new KernelCompileError('cpu backend: gpu.js webasm kernels are loaded only under Node', 'webasm');
+  const { createRequire } = nodeBuiltin<typeof import('node:module')>('node:module', 'loadGpuJs');
   const require = createRequire(import.meta.url);
   const g = require('gpu.js') as GpuJsModule;
   const { WebAssemblyWorkerPool } = require('gpu.js/src/backend/web-assembly/worker-pool.js') as { WebAssemblyWorkerPool: new (size?: number) => WorkerPool };
@@ -78,7 +80,7 @@ export function loadGpuJs(): GpuJs {
   if (!g.GPU.isWebAssemblySupported) throw new KernelCompileError('cpu backend: gpu.js reports no WebAssembly support here; use mode \'cpu\'', 'webasm');
   const gpu = new g.GPU({ mode: 'webasm' });
   const threads = g.WebAssemblyKernel.isThreadsSupported;
-  const sharedPool = (): WorkerPool => (pool ??= new WebAssemblyWorkerPool(os.cpus().length || 4));
+  const sharedPool = (): WorkerPool => (pool ??= new WebAssemblyWorkerPool(hardwareConcurrency()));
   loaded = {
     version,
     simd: g.WebAssemblyKernel.isSIMDSupported,

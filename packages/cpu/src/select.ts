@@ -22,15 +22,20 @@ export interface BackendChoice {
 
 export const BACKEND_ENV = 'KILN_BACKEND';
 
+/** Node's environment; empty in a page (no `process` there, and no KILN_BACKEND to read). */
+function processEnv(): Readonly<Record<string, string | undefined>> {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
+}
+
 /** Read KILN_BACKEND; undefined when unset or empty. */
-export function backendFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): 'webgpu' | 'cpu' | 'auto' | undefined {
+export function backendFromEnv(env: Readonly<Record<string, string | undefined>> = processEnv()): 'webgpu' | 'cpu' | 'auto' | undefined {
   const v = env[BACKEND_ENV]?.trim().toLowerCase();
   if (!v) return undefined;
   if (v === 'cpu' || v === 'webgpu' || v === 'auto') return v;
   throw new OptionsError(`${BACKEND_ENV}=${env[BACKEND_ENV]} is not a backend: use 'cpu', 'webgpu' or 'auto'`);
 }
 
-export async function chooseBackend(request: BackendRequest, probe: WebgpuProbe, env: Readonly<Record<string, string | undefined>> = process.env): Promise<BackendChoice> {
+export async function chooseBackend(request: BackendRequest, probe: WebgpuProbe, env: Readonly<Record<string, string | undefined>> = processEnv()): Promise<BackendChoice> {
   if (!['auto', 'webgpu', 'cpu'].includes(request)) throw new OptionsError(`backend must be 'auto', 'webgpu' or 'cpu', got '${String(request)}'`);
   const fromEnv = request === 'auto' ? backendFromEnv(env) : undefined;
   const wanted = fromEnv && fromEnv !== 'auto' ? fromEnv : request;

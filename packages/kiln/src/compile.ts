@@ -26,6 +26,13 @@ const schema = z.object({
 }).strict();
 // (ownsBackend is not a user option: compile() always owns the backend it creates.)
 
+/** One line on stderr in Node; console.warn in a page (which has no process.stderr). */
+function notice(line: string): void {
+  const stderr = (globalThis as { process?: { stderr?: { write(s: string): unknown } } }).process?.stderr;
+  if (stderr) stderr.write(`${line}\n`);
+  else console.warn(line);
+}
+
 /** Create the backend `compile` would use, without compiling anything. */
 export async function createBackend(request: BackendName = 'auto', options: { quiet?: boolean; profile?: boolean } = {}): Promise<Backend> {
   if (request === 'reference') return createReferenceBackend();
@@ -36,7 +43,7 @@ export async function createBackend(request: BackendName = 'auto', options: { qu
   if (choice.backend === 'webgpu') return createWebGPUBackend({ profile: options.profile ?? false });
   const cpu = await createCpuBackend();
   const line = fallbackNotice(choice, cpu.description);
-  if (line && !options.quiet) process.stderr.write(`${line}\n`);
+  if (line && !options.quiet) notice(line);
   return cpu;
 }
 

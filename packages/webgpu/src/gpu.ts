@@ -143,7 +143,7 @@ export interface AdapterChoice {
 export async function requestAdapter(gpu: GPU, o: AdapterChoice): Promise<GPUAdapter> {
   if (o.adapter) return o.adapter;
   const adapter = await gpu.requestAdapter(o.powerPreference ? { powerPreference: o.powerPreference } : undefined);
-  if (!adapter) throw new BackendUnavailableError('webgpu: requestAdapter() returned no adapter (no WebGPU-capable GPU or driver; on Linux install Mesa lavapipe, see scripts/install-vulkan.sh)');
+  if (!adapter) throw new BackendUnavailableError(`webgpu: requestAdapter() returned no adapter (${isNode ? 'no WebGPU-capable GPU or driver; on Linux install Mesa lavapipe, see scripts/install-vulkan.sh' : 'this browser offers WebGPU but no adapter: its GPU may be blocklisted or WebGPU disabled'})`);
   return adapter;
 }
 

@@ -16,6 +16,7 @@
  * failure becomes a CheckpointError naming the target and the operation, the Node error as
  * its cause.
  */
+import { nodeBuiltin } from '@kiln/core';
 import { CheckpointError } from './errors';
 
 type Fs = typeof import('node:fs/promises');
@@ -33,12 +34,12 @@ let serial = 0;
 const pid = (): number => globalThis.process?.pid ?? 0;
 
 async function nodeOps(): Promise<FileOps> {
-  return import('node:fs/promises');
+  return nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises', 'checkpoint files');
 }
 
 /** 16 hex digits of the target's file name: its temporary files are found by this prefix. */
 async function nameHash(base: string): Promise<string> {
-  const { createHash } = await import('node:crypto');
+  const { createHash } = nodeBuiltin<typeof import('node:crypto')>('node:crypto', 'checkpoint files');
   return createHash('sha256').update(base).digest('hex').slice(0, 16);
 }
 
@@ -63,7 +64,7 @@ function alive(id: number): boolean {
  * folder.
  */
 export async function tempPath(path: string): Promise<string> {
-  const { basename, dirname, join } = await import('node:path');
+  const { basename, dirname, join } = nodeBuiltin<typeof import('node:path')>('node:path', 'checkpoint files');
   return join(dirname(path), `${PREFIX}${await nameHash(basename(path))}-${pid()}-${TOKEN}-${++serial}.tmp`);
 }
 
@@ -74,7 +75,7 @@ export async function tempPath(path: string): Promise<string> {
  */
 export async function removeStaleTemps(path: string, ops?: FileOps): Promise<string[]> {
   const fs = ops ?? (await nodeOps());
-  const { basename, dirname, join } = await import('node:path');
+  const { basename, dirname, join } = nodeBuiltin<typeof import('node:path')>('node:path', 'checkpoint files');
   const dir = dirname(path);
   const mine = `${PREFIX}${await nameHash(basename(path))}-`;
   let names: string[];
@@ -112,7 +113,7 @@ export async function removeStaleTemps(path: string, ops?: FileOps): Promise<str
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array, ops?: FileOps): Promise<void> {
   const fs = ops ?? (await nodeOps());
-  const { dirname } = await import('node:path');
+  const { dirname } = nodeBuiltin<typeof import('node:path')>('node:path', 'checkpoint files');
   const dir = dirname(path);
   try {
     await fs.mkdir(dir, { recursive: true });
@@ -161,7 +162,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, ops?: Fil
  * @throws CheckpointError naming `path` (ENOENT, EISDIR, EACCES, ...), the Node error as cause.
  */
 export async function readFileChecked(path: string, ops?: Pick<Fs, 'readFile'> & FileOps): Promise<Uint8Array> {
-  const fs = ops ?? (await import('node:fs/promises'));
+  const fs = ops ?? (nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises', 'checkpoint files'));
   let buf: Uint8Array;
   try {
     buf = await fs.readFile(path);

@@ -3,6 +3,7 @@
  * the functions, so that `@kiln/nn` still loads in a browser where only the pure
  * byte-level parsers are usable.
  */
+import { nodeBuiltin } from '@kiln/core';
 import { DataFormatError } from './errors';
 
 /** True when the bytes start with the gzip magic 0x1f 0x8b. */
@@ -47,7 +48,7 @@ export interface ReadLimits {
  *   is corrupt, the header is bad, or the content is too large.
  */
 export async function readDataFile(path: string, limits: ReadLimits): Promise<Uint8Array> {
-  const { open } = await import('node:fs/promises');
+  const { open } = nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises', 'reading a data file');
   let fh: import('node:fs/promises').FileHandle;
   try {
     fh = await open(path, 'r');
@@ -93,7 +94,7 @@ export async function readDataFile(path: string, limits: ReadLimits): Promise<Ui
 }
 
 async function gunzipBounded(path: string, fh: import('node:fs/promises').FileHandle, limits: ReadLimits): Promise<Uint8Array> {
-  const { createGunzip } = await import('node:zlib');
+  const { createGunzip } = nodeBuiltin<typeof import('node:zlib')>('node:zlib', 'reading a data file');
   const source = fh.createReadStream({ start: 0, autoClose: false });
   const gunzip = createGunzip();
   let readFailure: unknown;

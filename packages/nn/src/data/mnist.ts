@@ -3,6 +3,7 @@
  * uncompressed IDX files in its `data/` folder (`train-images-idx3-ubyte`, ...); a
  * directory holding the `.gz` files from the original site works too. Nothing is downloaded.
  */
+import { nodeBuiltin } from '@kiln/core';
 import { DataFormatError } from './errors';
 import { allInOrder, fileError } from './fs';
 import { readIdxFile } from './idx';
@@ -32,8 +33,8 @@ export interface Mnist {
  * order given, so the message is the same however the file system answers.
  */
 async function findFiles(dir: string, names: readonly string[]): Promise<string[]> {
-  const { stat } = await import('node:fs/promises');
-  const { join } = await import('node:path');
+  const { stat } = nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises', 'loadMnist');
+  const { join } = nodeBuiltin<typeof import('node:path')>('node:path', 'loadMnist');
   const found: string[] = [];
   const missing: string[] = [];
   for (const name of names) {

@@ -8,7 +8,7 @@
  *   const ds = nextTokenWindows(train.map((d) => tok.encode(d)), { length: 128, stride: 64 });
  *   // ds.columns: tokens [128] i32, targets [128] i32 (tokens shifted by one)
  */
-import { readFile } from 'node:fs/promises';
+import { nodeBuiltin } from '@kiln/core';
 import { writeFileAtomic } from '../checkpoint/atomic';
 import { DataFormatError } from './errors';
 import { createRecordDataset, type RecordDataset, shuffleIndices } from './dataset';
@@ -130,7 +130,7 @@ async function saveTokenizer(t: Tokenizer, path: string): Promise<void> {
  * const tok = await loadTokenizer('charlm.vocab.json');
  */
 export async function loadTokenizer(path: string): Promise<Tokenizer> {
-  const text = await readFile(path, 'utf8');
+  const text = await nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises', 'reading a vocabulary').readFile(path, 'utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -1,0 +1,49 @@
+/**
+ * Node built-ins without an `import` a bundler can see.
+ *
+ * Kiln runs in Node and in a page from the same build. A static `import 'node:fs'` (or a dynamic
+ * one with a literal name) makes a browser bundler fail to resolve it, or makes the bundle fail
+ * to load; so the few places that need a Node module (file loaders, checkpoints, trace export,
+ * core counts, gpu.js's CommonJS loader) ask for it here, at the moment they need it, through
+ * `process.getBuiltinModule` (Node >= 20.16), which is synchronous and invisible to bundlers.
+ *
+ * Example:
+ *   const { readFile } = nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises', 'readText');
+ */
+import { UnsupportedError } from './errors';
+
+interface NodeProcess {
+  versions?: { node?: string };
+  getBuiltinModule?: (id: string) => unknown;
+}
+
+function nodeProcess(): NodeProcess | undefined {
+  const p = (globalThis as { process?: NodeProcess }).process;
+  return p?.versions?.node ? p : undefined;
+}
+
+/** True under Node (not in a page, even one with a `process` shim from a bundler). */
+export function isNode(): boolean {
+  return nodeProcess() !== undefined;
+}
+
+/**
+ * A Node built-in module, e.g. `nodeBuiltin<typeof import('node:path')>('node:path', 'loadMnist')`.
+ * Throws UnsupportedError naming `what` outside Node (a browser has no file system), and when the
+ * Node is older than 20.16 (no `process.getBuiltinModule`).
+ */
+export function nodeBuiltin<T>(id: `node:${string}`, what: string): T {
+  const p = nodeProcess();
+  if (!p) throw new UnsupportedError(`${what} needs Node's '${id}', which a browser does not have`);
+  if (!p.getBuiltinModule) throw new UnsupportedError(`${what} needs Node >= 20.16 (process.getBuiltinModule); this is Node ${p.versions?.node}`);
+  return p.getBuiltinModule(id) as T;
+}
+
+/** Logical CPU cores: `navigator.hardwareConcurrency` in a page, `os.availableParallelism()` in Node; 1 when neither answers. */
+export function hardwareConcurrency(): number {
+  if (isNode()) {
+    const os = nodeBuiltin<typeof import('node:os')>('node:os', 'hardwareConcurrency');
+    return (os.availableParallelism?.() ?? os.cpus().length) || 1;
+  }
+  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency || 1;
+}
