@@ -35,7 +35,6 @@ export class StaticInputError extends UnsupportedError {
   constructor(message: string, readonly input: string) { super(message); }
 }
 
-const MIN_OPSET = 1;
 
 function inputShape(v: ValueInfoProto, where: string): { shape: Shape; dtype: DType } {
   const tt = v.type?.tensor_type;
@@ -75,8 +74,9 @@ export function importModel(bytes: Uint8Array, options: ImportOptions = {}): Imp
   const opsets = new Map<string, number>();
   for (const o of model.opset_import ?? []) opsets.set(o.domain === 'ai.onnx' ? '' : o.domain ?? '', int64(o.version, 'opset_import version'));
   const ir = int64(model.ir_version, 'ir_version');
+  // IR 1-2 files may omit opset_import (they mean opset 1); later ones must name it
   const opset = opsets.get('') ?? (ir >= 3 ? 0 : 1);
-  if (opset < MIN_OPSET) throw new SerializationError(`onnx model: no opset for the default domain in opset_import (ir_version ${ir})`);
+  if (opset < 1) throw new SerializationError(`onnx model: no opset for the default domain in opset_import (ir_version ${ir})`);
 
   const g = new Graph({ seed: options.seed ?? 0 });
   const values = new Map<string, Tensor>();

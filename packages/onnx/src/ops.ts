@@ -4,7 +4,7 @@
  * changed). An attribute value Kiln cannot express is an UnsupportedError naming the node; no
  * entry approximates.
  */
-import { concat, type DType, type Graph, normAxis, type Shape, ShapeError, type Tensor, UnsupportedError } from '@kiln/core';
+import { concat, type DType, type Graph, normAxis, ShapeError, type Tensor, UnsupportedError } from '@kiln/core';
 import type { AttrValue } from './import';
 import type { NodeProto } from './proto';
 import type { HostTensor } from './tensor';
@@ -27,6 +27,7 @@ type Impl = (c: OpContext) => (Tensor | undefined)[];
 
 const unsupported = (c: OpContext, why: string): never => { throw new UnsupportedError(`${c.where}: ${why}`); };
 const int = (c: OpContext, name: string, def: number): number => { const v = c.attrs.get(name); return typeof v === 'number' ? v : def; };
+/** A float attribute (ONNX stores f and i in different fields; attrMap already decoded both to numbers). */
 const float = int;
 const str = (c: OpContext, name: string, def: string): string => { const v = c.attrs.get(name); return typeof v === 'string' ? v : def; };
 const ints = (c: OpContext, name: string): number[] | undefined => { const v = c.attrs.get(name); return Array.isArray(v) ? (v as number[]) : undefined; };
@@ -1112,4 +1113,3 @@ function softmaxLike(c: OpContext, f: (x: Tensor, axis: number) => Tensor): Tens
   return [f(x.reshape([p(s.slice(0, axis)), p(s.slice(axis))]), 1).reshape(s)];
 }
 
-export type { Shape };
