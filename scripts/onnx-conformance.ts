@@ -26,6 +26,7 @@ for (const [name, make] of backends) {
   results[name] = list;
   const pass = list.filter((o) => o.status === 'pass').length;
   console.log(`ONNX conformance [${name}]: ${pass} / ${tests.length} pass (${((100 * pass) / tests.length).toFixed(1)}%)`);
+  // written after each backend, so a long webgpu run leaves the cpu table behind if stopped
+  writeFileSync(new URL('../docs/onnx-conformance.md', import.meta.url), conformanceMarkdown(results));
 }
-writeFileSync(new URL('../docs/onnx-conformance.md', import.meta.url), conformanceMarkdown(results));
 process.exit(0);

@@ -451,7 +451,7 @@ function convTransposeOp(c: OpContext): Tensor {
  * is a strided view of the padded input, so the result is exact (no kernel of its own). Used
  * where Kiln's 2-D pooling primitives do not reach (3-D, dilated).
  */
-function poolByTaps(c: OpContext, kind: 'max' | 'avg', x: Tensor, geo: Geometry, explicitPads: number[]): Tensor {
+function poolByTaps(c: OpContext, kind: 'max' | 'avg', x: Tensor, geo: Geometry, explicitPads: number[], withIndices = false): Tensor[] {
   const shape = staticShape(c, x), sp = shape.length - 2;
   const size = shape.slice(2);
   const out = size.map((n, i) => Math.floor((n + geo.pads[i]! + geo.pads[i + sp]! - geo.dilations[i]! * (geo.kernel[i]! - 1) - 1) / geo.strides[i]!) + 1);
@@ -470,28 +470,44 @@ function poolByTaps(c: OpContext, kind: 'max' | 'avg', x: Tensor, geo: Geometry,
   const ones = include
     ? onesBase.pad(padsOf(explicitPads), 1).pad(padsOf(geo.pads.map((p, i) => p - explicitPads[i]!)), 0)
     : onesBase.pad(padsOf(geo.pads), 0);
-  let acc: Tensor | undefined, count: Tensor | undefined;
+  // MaxPool's Indices: each element's position in x, -1 in padding; storage_order 1 numbers the
+  // spatial dims column-major (the last one varies slowest)
+  const total = shape.reduce((a, b) => a * b, 1);
+  const colMajor = int(c, 'storage_order', 0) === 1;
+  const position = (i: number): number => {
+    if (!colMajor) return i;
+    const idx: number[] = [];
+    for (let k = shape.length - 1, r = i; k >= 0; k--) { idx[k] = r % shape[k]!; r = Math.floor(r / shape[k]!); }
+    const order = [0, 1, ...size.map((_, k) => shape.length - 1 - k)];
+    return order.reduce((acc, k) => acc * shape[k]! + idx[k]!, 0);
+  };
+  const positions = withIndices ? iconst(c, hostList(c, total, position, 'the positions of MaxPool\'s input'), shape).pad(padsOf(geo.pads), -1) : undefined;
+  let acc: Tensor | undefined, count: Tensor | undefined, at: Tensor | undefined;
   for (let t = 0; t < taps; t++) {
     const tap: number[] = [];
     let r = t;
     for (let i = sp - 1; i >= 0; i--) { tap[i] = r % geo.kernel[i]!; r = Math.floor(r / geo.kernel[i]!); }
     const v = view(padded, tap);
+    if (positions) {
+      const p = view(positions, tap);
+      at = acc && at ? v.greater(acc).where(p, at) : p; // strictly greater: the first maximum wins
+    }
     acc = acc ? (kind === 'max' ? acc.maximum(v) : acc.add(v)) : v;
     if (kind === 'avg') { const o = view(ones, tap); count = count ? count.add(o) : o; }
   }
-  return kind === 'max' ? acc! : acc!.div(count!);
+  return kind === 'max' ? [acc!, ...(at ? [at] : [])] : [acc!.div(count!)];
 }
 
 function poolOp(kind: 'max' | 'avg'): Impl {
   return (c) => {
-    if (kind === 'max' && c.outputsWanted[1]) unsupported(c, 'the Indices output of MaxPool');
+    const indices = kind === 'max' && !!c.outputsWanted[1];
     const raw = input(c, 0);
     // integer max pooling runs in f32: exact for every value below 2**24 in magnitude
     if (raw.dtype === 'i32' && kind === 'max') return [poolOp(kind)({ ...c, inputs: [raw.cast('f32'), ...c.inputs.slice(1)] })[0]!.cast('i32')];
     const x0 = f32(c, raw);
     const kernel = ints(c, 'kernel_shape') ?? unsupported(c, 'kernel_shape is required');
     const geo = geometry(c, x0, kernel, int(c, 'ceil_mode', 0) === 1);
-    if (x0.rank > 4 || geo.dilations.some((d) => d !== 1)) return [poolByTaps(c, kind, x0, geo, geometry(c, x0, kernel).pads)];
+    if (indices || x0.rank > 4 || geo.dilations.some((d) => d !== 1)) return poolByTaps(c, kind, x0, geo, geometry(c, x0, kernel).pads, indices);
     const is1d = spatialRank(c, x0);
     const x = is1d ? to2d(x0) : x0;
     const k = pair(kernel, is1d, 1), stride = pair(geo.strides, is1d, 1), padding = pads4(geo, is1d);
