@@ -127,7 +127,7 @@ export function conformanceMarkdown(results: Record<string, Outcome[]>): string 
   lines.push(`| test | ${names.join(' | ')} | why not |`, `|---|${names.map(() => '---|').join('')}---|`);
   const all = results[names[0]!]!;
   for (const [i, o] of all.entries()) {
-    const why = names.map((b) => results[b]![i]!).filter((x) => x.status !== 'pass').map((x, k) => (names.length > 1 ? `${names[k]}: ` : '') + x.why).join('; ');
+    const why = names.filter((b) => results[b]![i]!.status !== 'pass').map((b) => (names.length > 1 ? `${b}: ` : '') + results[b]![i]!.why).join('; ');
     lines.push(`| ${o.test} | ${names.map((b) => results[b]![i]!.status).join(' | ')} | ${why.replace(/\|/g, '\\|')} |`);
   }
   return lines.join('\n') + '\n';

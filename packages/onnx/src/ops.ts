@@ -136,8 +136,19 @@ function roundToFormat(c: OpContext, x: Tensor, code: number): Tensor {
   return x.isNaN().where(f.nanTo ?? x, y);
 }
 
+/** FLOAT8E8M0 holds powers of two 2**-127 .. 2**127 (and NaN); round_mode picks the neighbour. */
+function roundToE8M0(c: OpContext, x: Tensor): Tensor {
+  const mode = str(c, 'round_mode', 'up');
+  const ax = x.abs(), b = binade(x, -127);
+  const r = mode === 'up' ? ax.greater(b).where(b.mul(2), b) : mode === 'down' ? b : mode === 'nearest' ? ax.greaterEqual(b.mul(1.5)).where(b.mul(2), b) : unsupported(c, `round_mode '${mode}'`);
+  const saturate = int(c, 'saturate', 1) === 1;
+  const y = r.greater(2 ** 127).where(saturate ? 2 ** 127 : x.mul(NaN), r);
+  return x.isNaN().where(x, ax.equal(Infinity).where(saturate ? 2 ** 127 : x.mul(NaN), y));
+}
+
 function cast(c: OpContext, x: Tensor, code: number): Tensor {
   if (NARROW_FLOATS[code]) return roundToFormat(c, x.dtype === 'f32' ? x : x.cast('f32'), code);
+  if (code === 24) return roundToE8M0(c, x.dtype === 'f32' ? x : x.cast('f32'));
   const narrow = NARROW_INTS[code];
   if (narrow) {
     const [bits, lo] = narrow, m = 2 ** bits;
@@ -153,7 +164,7 @@ function dtypeOfCode(c: OpContext, code: number): DType {
   if ([1, 11].includes(code)) return 'f32';
   if ([2, 3, 4, 5, 6, 7, 12, 13].includes(code)) return 'i32';
   if (code === 9) return 'bool';
-  return unsupported(c, `casting to ONNX type ${code} (${code === 24 ? 'FLOAT8E8M0' : 'no Kiln dtype'}) is not supported`);
+  return unsupported(c, `casting to ONNX type ${code}, which has no Kiln dtype`);
 }
 function intDiv(a: Tensor, b: Tensor): Tensor {
   // ONNX integer Div truncates toward zero.
