@@ -26,7 +26,8 @@ function program(api: { Graph: typeof Graph; nn: typeof nn; optim: typeof optim 
 }
 
 const PAGE_ENTRY = `
-import { Graph, compile, nn, optim } from 'kiln';
+import { Graph, compile, nn, optim, data } from 'kiln';
+globalThis.loadFiles = () => data.loadMnist({ dir: '/data/mnist' }).then(() => 'loaded', (e) => \`\${e.name}: \${e.message}\`);
 const program = ${program.toString()};
 globalThis.train = async () => {
   const { g, loss, xs, ys } = program({ Graph, nn, optim });
@@ -100,5 +101,13 @@ describe('kiln in a browser bundle', () => {
     const hint = noAdapter.warnings.join('\n');
     expect(hint).toMatch(/no adapter/);
     expect(hint).not.toMatch(/install-vulkan|lavapipe/);
+  });
+
+  test('a file loader in a page is a typed error naming the loader, not a crash at import', async () => {
+    const code = (await bundle('iife')).outputFiles[0]!.text;
+    const context = vm.createContext({ console, navigator: {}, setTimeout, clearTimeout, queueMicrotask, TextEncoder, TextDecoder, performance, URL });
+    vm.runInContext(code, context);
+    const message = await (context.loadFiles as () => Promise<string>)();
+    expect(message).toBe("UnsupportedError: loadMnist needs Node's 'node:fs/promises', which a browser does not have");
   });
 });
