@@ -25,8 +25,8 @@ const ORDER = ['core', 'cpu', 'webgpu', 'nn', 'onnx', 'kiln'];
 const wanted = process.argv.slice(2);
 for (const w of wanted) if (!ORDER.includes(w)) throw new Error(`build-packages: unknown package '${w}' (one of ${ORDER.join(', ')})`);
 
-/** Declarations keep extensionless relative specifiers from the sources; Node's ESM resolution
- * (moduleResolution node16/nodenext in a user's project) needs './x.js' or './x/index.js'. */
+/** Declarations keep extensionless relative specifiers from the sources ('./x', '..'); Node's ESM
+ * resolution (moduleResolution node16/nodenext in a user's project) needs './x.js' or '../index.js'. */
 function fixSpecifiers(dir) {
   for (const entry of readdirSync(dir)) {
     const path = join(dir, entry);
@@ -35,10 +35,10 @@ function fixSpecifiers(dir) {
       continue;
     }
     if (!path.endsWith('.d.ts')) continue;
-    const text = readFileSync(path, 'utf8').replace(/((?:from|import)\s*\(?\s*)(['"])(\.{1,2}\/[^'"]*?)\2/g, (m, head, q, spec) => {
+    const text = readFileSync(path, 'utf8').replace(/((?:from|import)\s*\(?\s*)(['"])(\.{1,2}(?:\/[^'"]*?)?)\2/g, (m, head, q, spec) => {
       if (/\.(js|json)$/.test(spec)) return m;
       const base = resolve(dirname(path), spec);
-      const target = existsSync(`${base}.d.ts`) ? `${spec}.js` : existsSync(join(base, 'index.d.ts')) ? `${spec}/index.js` : null;
+      const target = existsSync(`${base}.d.ts`) && !/\.\.?$/.test(spec) ? `${spec}.js` : existsSync(join(base, 'index.d.ts')) ? `${spec.replace(/\/$/, '')}/index.js` : null;
       if (!target) throw new Error(`build-packages: ${path}: cannot resolve '${spec}'`);
       return `${head}${q}${target}${q}`;
     });
