@@ -29,7 +29,7 @@ export default {
   // Copy only what the tests need into the sandbox (node_modules folders are symlinked). No
   // tsconfig: swc does not read it, and Stryker's tsconfig rewriter needs the TypeScript JS API,
   // which TypeScript 7 no longer ships.
-  ignorePatterns: ['/*', '!/packages', '!/test', '!/shaders', '!/jest.config.js', '!/package.json'],
+  ignorePatterns: ['/*', '!/packages', '!/test', '!/shaders', '!/jest.config.js', '!/package.json', '/packages/*/dist'],
   // Error-message texts are not behaviour; mutating them would only measure message matching.
   mutator: { excludedMutations: ['StringLiteral'] },
   coverageAnalysis: 'perTest',
