@@ -42,6 +42,12 @@ echo "-- types: tsc --module nodenext against the installed .d.ts"
 "$repo/node_modules/.bin/tsc" --noEmit --strict --module nodenext --moduleResolution nodenext --target es2022 \
   --lib es2023,dom --types node --typeRoots "$repo/node_modules/@types" app.ts
 
+echo "-- bundle the installed 'kiln' for a page (esbuild, platform browser: the 'browser' condition)"
+printf "import { Graph, compile, nn, optim } from 'kiln';\nconsole.log(Graph, compile, nn, optim);\n" > page.mjs
+"$repo/node_modules/.bin/esbuild" page.mjs --bundle --platform=browser --format=esm --log-level=warning --outfile=page.js
+if grep -nE "(from|import\(|require\()\s*[\"']node:" page.js; then echo "ERROR: the page bundle imports node: modules" >&2; exit 1; fi
+echo "page bundle: $(wc -c < page.js) bytes, no node: imports"
+
 echo "-- train with plain node"
 node app.mjs cpu
 if node "$repo/scripts/check-webgpu.mjs" >/dev/null 2>&1; then
