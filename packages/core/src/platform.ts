@@ -39,9 +39,13 @@ export function nodeBuiltin<T>(id: `node:${string}`, what: string): T {
   return p.getBuiltinModule(id) as T;
 }
 
-/** Logical CPU cores: `navigator.hardwareConcurrency` in a page, `os.availableParallelism()` in Node; 1 when neither answers. */
+/**
+ * Logical CPU cores: `os.availableParallelism()` in Node, `navigator.hardwareConcurrency` in a page
+ * (and in a Node too old for getBuiltinModule); 1 when neither answers. Never throws: it only sizes
+ * worker pools and the CPU backend's GEMM policy.
+ */
 export function hardwareConcurrency(): number {
-  if (isNode()) {
+  if (nodeProcess()?.getBuiltinModule) {
     const os = nodeBuiltin<typeof import('node:os')>('node:os', 'hardwareConcurrency');
     return (os.availableParallelism?.() ?? os.cpus().length) || 1;
   }
