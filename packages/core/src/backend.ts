@@ -111,6 +111,12 @@ export interface BackendStats {
   allocatedBytes: number;
 }
 
+/** A backend's binding limits, under WebGPU's names. */
+export interface BackendLimits {
+  /** Storage buffers one kernel may bind (WebGPU guarantees 8; lavapipe has 16, Chromium's SwiftShader 10). */
+  readonly maxStorageBuffersPerShaderStage: number;
+}
+
 export interface Backend {
   readonly name: 'webgpu' | 'cpu' | 'reference';
   /** Human-readable device description (adapter info, gpu.js mode). */
@@ -118,6 +124,8 @@ export interface Backend {
   readonly stats: BackendStats;
   /** Largest single buffer the backend can bind, in bytes. */
   readonly maxBufferBytes: number;
+  /** Binding limits lowering must respect (fusion splits kernels to fit); absent: no limit of its own. */
+  readonly limits?: BackendLimits;
   /** Compile a plan; throws UnsupportedError / KernelCompileError before anything runs. */
   lower(plan: Plan): Promise<Program>;
   /** Parameters are resident: created once, shared by every Program of this backend. */

@@ -194,7 +194,7 @@ export class Executable {
       const all = new Set([...(cached?.ids ?? []), ...ids]);
       if (cached) void freeProgram(cached);
       const entry = (async () => {
-        const plan = this.scoped(buildPlan(this.graph, [...all].map((id) => ({ key: `#${id}`, id })), train, bindings, this.options));
+        const plan = this.scoped(buildPlan(this.graph, [...all].map((id) => ({ key: `#${id}`, id })), train, bindings, this.planOptions()));
         return { plan, program: await this.backendImpl.lower(plan) };
       })();
       cached = { ids: all, entry };
@@ -219,7 +219,13 @@ export class Executable {
   /** The plan a run configuration compiles to (for inspection and tests). */
   plan(fetches: Record<string, Tensor>, options: { train?: boolean; bindings?: Record<string, number> } = {}): Plan {
     const list = Object.entries(fetches).map(([key, t]) => ({ key, id: t.id }));
-    return buildPlan(this.graph, list, options.train ?? false, new Map(Object.entries(options.bindings ?? {})), this.options);
+    return buildPlan(this.graph, list, options.train ?? false, new Map(Object.entries(options.bindings ?? {})), this.planOptions());
+  }
+
+  /** The compile options, with the storage-buffer limit the smaller of the option and the backend's own. */
+  private planOptions(): PlanOptions {
+    const limits = [this.options.maxStorageBuffers, this.backendImpl.limits?.maxStorageBuffersPerShaderStage].filter((v): v is number => v !== undefined);
+    return limits.length ? { ...this.options, maxStorageBuffers: Math.min(...limits) } : this.options;
   }
 
   private scoped(plan: Plan): Plan {

@@ -38,7 +38,7 @@ export { checkFeeds, bindAttrs } from './feeds';
 export { Executable, compileWith, PROGRAM_CACHE_SIZE, type CompileOptions, type RunOptions, type ProfileRecord, type TrainHook } from './executable';
 export { buildPlan, PASSES, validate, type PGraph, type PlanOptions } from './passes';
 export { liveRanges, type LiveRange, planMemory, validatePlan } from './passes/validate-plan';
-export { MAX_FUSED_INPUTS, MAX_FUSED_OPS } from './passes/lower';
+export { DEFAULT_MAX_STORAGE_BUFFERS, MAX_FUSED_INPUTS, MAX_FUSED_OPS, MIN_STORAGE_BUFFERS } from './passes/lower';
 export { createReferenceBackend } from './reference-backend';
 export { exprEvaluator } from './expr-eval';
 export { type GraphJSON } from './serialize';

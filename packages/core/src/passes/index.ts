@@ -32,7 +32,16 @@ export function validate(pg: PGraph, after: string): void {
   }
 }
 
-export interface PlanOptions { fuse?: boolean; debug?: boolean }
+export interface PlanOptions {
+  fuse?: boolean;
+  debug?: boolean;
+  /**
+   * Most storage buffers one kernel may bind (inputs plus output); fusion splits a chain that
+   * would need more. Default 8, what every WebGPU device guarantees; an Executable uses the
+   * smaller of this and its backend's `limits.maxStorageBuffersPerShaderStage`.
+   */
+  maxStorageBuffers?: number;
+}
 
 export function buildPlan(g: Graph, fetches: readonly { key: string; id: number }[], train: boolean, bindings: ReadonlyMap<string, number>, options: PlanOptions = {}): Plan {
   let pg = specialize(g, fetches, train, bindings);
@@ -41,8 +50,9 @@ export function buildPlan(g: Graph, fetches: readonly { key: string; id: number 
     pg = p.run(pg);
     if (options.debug) validate(pg, p.name);
   }
-  const fusion = fuseElementwise(pg, { fuse: options.fuse ?? true });
-  if (options.debug) validateFusion(pg, fusion);
+  const fusionOptions = { fuse: options.fuse ?? true, ...(options.maxStorageBuffers !== undefined ? { maxStorageBuffers: options.maxStorageBuffers } : {}) };
+  const fusion = fuseElementwise(pg, fusionOptions);
+  if (options.debug) validateFusion(pg, fusion, fusionOptions);
   const unplanned = assignBuffers(pg, fusion);
   if (options.debug) {
     validatePlan(unplanned);
@@ -54,6 +64,7 @@ export function buildPlan(g: Graph, fetches: readonly { key: string; id: number 
 }
 
 export { liveRanges, planMemory, validatePlan } from './validate-plan';
+export { maxFusedInputs } from './lower';
 export { lowerToPlan, fuseElementwise, assignBuffers, assignMemorySlots, validateAssigns, validateFusion, specialize, foldConstants, eliminateCommonSubexpressions, elideBroadcasts, prune };
-export type { Fusion, FusedKernel } from './lower';
+export type { Fusion, FusedKernel, FusionOptions } from './lower';
 export type { PGraph };

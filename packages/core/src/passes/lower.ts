@@ -10,7 +10,7 @@
  * recurses as deep as the graph.
  */
 import type { AssignStep, Plan, PlanBuffer, PlanOperand, PlanStep } from '../backend';
-import { GraphError } from '../errors';
+import { GraphError, OptionsError } from '../errors';
 import { E, type Expr, exprUses } from '../expr';
 import { toTyped } from '../host';
 import type { MovementSpec } from '../ops/movement';
@@ -18,8 +18,15 @@ import { isKernelPrimitive, kernelParams, spec } from '../ops/primitives';
 import { shapeSize } from '../shape';
 import { consumers, type PGraph, type PNode } from './pgraph';
 
-/** Most inputs a fused kernel may read (WebGPU guarantees 8 storage buffers per stage, one is the output). */
-export const MAX_FUSED_INPUTS = 7;
+/**
+ * Storage buffers a kernel may bind when the backend reports no limit of its own: the 8 per
+ * shader stage that every WebGPU device guarantees (Chromium's SwiftShader offers 10, lavapipe 16).
+ */
+export const DEFAULT_MAX_STORAGE_BUFFERS = 8;
+/** Most inputs a fused kernel reads under the default limit (one storage buffer is the output). */
+export const MAX_FUSED_INPUTS = DEFAULT_MAX_STORAGE_BUFFERS - 1;
+/** The smallest storage-buffer limit lowering accepts: a `where` (3 inputs) and its output. */
+export const MIN_STORAGE_BUFFERS = 4;
 /**
  * Most graph ops fused into one kernel. Bounds the depth of a kernel's expression, so a chain of
  * any length lowers, renders and compiles without deep recursion (a longer chain becomes
@@ -38,6 +45,26 @@ export interface FusedKernel {
   readonly ops: readonly string[];
 }
 
+/** What fusion may do: fuse at all, and how many storage buffers (inputs plus output) a kernel may bind. */
+export interface FusionOptions {
+  readonly fuse?: boolean;
+  /** Default DEFAULT_MAX_STORAGE_BUFFERS; a backend's own limit comes from `Backend.limits`. */
+  readonly maxStorageBuffers?: number;
+}
+
+/** Inputs a fused kernel may read under `options`; throws OptionsError for a limit below MIN_STORAGE_BUFFERS. */
+export function maxFusedInputs(options: FusionOptions = {}): number {
+  const m = options.maxStorageBuffers ?? DEFAULT_MAX_STORAGE_BUFFERS;
+  if (!Number.isSafeInteger(m) || m < MIN_STORAGE_BUFFERS) throw new OptionsError(`lowering: maxStorageBuffers must be an integer >= ${MIN_STORAGE_BUFFERS} (an elementwise kernel binds up to 3 inputs and its output), got ${String(m)}`);
+  return m - 1;
+}
+
+/** A node whose expression fusion is composing: its inputs in visiting order, the args so far, the arg an inlined input fills. */
+interface Frame { readonly node: PNode; readonly order: readonly number[]; next: number; readonly args: Expr[]; slot?: number }
+
+/** The state of fusion composing one kernel: leaves and ops so far, the inlined nodes' expressions, the open frames. */
+interface Composing { readonly leaves: number[]; readonly ops: string[]; readonly memo: Map<number, Expr>; readonly stack: Frame[] }
+
 /** The result of fusion: the nodes that get a buffer, and the kernel of each materialised elementwise node. */
 export interface Fusion {
   readonly materialise: ReadonlySet<number>;
@@ -47,16 +74,31 @@ export interface Fusion {
 /**
  * Fusion, consumers before producers. A node is materialised when a fetch, an assign or a
  * non-elementwise node reads it, or it is a leaf of a fused kernel; an elementwise producer is
- * inlined into its one consumer when shapes allow and the kernel stays within
- * MAX_FUSED_INPUTS and MAX_FUSED_OPS. Literals (fill, dimSize) are copied into every user.
+ * inlined into its one consumer when shapes allow and the kernel stays within the storage
+ * buffers the device allows (maxFusedInputs) and MAX_FUSED_OPS. Literals (fill, dimSize) are
+ * copied into every user.
+ *
+ * The input bound counts every value the kernel may still read, not only the leaves so far:
+ * inlining a producer is allowed when the leaves, the inputs not yet visited on the stack (each
+ * becomes at most one leaf) and the producer's own inputs fit. Counting only the producer's
+ * inputs let a 12-input chain fuse into one kernel of 12 inputs: the siblings visited after a
+ * deep subtree became leaves without a check.
  */
-export function fuseElementwise(pg: PGraph, options: { fuse?: boolean } = {}): Fusion {
+export function fuseElementwise(pg: PGraph, options: FusionOptions = {}): Fusion {
   const fuse = options.fuse ?? true;
+  const maxInputs = maxFusedInputs(options);
   const byId = new Map(pg.nodes.map((n) => [n.id, n]));
   const cons = consumers(pg);
   const roots = new Set([...pg.fetches.map((f) => f.id), ...pg.assigns.map((a) => byId.get(a)!.inputs[1]!)]);
   const materialise = new Set<number>(roots);
   const kernels = new Map<number, FusedKernel>();
+  // Ops in the elementwise single-consumer subtree under each node (capped): a visiting order.
+  const size = new Map<number, number>();
+  for (const p of pg.nodes) {
+    const inner = p.inputs.filter((i) => isElementwise(byId.get(i)!) && (cons.get(i)?.length ?? 0) === 1);
+    size.set(p.id, isElementwise(p) ? Math.min(MAX_FUSED_OPS, 1 + inner.reduce((a, i) => a + size.get(i)!, 0)) : 0);
+  }
+  const visitOrder = (p: PNode) => p.inputs.map((_, k) => k).sort((a, b) => size.get(p.inputs[a]!)! - size.get(p.inputs[b]!)!);
   for (let at = pg.nodes.length - 1; at >= 0; at--) {
     const n = pg.nodes[at]!;
     if (n.op === 'assign' || !isElementwise(n)) {
@@ -65,50 +107,66 @@ export function fuseElementwise(pg: PGraph, options: { fuse?: boolean } = {}): F
       continue;
     }
     if (!materialise.has(n.id)) continue; // inlined into a consumer already
-    const leaves: number[] = [];
-    const ops: string[] = [];
-    const leaf = (id: number): Expr => {
-      let k = leaves.indexOf(id);
-      if (k < 0) { k = leaves.length; leaves.push(id); }
-      return E.arg(k, byId.get(id)!.dtype);
+    const isLiteral = (p: PNode) => fuse && isElementwise(p) && !roots.has(p.id) && p.inputs.length === 0 && p.op !== 'random';
+    // Compose the expression depth-first with an explicit stack: a frame per node being built,
+    // its inputs visited in `order` (each either inlined, i.e. a new frame, or read as a leaf).
+    const compose = (order: (p: PNode) => number[], inline: (p: PNode, user: PNode, c: Composing) => boolean): Composing & { expr: Expr } => {
+      const c: Composing = { leaves: [], ops: [n.op], memo: new Map(), stack: [] };
+      const frame = (node: PNode): Frame => ({ node, order: order(node), next: 0, args: [] });
+      const leaf = (id: number): Expr => {
+        let k = c.leaves.indexOf(id);
+        if (k < 0) { k = c.leaves.length; c.leaves.push(id); }
+        return E.arg(k, byId.get(id)!.dtype);
+      };
+      c.stack.push(frame(n));
+      let expr: Expr | undefined;
+      while (c.stack.length) {
+        const f = c.stack[c.stack.length - 1]!;
+        if (f.next < f.order.length) {
+          const k = f.order[f.next++]!;
+          const id = f.node.inputs[k]!;
+          const p = byId.get(id)!;
+          if (!inline(p, f.node, c)) f.args[k] = leaf(id);
+          else if (c.memo.has(id)) f.args[k] = c.memo.get(id)!;
+          else {
+            c.ops.push(p.op);
+            f.slot = k;
+            c.stack.push(frame(p));
+          }
+          continue;
+        }
+        c.stack.pop();
+        const e = spec(f.node.op).expr!(f.args, f.node.attrs, f.node.dtype);
+        c.memo.set(f.node.id, e);
+        if (c.stack.length) {
+          const parent = c.stack[c.stack.length - 1]!;
+          parent.args[parent.slot!] = e;
+        } else expr = e;
+      }
+      return { ...c, expr: expr! };
     };
-    const canInline = (p: PNode, user: PNode): boolean => {
+    const canInline = (p: PNode, user: PNode, c: Composing): boolean => {
       if (!fuse || !isElementwise(p) || roots.has(p.id)) return false;
+      if (isLiteral(p)) return true; // literals: copy into every user
       const users = cons.get(p.id) ?? [];
-      if (p.inputs.length === 0 && p.op !== 'random') return true; // literals: copy into every user
-      if (users.length !== 1 || users[0] !== user.id || ops.length >= MAX_FUSED_OPS) return false;
+      if (users.length !== 1 || users[0] !== user.id || c.ops.length >= MAX_FUSED_OPS) return false;
       const e = spec(p.op).expr!(p.inputs.map((_, k) => E.arg(k, 'f32')), p.attrs, p.dtype);
       if ((exprUses(e, 'index') || p.inputs.some((i) => !sameShape(byId.get(i)!, p))) && !sameShape(p, n)) return false;
-      const extra = p.inputs.filter((i) => !leaves.includes(i)).length;
-      return leaves.length + extra <= MAX_FUSED_INPUTS;
+      // Values that may still become leaves: not inlined already, not literals (those are copied).
+      const mayBeLeaf = (id: number) => !c.memo.has(id) && !isLiteral(byId.get(id)!);
+      const reads = new Set(c.leaves);
+      for (const f of c.stack) for (const k of f.order.slice(f.next)) if (mayBeLeaf(f.node.inputs[k]!)) reads.add(f.node.inputs[k]!);
+      for (const i of p.inputs) if (mayBeLeaf(i)) reads.add(i);
+      return reads.size <= maxInputs;
     };
-    // Compose the expression depth-first with an explicit stack: a frame per node being built,
-    // its inputs visited in order (each either inlined, i.e. a new frame, or read as a leaf).
-    const memo = new Map<number, Expr>();
-    const stack: { node: PNode; next: number; args: Expr[] }[] = [{ node: n, next: 0, args: [] }];
-    ops.push(n.op);
-    let expr: Expr | undefined;
-    while (stack.length) {
-      const f = stack[stack.length - 1]!;
-      if (f.next < f.node.inputs.length) {
-        const id = f.node.inputs[f.next++]!;
-        const p = byId.get(id)!;
-        if (!canInline(p, f.node)) f.args.push(leaf(id));
-        else if (memo.has(id)) f.args.push(memo.get(id)!);
-        else {
-          ops.push(p.op);
-          stack.push({ node: p, next: 0, args: [] });
-        }
-        continue;
-      }
-      stack.pop();
-      const e = spec(f.node.op).expr!(f.args, f.node.attrs, f.node.dtype);
-      memo.set(f.node.id, e);
-      if (stack.length) stack[stack.length - 1]!.args.push(e);
-      else expr = e;
-    }
+    // Decide what to inline visiting the smallest fusable subtree first, so that a deep chain is
+    // composed while few siblings wait on the stack (a waiting sibling may need more than one
+    // input of its own); then compose again in input order, so that leaves come in the order
+    // the expression reads them.
+    const decided = compose(visitOrder, canInline).memo;
+    const { expr, leaves, ops } = compose((p) => p.inputs.map((_, k) => k), (p) => decided.has(p.id));
     leaves.forEach((l) => materialise.add(l));
-    kernels.set(n.id, { expr: expr!, leaves, ops: ops.reverse() });
+    kernels.set(n.id, { expr, leaves, ops: ops.reverse() });
   }
   return { materialise, kernels };
 }
@@ -239,14 +297,17 @@ export function assignMemorySlots(plan: Plan): Plan {
 
 /**
  * Validate a fusion (`{ debug: true }`): every kernel belongs to a materialised elementwise
- * node, reads only materialised nodes defined before it, and its expression reads no argument
- * beyond its leaves; every materialised elementwise node has its kernel.
+ * node, reads only materialised nodes defined before it and no more of them than the storage
+ * buffer limit allows, and its expression reads no argument beyond its leaves; every
+ * materialised elementwise node has its kernel.
  */
-export function validateFusion(pg: PGraph, fusion: Fusion): void {
+export function validateFusion(pg: PGraph, fusion: Fusion, options: FusionOptions = {}): void {
   const at = new Map(pg.nodes.map((n, k) => [n.id, k]));
+  const maxInputs = maxFusedInputs(options);
   for (const [id, k] of fusion.kernels) {
     const n = pg.nodes[at.get(id) ?? -1];
     if (!n || !fusion.materialise.has(id) || !isElementwise(n)) throw new GraphError(`fusion invalid: kernel of #${id}, which is not a materialised elementwise node`);
+    if (k.leaves.length > maxInputs) throw new GraphError(`fusion invalid: kernel of ${n.name} (${k.ops.join('+')}) reads ${k.leaves.length} buffers; with its output that is more than the ${maxInputs + 1} storage buffers allowed`);
     for (const l of k.leaves) {
       if (!fusion.materialise.has(l) || !(at.get(l)! < at.get(id)!)) throw new GraphError(`fusion invalid: kernel of ${n.name} reads #${l}, which is not a materialised earlier node`);
     }
@@ -291,6 +352,6 @@ export function validateAssigns(plan: Plan): void {
 }
 
 /** All three lowering passes, without validation (see buildPlan). */
-export function lowerToPlan(pg: PGraph, options: { fuse?: boolean } = {}): Plan {
+export function lowerToPlan(pg: PGraph, options: FusionOptions = {}): Plan {
   return assignMemorySlots(assignBuffers(pg, fuseElementwise(pg, options)));
 }
