@@ -100,6 +100,17 @@ describe('eliminateCommonSubexpressions', () => {
     expect(pg.nodes.filter((n) => n.op === 'sum' && n.inputs[0] === x.id)).toHaveLength(2);
   });
 
+  it('keeps constants that differ only in NaN, +-Infinity or the sign of zero apart', () => {
+    const g = new Graph();
+    const x = g.input('x', [4]);
+    const specials = [NaN, Infinity, -Infinity, 0, -0].map((v) => g.constant(new Float32Array([v]), []));
+    const y = specials.reduce((acc, c) => acc.add(x.mul(c)), x);
+    const pg = eliminateCommonSubexpressions(pgraphOf(g, { y }));
+    expect(opCounts(pg).constant).toBe(5);
+    const values = pg.nodes.filter((n) => n.op === 'constant').map((n) => (n.attrs.value as number[])[0]);
+    expect(values.map((v) => Object.is(v, -0) ? '-0' : String(v)).sort()).toEqual(['-0', '-Infinity', '0', 'Infinity', 'NaN']);
+  });
+
   it('merges chains: equal inputs make equal users, in one pass', () => {
     const g = new Graph();
     const x = g.input('x', [4]);

@@ -233,6 +233,7 @@ export const OP_CASES: readonly OpCase[] = [
   // ---- IEEE special values, fed at run time so no compiler can fold them (issue 10 §4 A-D, F)
   { op: 'sub', label: 'inf - inf', inputs: [vals([3], [Infinity, -Infinity, 1])], build: (_, x) => x!.sub(x!), expect: [NaN, NaN, 0], grad: false },
   { op: 'add', label: '(y + inf) - inf', inputs: [vals([3], [1, -1, 0]), vals([1], [Infinity])], build: (_, y, inf) => y!.add(inf!).sub(inf!), expect: [NaN, NaN, NaN], grad: false },
+  { op: 'where', label: 'NaN and Infinity constants in one graph (never merged)', inputs: [vals([4], [NaN, 1, Infinity, -0])], build: (g, x) => x!.isNaN().where(g.constant(NaN), x!.equal(Infinity).where(g.constant(Infinity), x!.mul(g.constant(-Infinity)))), expect: [NaN, -Infinity, Infinity, NaN], grad: false },
   { op: 'div', label: 'by zeros([])', inputs: [vals([3], [1, -1, 0])], build: (g, y) => y!.div(g.zeros([])), expect: [Infinity, -Infinity, NaN], grad: false },
   { op: 'div', label: 'special operands', inputs: [vals([5], [Infinity, 1, -2, Infinity, 0]), vals([5], [2, Infinity, -Infinity, Infinity, NaN])], build: (_, a, b) => a!.div(b!), expect: [Infinity, 0, 0, NaN, NaN], grad: false },
   { op: 'mul', label: 'inf * 0', inputs: [vals([4], [Infinity, -Infinity, NaN, 2])], build: (_, x) => x!.mul(0).add(x!.mul(x!.sub(x!))), expect: [NaN, NaN, NaN, 0], grad: false },

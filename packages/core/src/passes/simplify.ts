@@ -47,12 +47,21 @@ export function foldConstants(pg: PGraph): PGraph {
   });
 }
 
+/**
+ * A key equal for equal attributes. NOTE: not JSON.stringify, which writes NaN, Infinity and
+ * -Infinity all as `null` (a NaN constant was merged with an Infinity one) and -0 as 0.
+ */
+export function attrsKey(attrs: unknown): string {
+  return JSON.stringify(attrs, (_, v: unknown) =>
+    typeof v === 'number' && (!Number.isFinite(v) || Object.is(v, -0)) ? `#num:${Object.is(v, -0) ? '-0' : String(v)}` : v);
+}
+
 /** Merge nodes with the same op, inputs and attributes (params/inputs are unique by name). */
 export function eliminateCommonSubexpressions(pg: PGraph): PGraph {
   const seen = new Map<string, number>();
   return rewrite(pg, (n) => {
     if (n.op === 'input' || n.op === 'param' || n.op === 'assign') return n;
-    const attrs = n.op === 'constant' && (n.attrs.value as number[]).length > 64 ? `#${n.id}` : JSON.stringify(n.attrs);
+    const attrs = n.op === 'constant' && (n.attrs.value as number[]).length > 64 ? `#${n.id}` : attrsKey(n.attrs);
     const key = `${n.op}|${n.inputs.join(',')}|${attrs}|${n.shape.join('x')}|${n.dtype}`;
     const prev = seen.get(key);
     if (prev !== undefined) return prev;
