@@ -174,7 +174,7 @@ describeGpu('executor', () => {
   });
 
   test('a bad shader is a KernelCompileError naming the op and the WGSL line', async () => {
-    const { layout } = backend().layoutFor(['read_write']);
+    const { layout } = await backend().layoutFor(['read_write'], 'bad kernel', 'myOp');
     const source = '@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1) fn main() {\n  y[0] = undefined_thing;\n}';
     const err = await backend().pipeline(source, 'bad kernel', layout, 'myOp').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KernelCompileError);

@@ -6,11 +6,11 @@
  * backend owns only the buffers it allocated.
  */
 import {
-  type Backend, type BackendStats, BackendUnavailableError, DeviceLostError, DisposedError, type DType, FeedError,
-  GraphError, OptionsError, type Plan, type Program, type TypedArray,
+  type Backend, type BackendLimits, type BackendStats, BackendUnavailableError, DeviceLostError, DisposedError, type DType, FeedError,
+  GraphError, KernelCompileError, MIN_STORAGE_BUFFERS, OptionsError, type Plan, type Program, type TypedArray,
 } from '@kiln/core';
 import { acquireDevice, type AdapterChoice, describeAdapter, type SharedDevice } from './gpu';
-import { createPipeline, type DeviceTraits } from './kernel';
+import { createPipeline, type DeviceTraits, scoped } from './kernel';
 import { fromWords, roundUp, toWords, WebGPUProgram } from './program';
 
 export interface WebGPUBackendOptions extends AdapterChoice {
@@ -23,6 +23,12 @@ export interface WebGPUBackendOptions extends AdapterChoice {
   gemm?: 'auto' | 'tiled' | 'subgroup';
   /** Override the subgroup GEMM's register block (tuning experiments). */
   gemmTiles?: DeviceTraits['gemmTiles'];
+  /**
+   * Bind at most this many storage buffers per kernel, below the device's own limit: to compile
+   * here what a device with a lower limit (8 guaranteed by WebGPU, 10 in Chromium) can run.
+   * Default: the device's maxStorageBuffersPerShaderStage.
+   */
+  maxStorageBuffersPerShaderStage?: number;
 }
 
 interface Param {
@@ -39,6 +45,8 @@ export class WebGPUBackend implements Backend {
   readonly stats: BackendStats = { submissions: 0, allocatedBytes: 0 };
   readonly maxBufferBytes: number;
   readonly traits: DeviceTraits;
+  /** What lowering must respect: fusion keeps every kernel within these bindings. */
+  readonly limits: BackendLimits;
   /** Per-dispatch timestamps are available. */
   readonly timestamps: boolean;
   private readonly params = new Map<string, Param>();
@@ -46,7 +54,7 @@ export class WebGPUBackend implements Backend {
   private readonly orphans = new Set<Param>();
   private readonly programs = new Set<WebGPUProgram>();
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
-  private readonly layouts = new Map<string, { layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout }>();
+  private readonly layouts = new Map<string, Promise<{ layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout }>>();
   private readonly sizes = new Map<GPUBuffer, number>();
   private disposed = false;
   /** The first device failure; every later use throws it (see poison). */
@@ -56,7 +64,7 @@ export class WebGPUBackend implements Backend {
   readonly device: GPUDevice;
   private readonly detach: () => void;
 
-  constructor(shared: SharedDevice, readonly description: string, readonly profileAll: boolean, gemm: 'auto' | 'tiled' | 'subgroup', gemmTiles?: DeviceTraits['gemmTiles']) {
+  constructor(shared: SharedDevice, readonly description: string, readonly profileAll: boolean, gemm: 'auto' | 'tiled' | 'subgroup', gemmTiles?: DeviceTraits['gemmTiles'], maxStorageBuffers?: number) {
     const { adapter, device } = shared;
     this.adapter = adapter;
     this.device = device;
@@ -71,12 +79,13 @@ export class WebGPUBackend implements Backend {
       maxInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
       maxWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, maxStorageBuffers ?? Infinity),
       subgroupSize: fixed,
       cpuLike: !!info.isFallbackAdapter,
       gemm: gemm === 'auto' ? (fixed && info.isFallbackAdapter ? 'subgroup' : 'tiled') : gemm,
       ...(gemmTiles ? { gemmTiles } : {}),
     };
+    this.limits = { maxStorageBuffersPerShaderStage: this.traits.maxStorageBuffersPerShaderStage };
     this.detach = shared.attach({
       lost: (message) => { if (!this.disposed) this.poison(new DeviceLostError(message)); },
       uncaptured: (message) => { this.poison(new DeviceLostError(message)); },
@@ -137,17 +146,29 @@ export class WebGPUBackend implements Backend {
     return p;
   }
 
-  layoutFor(access: readonly Access[]): { layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout } {
+  /**
+   * The layouts of a binding signature, cached; created in an error scope of their own (kernel.ts
+   * `scoped`), so that an invalid layout fails its own kernel with a KernelCompileError and no other.
+   */
+  layoutFor(access: readonly Access[], kernel: string, op: string): Promise<{ layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout }> {
     const sig = access.join(',');
     let l = this.layouts.get(sig);
     if (!l) {
       const type = (a: Access): GPUBufferBindingType => (a === 'read' ? 'read-only-storage' : a === 'uniform' ? 'uniform' : 'storage');
-      const bindGroupLayout = this.device.createBindGroupLayout({
-        label: sig,
-        entries: access.map((a, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: type(a) } })),
+      const { value, error } = scoped(this.device, () => {
+        const bindGroupLayout = this.device.createBindGroupLayout({
+          label: sig,
+          entries: access.map((a, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: type(a) } })),
+        });
+        return { bindGroupLayout, layout: this.device.createPipelineLayout({ label: sig, bindGroupLayouts: [bindGroupLayout] }) };
       });
-      l = { bindGroupLayout, layout: this.device.createPipelineLayout({ label: sig, bindGroupLayouts: [bindGroupLayout] }) };
-      this.layouts.set(sig, l);
+      const made = error.then((e) => {
+        if (e) throw new KernelCompileError(`webgpu: kernel '${kernel}' for ${op}: its bind group layout (${access.length} bindings: ${sig}) is invalid: ${e.message}`, op);
+        return value;
+      });
+      l = made;
+      this.layouts.set(sig, made);
+      made.catch(() => { if (this.layouts.get(sig) === made) this.layouts.delete(sig); });
     }
     return l;
   }
@@ -264,6 +285,8 @@ export class WebGPUBackend implements Backend {
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
   const gemm = options.gemm ?? 'auto';
   if (!['auto', 'tiled', 'subgroup'].includes(gemm)) throw new OptionsError(`webgpu: unknown gemm '${String(gemm)}' (expected 'auto', 'tiled' or 'subgroup')`);
+  const cap = options.maxStorageBuffersPerShaderStage;
+  if (cap !== undefined && (!Number.isSafeInteger(cap) || cap < MIN_STORAGE_BUFFERS)) throw new OptionsError(`webgpu: maxStorageBuffersPerShaderStage must be an integer >= ${MIN_STORAGE_BUFFERS}, got ${String(cap)}`);
   let shared: SharedDevice;
   try {
     shared = await acquireDevice(options);
@@ -271,5 +294,5 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     if (e instanceof BackendUnavailableError) throw e;
     throw new BackendUnavailableError(`webgpu: ${(e as Error).message}`);
   }
-  return new WebGPUBackend(shared, describeAdapter(shared.adapter), options.profile ?? false, gemm, options.gemmTiles);
+  return new WebGPUBackend(shared, describeAdapter(shared.adapter), options.profile ?? false, gemm, options.gemmTiles, cap);
 }

@@ -100,29 +100,49 @@ export function storageDecl(i: number, name: string, elem: string, access: 'read
 }
 
 /**
- * Create a pipeline inside an error scope. A WGSL error becomes a KernelCompileError naming
- * the op, the kernel and the offending source line.
+ * Run synchronous device calls inside an error scope of their own and return the scope's error.
+ * NOTE: error scopes are one LIFO stack per device, shared by every compile in flight; a scope
+ * held open across an await catches (or loses) the errors of whatever compiles meanwhile. So
+ * the scope is pushed and popped around the calls alone, with no await between: the error
+ * belongs to these calls and no others.
+ */
+export function scoped<T>(device: GPUDevice, create: () => T): { value: T; error: Promise<GPUError | null> } {
+  device.pushErrorScope('validation');
+  let value: T;
+  try {
+    value = create();
+  } catch (e) {
+    void device.popErrorScope().catch(() => undefined); // the stack stays balanced
+    throw e;
+  }
+  return { value, error: device.popErrorScope() };
+}
+
+/**
+ * Create a pipeline. The shader module is created in an error scope of its own (scoped) and the
+ * pipeline with createComputePipelineAsync, whose rejection carries its own error, so that
+ * kernels compiling at the same time never see each other's errors. A WGSL error becomes a
+ * KernelCompileError naming the op, the kernel and the offending source line.
  */
 export async function createPipeline(device: GPUDevice, layout: GPUPipelineLayout, code: string, label: string, op: string): Promise<GPUComputePipeline> {
-  device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code, label });
+  const { value: module, error: moduleError } = scoped(device, () => device.createShaderModule({ code, label }));
   const info = await module.getCompilationInfo();
   const bad = info.messages.find((m) => m.type === 'error');
+  const scopeError = await moduleError;
   let pipeline: GPUComputePipeline | undefined;
   let failure: string | undefined;
-  if (!bad) {
+  if (!bad && !scopeError) {
     try {
       pipeline = await device.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'main' }, label });
     } catch (e) {
       failure = (e as Error).message;
     }
   }
-  const scoped = await device.popErrorScope();
-  if (bad || failure || scoped || !pipeline) {
+  if (bad || scopeError || failure || !pipeline) {
     const lines = code.split('\n');
     const lineNo = bad?.lineNum ?? 0;
     const line = lineNo > 0 ? lines[lineNo - 1]?.trim() : undefined;
-    const msg = bad?.message ?? failure ?? scoped?.message ?? 'pipeline creation failed';
+    const msg = bad?.message ?? scopeError?.message ?? failure ?? 'pipeline creation failed';
     throw new KernelCompileError(
       `webgpu: kernel '${label}' for ${op} failed to compile: ${msg}${line ? `\n  at WGSL line ${lineNo}: ${line}` : ''}`,
       op, line,

@@ -5,11 +5,11 @@
  * fetches, or for the queue when nothing is fetched).
  */
 import {
-  type AssignStep, type BackendStats, DeviceLostError, DisposedError, type DType, GraphError, type OpStep,
+  type AssignStep, type BackendStats, DeviceLostError, DisposedError, type DType, GraphError, KernelCompileError, type OpStep,
   type Plan, type PlanBuffer, type PlanOperand, type ProfileEntry, type Program, type ProgramRunResult,
   shapeSize, shapeToString, type TypedArray, UnsupportedError,
 } from '@kiln/core';
-import { type Binding, type BuildContext, type DeviceTraits, foldGrid, type Kernel, kernelSource } from './kernel';
+import { type Binding, type BuildContext, type DeviceTraits, foldGrid, type Kernel, kernelSource, scoped } from './kernel';
 import { elementwiseKernel } from './kernels/elementwise';
 import { lowerOp } from './kernels/index';
 
@@ -53,7 +53,8 @@ export interface ProgramHost {
   free(b: GPUBuffer): void;
   /** A compiled pipeline, cached by source. */
   pipeline(source: string, label: string, layout: GPUPipelineLayout, op: string): Promise<GPUComputePipeline>;
-  layoutFor(access: readonly Binding['access'][]): { layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout };
+  /** The layouts of a binding signature; rejects with a KernelCompileError naming `kernel` when the device refuses them. */
+  layoutFor(access: readonly Binding['access'][], kernel: string, op: string): Promise<{ layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout }>;
   /** The resident buffer of a param, bound by `user` until it is disposed. */
   paramBuffer(name: string, dtype: DType, size: number, user: WebGPUProgram): GPUBuffer;
   /** A disposed program lets go of its params. */
@@ -129,10 +130,26 @@ export class WebGPUProgram implements Program {
         mainKernels.push(...lowerOp(step, ctx));
       } else this.lowerAssign(step);
     }
+    mainKernels.forEach((k) => this.checkBindings(k));
     if (mainKernels.some((k) => k.bindings.some((b) => 'step' in b.target))) {
       this.stepBuffer = this.alloc(16, 'run counter', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     }
     this.main.push(...await Promise.all(mainKernels.map((k) => this.dispatchFor(k))));
+  }
+
+  /**
+   * Refuse, before any device work, a kernel binding more buffers than a shader stage may:
+   * fusion keeps elementwise kernels within the limit (Backend.limits); this catches any kernel
+   * that does not, with its name, rather than a validation error from the device.
+   */
+  private checkBindings(k: Kernel): void {
+    const storage = k.bindings.filter((b) => b.access !== 'uniform').length;
+    const uniform = k.bindings.length - storage;
+    const maxStorage = this.backend.traits.maxStorageBuffersPerShaderStage;
+    const maxUniform = this.device.limits.maxUniformBuffersPerShaderStage;
+    const op = k.ops.join('+') || k.name;
+    if (storage > maxStorage) throw new KernelCompileError(`webgpu: kernel '${k.key}' for ${op} binds ${storage} storage buffers, more than maxStorageBuffersPerShaderStage (${maxStorage})`, op);
+    if (uniform > maxUniform) throw new KernelCompileError(`webgpu: kernel '${k.key}' for ${op} binds ${uniform} uniform buffers, more than maxUniformBuffersPerShaderStage (${maxUniform})`, op);
   }
 
   /** Refuse, before anything runs, any tensor the device cannot hold or bind. */
@@ -193,8 +210,9 @@ export class WebGPUProgram implements Program {
   }
 
   private async dispatchFor(k: Kernel): Promise<Dispatch> {
-    const { layout, bindGroupLayout } = this.backend.layoutFor(k.bindings.map((b) => b.access));
-    const pipeline = await this.backend.pipeline(kernelSource(k), k.key, layout, k.ops.join('+') || k.name);
+    const op = k.ops.join('+') || k.name;
+    const { layout, bindGroupLayout } = await this.backend.layoutFor(k.bindings.map((b) => b.access), k.key, op);
+    const pipeline = await this.backend.pipeline(kernelSource(k), k.key, layout, op);
     let uniforms: GPUBuffer | undefined;
     if (k.uniforms) {
       uniforms = this.alloc(k.uniforms.byteLength, `uniforms of ${k.key}`, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
@@ -210,7 +228,9 @@ export class WebGPUProgram implements Program {
     if (entries.some((e, i) => k.bindings[i]!.access !== 'read_write' && writable.includes(e.resource.buffer))) {
       throw new GraphError(`webgpu: kernel ${k.key} would read and write the same buffer`);
     }
-    const bindGroup = this.device.createBindGroup({ layout: bindGroupLayout, entries, label: k.key });
+    const { value: bindGroup, error } = scoped(this.device, () => this.device.createBindGroup({ layout: bindGroupLayout, entries, label: k.key }));
+    const invalid = await error;
+    if (invalid) throw new KernelCompileError(`webgpu: kernel '${k.key}' for ${op}: its bind group is invalid: ${invalid.message}`, op);
     const workgroups = foldGrid(k.grid, this.backend.traits.maxWorkgroupsPerDimension, `kernel ${k.key}`);
     return { kernel: k, pipeline, bindGroup, workgroups };
   }
