@@ -1,9 +1,10 @@
 // The device's binding limit on the WebGPU path, and compile errors that belong to the kernel
 // that caused them. lavapipe allows 16 storage buffers per shader stage; the backend option
 // maxStorageBuffersPerShaderStage caps it to test here what WebGPU guarantees (8) and what
-// Chromium's SwiftShader offers (10).
+// Chromium's SwiftShader offers (10). Also: the pipeline cache every backend on a device shares.
 import { compileWith, E, evaluate, Graph, KernelCompileError, OptionsError, type Tensor } from '@kiln/core';
 import { createWebGPUBackend } from '@kiln/webgpu';
+import { spiedWebGPUBackend } from './device-spy';
 import { describeGpu, PlanBuilder, rand, useBackend } from './support';
 
 /** A chain reading 12 inputs, and feeds for it. */
@@ -102,5 +103,32 @@ describeGpu('webgpu: a failed compile belongs to its kernel', () => {
     p.fetch('y', p.elementwise(expr, xs, [4], 'f32'));
     await expect(backend().lower(p.build())).rejects.toThrow(KernelCompileError);
     await unrelated();
+  });
+});
+
+describeGpu('webgpu: pipelines shared by every backend on a device', () => {
+  it('a second Executable of the same graph, on a second backend of the device, creates no pipeline', async () => {
+    const { backend: first } = await spiedWebGPUBackend();
+    const second = await createWebGPUBackend({ adapter: first.adapter });
+    try {
+      expect(second.device).toBe(first.device);
+      let created = 0;
+      const device = first.device;
+      const create = device.createComputePipelineAsync.bind(device);
+      device.createComputePipelineAsync = (d: GPUComputePipelineDescriptor) => { created++; return create(d); };
+      const { g, y, feeds } = chain12();
+      const want = evaluate(g, feeds, { y }).y.data;
+      for (const [backend, expected] of [[first, (n: number) => n > 0], [second, (n: number) => n === 0]] as const) {
+        const before = created;
+        const exe = await compileWith(g, backend);
+        const got = (await exe.run(feeds, { y })).y.data;
+        for (let i = 0; i < want.length; i++) expect(got[i]).toBeCloseTo(want[i]!, 3);
+        expect(expected(created - before)).toBe(true);
+        await exe.dispose();
+      }
+    } finally {
+      await second.dispose();
+      await first.dispose();
+    }
   });
 });

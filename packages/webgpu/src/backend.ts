@@ -1,6 +1,6 @@
 /**
- * The WebGPU backend: resident parameters, a pipeline cache keyed by WGSL source (shared by
- * every Program), and the fault state: a lost device or an uncaptured error poisons the
+ * The WebGPU backend: resident parameters, pipeline and layout caches keyed by WGSL source and
+ * binding signature (shared by every backend on the device), and the fault state: a lost device or an uncaptured error poisons the
  * backend, and every pending and later run rejects with DeviceLostError (never zeros). The
  * device itself belongs to the process and is shared by every backend (gpu.ts says why); a
  * backend owns only the buffers it allocated.
@@ -39,6 +39,16 @@ interface Param {
 }
 
 type Access = 'read' | 'read_write' | 'uniform';
+type Layouts = { layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout };
+
+/**
+ * Pipelines (by layout signature and WGSL) and layouts (by signature) per device, shared by every
+ * backend on it: the device outlives backends (gpu.ts), and compile() makes a backend per
+ * Executable, so a second Executable of the same model compiles no pipeline again. A lost
+ * device's caches go with it (a WeakMap). Pipelines are small and a process compiles a bounded
+ * set of kernels, so entries are kept.
+ */
+const deviceCaches = new WeakMap<GPUDevice, { pipelines: Map<string, Promise<GPUComputePipeline>>; layouts: Map<string, Promise<Layouts>> }>();
 
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
@@ -53,8 +63,9 @@ export class WebGPUBackend implements Backend {
   /** Params deleted while a program still binds them: freed with their last user. */
   private readonly orphans = new Set<Param>();
   private readonly programs = new Set<WebGPUProgram>();
-  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
-  private readonly layouts = new Map<string, Promise<{ layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout }>>();
+  /** The device's caches, shared with every backend (and so every Executable) on the device. */
+  private readonly pipelines: Map<string, Promise<GPUComputePipeline>>;
+  private readonly layouts: Map<string, Promise<Layouts>>;
   private readonly sizes = new Map<GPUBuffer, number>();
   private disposed = false;
   /** The first device failure; every later use throws it (see poison). */
@@ -68,6 +79,10 @@ export class WebGPUBackend implements Backend {
     const { adapter, device } = shared;
     this.adapter = adapter;
     this.device = device;
+    let caches = deviceCaches.get(device);
+    if (!caches) deviceCaches.set(device, caches = { pipelines: new Map(), layouts: new Map() });
+    this.pipelines = caches.pipelines;
+    this.layouts = caches.layouts;
     const l = device.limits;
     this.maxBufferBytes = Math.min(l.maxBufferSize, l.maxStorageBufferBindingSize);
     this.timestamps = device.features.has('timestamp-query');
@@ -134,7 +149,7 @@ export class WebGPUBackend implements Backend {
     return p;
   }
 
-  /** Pipelines are cached by WGSL source; the kernel's variant key is the label. */
+  /** Pipelines are cached by layout and WGSL source (per device); the kernel's variant key is the label. */
   pipeline(source: string, label: string, layout: GPUPipelineLayout, op: string): Promise<GPUComputePipeline> {
     const key = `${layout.label}\n${source}`;
     let p = this.pipelines.get(key);
@@ -150,7 +165,7 @@ export class WebGPUBackend implements Backend {
    * The layouts of a binding signature, cached; created in an error scope of their own (kernel.ts
    * `scoped`), so that an invalid layout fails its own kernel with a KernelCompileError and no other.
    */
-  layoutFor(access: readonly Access[], kernel: string, op: string): Promise<{ layout: GPUPipelineLayout; bindGroupLayout: GPUBindGroupLayout }> {
+  layoutFor(access: readonly Access[], kernel: string, op: string): Promise<Layouts> {
     const sig = access.join(',');
     let l = this.layouts.get(sig);
     if (!l) {
@@ -263,8 +278,6 @@ export class WebGPUBackend implements Backend {
     for (const p of this.orphans) this.free(p.buffer);
     this.params.clear();
     this.orphans.clear();
-    this.pipelines.clear();
-    this.layouts.clear();
     this.disposed = true;
     this.detach();
     this.stats.allocatedBytes = 0;
