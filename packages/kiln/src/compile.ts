@@ -23,6 +23,7 @@ const schema = z.object({
   profile: z.boolean().optional(),
   fuse: z.boolean().optional(),
   debug: z.boolean().optional(),
+  maxStorageBuffers: z.number().int().min(4).optional(),
 }).strict();
 // (ownsBackend is not a user option: compile() always owns the backend it creates.)
 
