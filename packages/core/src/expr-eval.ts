@@ -2,7 +2,7 @@
  * A direct interpreter of the expression IR, used by the reference backend to execute
  * Plans on the host (so fusion and planning are tested without a device).
  */
-import type { Expr, Fn } from './expr';
+import { type Expr, exprNodes, type Fn } from './expr';
 import { pcgHash } from './rng';
 import { erf, erfc, ndtr } from './special';
 
@@ -25,31 +25,48 @@ const F: Record<Fn, (a: number[], t: string) => number> = {
   xor: ([a, b]) => u32(a! ^ b!), shr: ([a, b]) => a! >>> b!, shl: ([a, b]) => u32(a! << b!), pcg: ([a]) => pcgHash(a!),
 };
 
-/** Compile an expression into a JS closure over (args, index, step). */
+/**
+ * Compile an expression into a JS closure over (args, index, step).
+ *
+ * NOTE: an expression is a DAG (tanh, gelu and fused chains reuse subexpressions), so it is
+ * evaluated node by node in topological order into a value array: walking it as a tree would
+ * evaluate a node once per path to it, exponential in the depth of a fused chain.
+ */
 export function exprEvaluator(root: Expr): (args: readonly number[], index: number, step: number) => number {
-  const go = (e: Expr): ((args: readonly number[], i: number, s: number) => number) => {
+  const nodes = exprNodes(root);
+  const slot = new Map<Expr, number>(nodes.map((e, k) => [e, k]));
+  const at = (e: Expr) => slot.get(e)!;
+  type Step = (v: Float64Array, a: readonly number[], i: number, s: number) => number;
+  const steps: Step[] = nodes.map((e): Step => {
     switch (e.k) {
-      case 'arg': return (a) => a[e.i]!;
-      case 'lit': return () => e.v;
-      case 'index': return (_, i) => i;
-      case 'step': return (_, __, s) => s >>> 0;
+      case 'arg': { const k = e.i; return (_, a) => a[k]!; }
+      case 'lit': { const c = e.v; return () => c; }
+      case 'index': return (_, __, i) => i;
+      case 'step': return (_, __, ___, s) => s >>> 0;
       case 'cast': {
-        const x = go(e.a);
-        const from = e.a.t;
-        if (e.t === 'f32') return (a, i, s) => x(a, i, s);
-        if (e.t === 'bool') return (a, i, s) => +(x(a, i, s) !== 0);
-        if (e.t === 'u32') return (a, i, s) => x(a, i, s) >>> 0;
-        return from === 'f32' ? (a, i, s) => { const v = x(a, i, s); return Number.isFinite(v) ? Math.trunc(v) | 0 : 0; } : (a, i, s) => x(a, i, s) | 0;
+        const x = at(e.a);
+        if (e.t === 'f32') return (v) => v[x]!;
+        if (e.t === 'bool') return (v) => +(v[x] !== 0);
+        if (e.t === 'u32') return (v) => v[x]! >>> 0;
+        return e.a.t === 'f32' ? (v) => { const y = v[x]!; return Number.isFinite(y) ? Math.trunc(y) | 0 : 0; } : (v) => v[x]! | 0;
       }
       case 'select': {
-        const c = go(e.c), p = go(e.a), q = go(e.b);
-        return (a, i, s) => (c(a, i, s) ? p(a, i, s) : q(a, i, s));
+        const c = at(e.c), p = at(e.a), q = at(e.b);
+        return (v) => (v[c] ? v[p]! : v[q]!);
       }
       case 'call': {
-        const fs = e.a.map(go), f = F[e.f], t = e.t === 'bool' ? e.a[0]!.t : e.t;
-        return (a, i, s) => f(fs.map((g) => g(a, i, s)), t);
+        const ins = e.a.map(at), f = F[e.f], t = e.t === 'bool' ? e.a[0]!.t : e.t;
+        const xs = new Array<number>(ins.length);
+        return (v) => {
+          for (let k = 0; k < ins.length; k++) xs[k] = v[ins[k]!]!;
+          return f(xs, t);
+        };
       }
     }
+  });
+  const values = new Float64Array(nodes.length);
+  return (args, index, step) => {
+    for (let k = 0; k < steps.length; k++) values[k] = steps[k]!(values, args, index, step);
+    return values[steps.length - 1]!;
   };
-  return go(root);
 }
