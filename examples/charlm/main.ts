@@ -20,8 +20,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { buildModel, type Callback, close, compile, data, evaluate, fit, generate, nn, optim, saveCheckpoint, type Tensor } from 'kiln';
+import { cli } from '../cli';
 
 const { CharTokenizer, bigramCrossEntropy, nextTokenWindows, splitDocuments, subsetRecords, shuffleIndices } = data;
 
@@ -34,46 +34,31 @@ const DEFAULTS: Record<ModelKind, { batchSize: number; context: number; lr: numb
 const VALIDATION_WINDOWS = 256;
 
 function options() {
-  const args = process.argv.slice(2);
-  if (args[0] === '--') args.shift();
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: 'string', default: 'transformer' },
-      steps: { type: 'string' },
-      minutes: { type: 'string', default: '10' },
-      backend: { type: 'string', default: 'cpu' },
-      seed: { type: 'string', default: '1' },
-      'batch-size': { type: 'string' },
-      context: { type: 'string' },
-      lr: { type: 'string' },
-      out: { type: 'string' },
-      samples: { type: 'string', default: '3' },
-    },
-    strict: true,
+  const c = cli('charlm', {
+    model: { type: 'string', default: 'transformer' },
+    steps: { type: 'string' },
+    minutes: { type: 'string', default: '10' },
+    backend: { type: 'string', default: 'cpu' },
+    seed: { type: 'string', default: '1' },
+    'batch-size': { type: 'string' },
+    context: { type: 'string' },
+    lr: { type: 'string' },
+    out: { type: 'string' },
+    samples: { type: 'string', default: '3' },
   });
-  const fail = (m: string): never => { console.error(`charlm: ${m}`); process.exit(2); };
-  const int = (name: string, v: string | undefined, min: number) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    return Number.isInteger(n) && n >= min ? n : fail(`--${name} must be an integer >= ${min}, got '${v}'`);
-  };
-  const model = values.model as ModelKind;
-  if (model !== 'transformer' && model !== 'lstm') fail(`--model must be transformer or lstm, got '${values.model}'`);
-  const backend = values.backend as 'auto' | 'webgpu' | 'cpu' | 'reference';
-  if (!['auto', 'webgpu', 'cpu', 'reference'].includes(backend)) fail(`--backend must be cpu, webgpu, auto or reference, got '${values.backend}'`);
-  const minutes = Number(values.minutes);
-  if (!(minutes > 0)) fail(`--minutes must be a positive number, got '${values.minutes}'`);
+  const { values } = c;
+  const model = c.oneOf<ModelKind>('model', values.model, ['transformer', 'lstm']);
   const d = DEFAULTS[model];
-  const lr = values.lr === undefined ? d.lr : Number(values.lr);
-  if (!(lr > 0)) fail(`--lr must be a positive number, got '${values.lr}'`);
   return {
-    model, backend, minutes, lr,
-    steps: int('steps', values.steps, 1),
-    seed: int('seed', values.seed, 0)!,
-    batchSize: int('batch-size', values['batch-size'], 1) ?? d.batchSize,
-    context: int('context', values.context, 2) ?? d.context,
-    samples: int('samples', values.samples, 0)!,
+    model,
+    backend: c.backend(values.backend),
+    minutes: c.positive('minutes', values.minutes, 10),
+    lr: c.positive('lr', values.lr, d.lr),
+    steps: c.int('steps', values.steps, 1),
+    seed: c.int('seed', values.seed, 0)!,
+    batchSize: c.int('batch-size', values['batch-size'], 1) ?? d.batchSize,
+    context: c.int('context', values.context, 2) ?? d.context,
+    samples: c.int('samples', values.samples, 0)!,
     out: values.out ?? `checkpoints/charlm-${model}.safetensors`,
   };
 }

@@ -13,14 +13,13 @@
  * the first N images), --batch-size N, --lr X, --seed N, --out PATH (checkpoint),
  * --resume PATH (continue from a checkpoint of the same model), --test-limit N.
  */
-import { parseArgs } from 'node:util';
 import { buildModel, close, compile, data, evaluate, fit, loadCheckpoint, nn, optim, saveCheckpoint, type Tensor } from 'kiln';
+import { cli } from '../cli';
 
 const { createDataset, loadMnist, resolveMnistDir, subset } = data;
 const { conv2d, dense, dropout, flatten, maxPool2d, sequential, softmaxCrossEntropy, accuracy } = nn;
 
 type ModelKind = 'mlp' | 'cnn';
-type BackendName = 'auto' | 'webgpu' | 'cpu' | 'reference';
 
 const DEFAULTS: Record<ModelKind, { epochs: number; batchSize: number; lr: number }> = {
   mlp: { epochs: 5, batchSize: 128, lr: 1e-3 },
@@ -29,45 +28,30 @@ const DEFAULTS: Record<ModelKind, { epochs: number; batchSize: number; lr: numbe
 const VALIDATION = 5000; // the last 5,000 training images, as in the classic 55k/5k split
 
 function options() {
-  // `pnpm mnist -- --flag` hands the script a leading '--'.
-  const args = process.argv.slice(2);
-  if (args[0] === '--') args.shift();
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: 'string', default: 'mlp' },
-      epochs: { type: 'string' },
-      backend: { type: 'string', default: 'auto' },
-      limit: { type: 'string' },
-      'test-limit': { type: 'string' },
-      'batch-size': { type: 'string' },
-      lr: { type: 'string' },
-      seed: { type: 'string', default: '1' },
-      out: { type: 'string' },
-      resume: { type: 'string' },
-    },
-    strict: true,
+  const c = cli('mnist', {
+    model: { type: 'string', default: 'mlp' },
+    epochs: { type: 'string' },
+    backend: { type: 'string', default: 'auto' },
+    limit: { type: 'string' },
+    'test-limit': { type: 'string' },
+    'batch-size': { type: 'string' },
+    lr: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    out: { type: 'string' },
+    resume: { type: 'string' },
   });
-  const fail = (m: string): never => { console.error(`mnist: ${m}`); process.exit(2); };
-  const int = (name: string, v: string | undefined, min: number) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    return Number.isInteger(n) && n >= min ? n : fail(`--${name} must be an integer >= ${min}, got '${v}'`);
-  };
-  const model = values.model as ModelKind;
-  if (model !== 'mlp' && model !== 'cnn') fail(`--model must be mlp or cnn, got '${values.model}'`);
-  const backend = values.backend as BackendName;
-  if (!['auto', 'webgpu', 'cpu', 'reference'].includes(backend)) fail(`--backend must be auto, webgpu, cpu or reference, got '${values.backend}'`);
+  const { values } = c;
+  const model = c.oneOf<ModelKind>('model', values.model, ['mlp', 'cnn']);
   const d = DEFAULTS[model];
-  const lr = values.lr === undefined ? d.lr : Number(values.lr);
-  if (!(lr > 0)) fail(`--lr must be a positive number, got '${values.lr}'`);
   return {
-    model, backend, lr,
-    epochs: int('epochs', values.epochs, 1) ?? d.epochs,
-    batchSize: int('batch-size', values['batch-size'], 1) ?? d.batchSize,
-    limit: int('limit', values.limit, 1),
-    testLimit: int('test-limit', values['test-limit'], 1),
-    seed: int('seed', values.seed, 0)!,
+    model,
+    backend: c.backend(values.backend),
+    lr: c.positive('lr', values.lr, d.lr),
+    epochs: c.int('epochs', values.epochs, 1) ?? d.epochs,
+    batchSize: c.int('batch-size', values['batch-size'], 1) ?? d.batchSize,
+    limit: c.int('limit', values.limit, 1),
+    testLimit: c.int('test-limit', values['test-limit'], 1),
+    seed: c.int('seed', values.seed, 0)!,
     out: values.out ?? `checkpoints/mnist-${model}.safetensors`,
     resume: values.resume,
   };
