@@ -15,6 +15,7 @@ export function layerName(g: Graph, kind: string, name?: string): string {
   if (name !== undefined) {
     if (!NAME.test(name)) throw new OptionsError(`${kind}: invalid layer name '${name}' (letters, digits, _ . - /; not starting with a digit)`);
     if (taken(name)) throw new GraphError(`${kind}: a layer named '${name}' already has params in this graph (${[...g.params.keys()].filter((p) => p.startsWith(`${name}/`)).join(', ')})`);
+    layerKinds(g).set(name, kind);
     return name;
   }
   let byKind = counters.get(g);
@@ -23,5 +24,15 @@ export function layerName(g: Graph, kind: string, name?: string): string {
   let candidate: string;
   do candidate = `${kind}_${++n}`; while (taken(candidate));
   byKind.set(kind, n);
+  layerKinds(g).set(candidate, kind);
   return candidate;
+}
+
+const kinds = new WeakMap<Graph, Map<string, string>>();
+
+/** The layers named in `g` so far, name to kind (`dense_1` -> `dense`), in naming order. */
+export function layerKinds(g: Graph): Map<string, string> {
+  let k = kinds.get(g);
+  if (!k) kinds.set(g, (k = new Map()));
+  return k;
 }

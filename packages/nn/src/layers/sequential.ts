@@ -15,7 +15,31 @@ export function sequential(layers: readonly Layer[]): Layer {
   layers.forEach((l, i) => {
     if (typeof l !== 'function') throw new OptionsError(`sequential: item ${i} is not a layer (a function of a tensor), got ${typeof l}`);
   });
-  return (x: Tensor) => layers.reduce((h, layer) => layer(h), x);
+  return (x: Tensor) => layers.reduce((h, layer) => {
+    const trace = layerTrace(h.graph);
+    const before = trace.length;
+    const params = new Set(h.graph.params.keys());
+    const out = layer(h);
+    // A layer that is itself a sequential has recorded its own layers: keep those, not it.
+    if (trace.length === before) trace.push({ output: out, params: [...out.graph.params.keys()].filter((p) => !params.has(p)) });
+    return out;
+  }, x);
+}
+
+/** One layer applied by {@link sequential}: its output and the params its call made. */
+export interface LayerCall {
+  readonly output: Tensor;
+  /** Names of the params made during the call (empty for a layer without params, or one reused). */
+  readonly params: readonly string[];
+}
+
+const traces = new WeakMap<Graph, LayerCall[]>();
+
+/** The layers {@link sequential} applied in `g`, in call order (what `Model.summary` lists). */
+export function layerTrace(g: Graph): LayerCall[] {
+  let t = traces.get(g);
+  if (!t) traces.set(g, (t = []));
+  return t;
 }
 
 /**

@@ -2,7 +2,9 @@
  * A Model bundles what training needs: the graph, its input and label tensors, the output,
  * the scalar loss, scalar metrics, and the compiled Executable that holds the params.
  */
-import { type Backend, compileWith, type Executable, Graph, GraphError, OptionsError, type Optimizer, shapeToString, Tensor } from '@kiln/core';
+import { type Backend, compileWith, type Executable, Graph, GraphError, OptionsError, type Optimizer, shapeToString, Tensor, TRAINING_INPUT } from '@kiln/core';
+import { layerKinds } from '../layers/naming';
+import { layerTrace } from '../layers/sequential';
 
 /** What the build function of {@link buildModel} returns. */
 export interface ModelSpec {
@@ -187,22 +189,72 @@ export class Model {
     return this.graph.updates.some((u) => !own.has(this.graph.nodes[u]!.inputs[0]!));
   }
 
-  /** One line per param: name, shape, size; then totals. */
+  /**
+   * A Keras-like table of the layers: name (kind), output shape (symbolic dims by name) and
+   * param count (running statistics included), then the totals. Layers applied through
+   * `sequential` are listed in call order with their output shapes, those without params
+   * (pooling, flatten, dropout) by the op they end in; layers called directly on a tensor are
+   * listed by their params with output shape `?` (a plain function call leaves no record of
+   * which tensor is its output). The last line is the totals: trainable params, non-trainable
+   * layer params, and other state (optimizer slots, epoch sums).
+   *
+   * @example
+   * console.log(model.summary());
+   * // Layer (type)          Output shape     Param #
+   * // ==============================================
+   * // dense_1 (dense)       [batch, 128]     100,480
+   * // (relu)                [batch, 128]           0
+   * // dense_2 (dense)       [batch, 10]        1,290
+   * // ==============================================
+   * // trainable params: 101,770; non-trainable: 0; optimizer state and epoch sums: 203,546
+   */
   summary(): string {
     const g = this.graph;
-    const rows: string[] = [];
-    let trainable = 0, other = 0;
-    for (const [name, p] of g.params) {
-      const shape = g.nodes[p.id]!.shape as number[];
-      const n = shape.reduce((a, b) => a * b, 1);
-      if (p.trainable) trainable += n; else other += n;
-      rows.push(`${name.padEnd(40)} ${shapeToString(shape).padEnd(20)} ${String(n).padStart(10)}${p.trainable ? '' : '  (not trainable)'}`);
+    const size = (name: string) => (g.nodes[g.params.get(name)!.id]!.shape as number[]).reduce((a, b) => a * b, 1);
+    const count = (names: Iterable<string>) => { let n = 0; for (const p of names) n += size(p); return n; };
+    // Each param belongs to the layer whose name is its longest `<layer>/` prefix.
+    const kinds = layerKinds(g);
+    const owner = (p: string) => [...kinds.keys()].filter((l) => p.startsWith(`${l}/`)).sort((a, b) => b.length - a.length)[0];
+    const byLayer = new Map<string, string[]>();
+    for (const p of g.params.keys()) {
+      const l = owner(p);
+      if (l !== undefined) byLayer.set(l, [...(byLayer.get(l) ?? []), p]);
     }
-    rows.push(`trainable params: ${trainable}; other (running statistics, optimizer state, epoch sums): ${other}`);
-    return rows.join('\n');
+    const rows: { order: number; name: string; shape: string; params: number }[] = [];
+    const listed = new Set<string>();
+    for (const call of layerTrace(g)) {
+      const layers = [...new Set(call.params.map(owner).filter((l) => l !== undefined))];
+      for (const l of layers) listed.add(l);
+      const name = layers.length ? layers.map((l) => `${l} (${kinds.get(l)})`).join(' + ') : `(${opKind(call.output)})`;
+      rows.push({ order: call.output.id, name, shape: shapeToString(call.output.shape), params: count(layers.flatMap((l) => byLayer.get(l)!)) });
+    }
+    for (const [l, params] of byLayer) {
+      if (!listed.has(l)) rows.push({ order: Math.max(...params.map((p) => g.params.get(p)!.id)), name: `${l} (${kinds.get(l)})`, shape: '?', params: count(params) });
+    }
+    rows.sort((a, b) => a.order - b.order);
+    let trainable = 0, frozen = 0, state = 0;
+    for (const [p, entry] of g.params) {
+      if (entry.trainable) trainable += size(p);
+      else if (owner(p) !== undefined) frozen += size(p);
+      else state += size(p);
+    }
+    const n = (v: number) => v.toLocaleString('en-US');
+    const head = ['Layer (type)', 'Output shape', 'Param #'];
+    const cells = [head, ...rows.map((r) => [r.name, r.shape, n(r.params)])];
+    const w = head.map((_, c) => Math.max(...cells.map((r) => r[c]!.length)));
+    const line = (r: string[]) => `${r[0]!.padEnd(w[0]!)}  ${r[1]!.padEnd(w[1]!)}  ${r[2]!.padStart(w[2]!)}`;
+    const rule = '='.repeat(w[0]! + w[1]! + w[2]! + 4);
+    return [line(head), rule, ...cells.slice(1).map(line), rule,
+      `trainable params: ${n(trainable)}; non-trainable: ${n(frozen)}; optimizer state and epoch sums: ${n(state)}`].join('\n');
   }
 
   async dispose(): Promise<void> { await this.exe.dispose(); }
+}
+
+/** What a layer without params did, from the op it ends in: a train-flag `where` is dropout's. */
+function opKind(t: Tensor): string {
+  const flag = t.op === 'where' ? t.graph.nodes[t.node.inputs[0]!]! : undefined;
+  return flag?.op === 'input' && flag.attrs.name === TRAINING_INPUT ? 'dropout' : t.op;
 }
 
 export interface BuildModelOptions {
