@@ -322,6 +322,7 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
       };
       if (outcome.flops !== undefined) record.gflops = outcome.flops / (stats.medianMs * 1e6);
       if (outcome.bytes !== undefined) record.gbps = outcome.bytes / (stats.medianMs * 1e6);
+      if (outcome.memory) record.memory = outcome.memory;
       records.push(record);
       log(`${label}: ${stats.medianMs.toFixed(3)} ms median of ${stats.reps}`);
     }

@@ -11,6 +11,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { MemoryReport } from 'kiln';
 import type { Engine } from './engines/types';
 import { type Stats, measure } from './timing';
 import { type PlanOptions, type Workload, planWorkloads } from './workloads';
@@ -22,7 +23,7 @@ export interface CaseTiming {
 }
 
 export type CaseOutcome =
-  | { ok: true; stats: Stats; flops?: number; bytes?: number }
+  | { ok: true; stats: Stats; flops?: number; bytes?: number; memory?: MemoryReport }
   | { ok: false; reason: string };
 
 export interface EngineStart {
@@ -50,7 +51,8 @@ export async function runCase(engine: Engine, w: Workload, timing: CaseTiming): 
   }
   try {
     const stats = await measure(() => c.run(), { warmup: timing.warmup, reps: timing.reps, maxTimeMs: timing.maxCaseMs });
-    return { ok: true, stats, ...(c.flops !== undefined ? { flops: c.flops } : {}), ...(c.bytes !== undefined ? { bytes: c.bytes } : {}) };
+    const memory = c.memory?.();
+    return { ok: true, stats, ...(c.flops !== undefined ? { flops: c.flops } : {}), ...(c.bytes !== undefined ? { bytes: c.bytes } : {}), ...(memory ? { memory } : {}) };
   } catch (error) {
     return { ok: false, reason: `failed: ${(error as Error).message ?? String(error)}` };
   } finally {

@@ -1,4 +1,5 @@
 /** Bench results: the JSON record format and the markdown table printed on stdout. */
+import type { MemoryReport } from 'kiln';
 import type { AdapterSummary } from './gpu';
 
 export interface BenchRecord {
@@ -19,6 +20,8 @@ export interface BenchRecord {
   gflops?: number;
   /** From the case's minimum bytes and the median time. */
   gbps?: number;
+  /** Kiln: the compiled program's device memory (peak, and intermediates planned vs unshared). */
+  memory?: MemoryReport;
 }
 
 export interface SkippedRecord {
@@ -110,10 +113,19 @@ export function formatCell(r: BenchRecord): string {
   return cell;
 }
 
+/** Mebibytes with two decimals, for the memory column. */
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(2);
+
+/** The memory column's cell: peak MiB, then the intermediates as planned / unshared. */
+export function formatMemory(m: MemoryReport): string {
+  return `${mib(m.peakBytes)} (${mib(m.plannedBytes)} / ${mib(m.intermediateBytes)})`;
+}
+
 /**
  * Markdown table: a row per benchmark and parameters, a column per engine (median ms and
  * GFLOP/s or GB/s), then a `kiln-X/tfjs-Y` column per pair: tfjs median / kiln median, so above
- * 1 means Kiln is faster.
+ * 1 means Kiln is faster; when Kiln records carry memory, a last column gives the program's
+ * peak device memory in MiB and its intermediates as the memory plan holds them / unshared.
  */
 export function markdownTable(records: readonly BenchRecord[], skipped: readonly SkippedRecord[] = []): string {
   const engines: string[] = [];
@@ -133,8 +145,9 @@ export function markdownTable(records: readonly BenchRecord[], skipped: readonly
   for (const r of records) rowOf(r).cells.set(engineId(r), r);
   for (const s of skipped) rowOf(s).cells.set(engineId(s), s);
 
-  const header = ['bench', 'params', ...engines, ...pairs.map(([k, t]) => `${k}/${t}`)];
-  const align = ['---', '---', ...engines.map(() => '---:'), ...pairs.map(() => '---:')];
+  const withMemory = records.some((r) => r.memory);
+  const header = ['bench', 'params', ...engines, ...pairs.map(([k, t]) => `${k}/${t}`), ...(withMemory ? ['kiln MiB: peak (intermediates planned / unshared)'] : [])];
+  const align = ['---', '---', ...engines.map(() => '---:'), ...pairs.map(() => '---:'), ...(withMemory ? ['---:'] : [])];
   const lines = [`| ${header.join(' | ')} |`, `| ${align.join(' | ')} |`];
   for (const row of rows.values()) {
     const cell = (id: string): string => {
@@ -149,7 +162,12 @@ export function markdownTable(records: readonly BenchRecord[], skipped: readonly
       if (!a || !b || !('medianMs' in a) || !('medianMs' in b) || a.medianMs <= 0) return '';
       return `${(b.medianMs / a.medianMs).toFixed(2)}x`;
     };
-    lines.push(`| ${[row.bench, row.params, ...engines.map(cell), ...pairs.map(([k, t]) => ratio(k, t))].join(' | ')} |`);
+    const memory = (): string[] => {
+      if (!withMemory) return [];
+      const m = [...row.cells.values()].find((c): c is BenchRecord => 'memory' in c && c.memory !== undefined);
+      return [m ? formatMemory(m.memory!) : ''];
+    };
+    lines.push(`| ${[row.bench, row.params, ...engines.map(cell), ...pairs.map(([k, t]) => ratio(k, t)), ...memory()].join(' | ')} |`);
   }
   return lines.join('\n');
 }

@@ -18,6 +18,7 @@ async function graphCase(backend: KilnBackend, g: Graph, feeds: Record<string, F
   return {
     ...extra,
     run: async () => { await exe.run(feeds, fetch, { train }); },
+    memory: () => exe.memoryReport(),
     dispose: () => { void exe.dispose(); },
   };
 }

@@ -9,6 +9,7 @@
  * Shapes are given layout-free (batch, channels, height, width); each engine lays tensors out the
  * way it prefers (TF.js: NHWC, Kiln: NCHW) and says so in {@link Engine.info}.
  */
+import type { MemoryReport } from 'kiln';
 
 export type EngineName = 'kiln' | 'tfjs';
 
@@ -24,6 +25,8 @@ export interface Case {
   flops?: number;
   /** Minimum bytes one iteration must move (each input read once, each output written once). */
   bytes?: number;
+  /** Device memory of the compiled program after the timed runs (Kiln: `Executable.memoryReport()`). */
+  memory?(): MemoryReport;
   /** Frees everything the case holds. Called once, after the last run. */
   dispose(): void;
 }

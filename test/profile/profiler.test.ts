@@ -29,7 +29,7 @@ describeBackends('profiler', (b) => {
       expect(report.text).toMatch(/whole submissions/);
     }
     expect(report.entries.every((e) => e.ms >= 0)).toBe(true);
-    expect(report.text.split('\n').length).toBe(report.entries.length + 1);
+    expect(report.text.split('\n').length).toBe(report.entries.length + 2); // header, kernels, memory
     const path = join(tmpdir(), `kiln-trace-${b.name}-${process.pid}.json`);
     await exe.exportChromeTrace(path);
     const trace = JSON.parse(await readFile(path, 'utf8'));

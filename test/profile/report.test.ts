@@ -71,7 +71,8 @@ describe('profile report and trace', () => {
     expect(report.entries.map((e) => e.kernel)).toEqual(['reduce', 'matmul', 'elementwise']);
     const lines = report.text.split('\n');
     expect(lines[0]).toBe('per-kernel timings');
-    expect(lines).toHaveLength(4);
+    expect(lines).toHaveLength(5);
+    expect(lines[4]).toMatch(/^device memory: peak \d+ B \(params/);
     expect(lines[1]).toMatch(/^reduce\s+sum\+exp\s+\[4,4\]\s+3\.000 ms\s+1\.00 GB\/s\s+0\.00 GFLOP\/s$/);
     expect(lines[2]).toMatch(/^matmul\s+matmul\s+\[4,4\] \[4,4\]\s+1\.000 ms\s+2\.00 GB\/s\s+4\.00 GFLOP\/s$/);
     expect(lines[3]).toMatch(/^elementwise\s+neg\s+\[4\]\s+0\.000 ms\s+0\.00 GB\/s\s+0\.00 GFLOP\/s$/);

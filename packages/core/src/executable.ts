@@ -11,7 +11,7 @@ import { type Graph, TRAINING_INPUT, type TrainHook } from './graph';
 import { type FeedValue, type HostTensor, type TypedArray, toTyped } from './host';
 import { parseOptions } from './options';
 import { nodeBuiltin } from './platform';
-import { buildPlan, type PlanOptions } from './passes';
+import { buildPlan, planMemory, type PlanOptions } from './passes';
 import { ancestors, initialParam } from './reference';
 import { shapeToString } from './shape';
 import { Tensor } from './tensor';
@@ -47,6 +47,54 @@ let executables = 0;
 export interface ProfileRecord {
   readonly entries: readonly ProfileEntry[];
   readonly granularity: 'kernel' | 'submission';
+  /** Device memory of the program the profiled run used. */
+  readonly memory: MemoryReport;
+}
+
+/**
+ * Device memory of one compiled program, in bytes (4 per element, every dtype, as backends
+ * store them). Temps share the memory plan's slots (`assignMemorySlots`), so a program holds
+ * `plannedBytes` for its intermediates where one buffer each would take `intermediateBytes`.
+ * Kernel scratch and staging buffers for readback are not counted.
+ */
+export interface MemoryReport {
+  /** Params the program reads or writes (they stay resident between runs). */
+  readonly paramBytes: number;
+  /** Feed and constant buffers. */
+  readonly inputBytes: number;
+  /** Every intermediate in a buffer of its own: the sum of the temps' sizes. */
+  readonly intermediateBytes: number;
+  /** What the memory plan allocates for the intermediates: the sum of its slots. */
+  readonly plannedBytes: number;
+  /** `paramBytes + inputBytes + plannedBytes`: the program's device memory while it runs. */
+  readonly peakBytes: number;
+  /** `intermediateBytes - plannedBytes`: what the memory plan saves. */
+  readonly savedBytes: number;
+}
+
+/**
+ * The memory a plan needs on a device (see {@link MemoryReport}).
+ *
+ * @example
+ *   const m = programMemory(exe.plan({ loss }, { train: true }));
+ *   console.log(m.peakBytes, m.savedBytes);
+ */
+export function programMemory(plan: Plan): MemoryReport {
+  let paramBytes = 0;
+  let inputBytes = 0;
+  for (const b of plan.buffers.values()) {
+    const bytes = Math.max(4, b.size * 4);
+    if (b.kind === 'param') paramBytes += bytes;
+    else if (b.kind !== 'temp') inputBytes += bytes;
+  }
+  const { peakBytes: plannedBytes, unsharedBytes: intermediateBytes } = planMemory(plan);
+  return { paramBytes, inputBytes, intermediateBytes, plannedBytes, peakBytes: paramBytes + inputBytes + plannedBytes, savedBytes: intermediateBytes - plannedBytes };
+}
+
+/** Bytes for reports: `812 B`, `3.5 KiB`, `12.25 MiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+  return bytes >= 2 ** 10 ? `${(bytes / 2 ** 10).toFixed(1)} KiB` : `${bytes} B`;
 }
 
 export type { TrainHook };
@@ -67,6 +115,8 @@ export class Executable {
   private runCounter = 0;
   private trainSteps = 0;
   private lastProfile: ProfileRecord | undefined;
+  /** The plan of the last run, for memoryReport(). */
+  private lastPlan: Plan | undefined;
   /** Host hooks of this Executable only; the graph's own `Graph.trainHooks` run first. */
   readonly trainHooks: TrainHook[] = [];
   /** Param names are scoped per Executable, so several can share one backend. */
@@ -173,7 +223,8 @@ export class Executable {
     const result = await program.run(feedMap, [...new Set(wanted.map((f) => f.operand.buf))], { step: this.runCounter, profile: options.profile ?? this.options.profile ?? false });
     this.runCounter++;
     if (train) this.trainSteps++;
-    if (result.profile) this.lastProfile = { entries: result.profile, granularity: result.profileGranularity ?? 'kernel' };
+    this.lastPlan = plan;
+    if (result.profile) this.lastProfile = { entries: result.profile, granularity: result.profileGranularity ?? 'kernel', memory: programMemory(plan) };
     const out = {} as Record<K, HostTensor>;
     for (const f of wanted) {
       out[f.key] = { data: result.outputs.get(f.operand.buf)!, shape: [...f.operand.shape], dtype: f.operand.dtype };
@@ -325,8 +376,24 @@ export class Executable {
 
   get paramNames(): string[] { return [...this.graph.params.keys()]; }
 
-  /** The last profiled run's kernels, slowest first, as text and JSON-ready records. */
-  profileReport(): { granularity: 'kernel' | 'submission'; entries: ProfileEntry[]; text: string } {
+  /**
+   * Device memory of the program the last run used: its peak next to the sum of its
+   * intermediates (what the memory plan saves). Throws GraphError before the first run.
+   *
+   * @example
+   *   await exe.run(feeds, { loss }, { train: true });
+   *   const { peakBytes, intermediateBytes, plannedBytes } = exe.memoryReport();
+   */
+  memoryReport(): MemoryReport {
+    if (!this.lastPlan) throw new GraphError('memoryReport: no run yet (memory is known once a run has compiled its program)');
+    return programMemory(this.lastPlan);
+  }
+
+  /**
+   * The last profiled run's kernels, slowest first, as text and JSON-ready records, with the
+   * program's device memory (peak, and the intermediates with and without the memory plan).
+   */
+  profileReport(): { granularity: 'kernel' | 'submission'; entries: ProfileEntry[]; memory: MemoryReport; text: string } {
     if (!this.lastProfile) throw new GraphError('profileReport: no profiled run yet (run with { profile: true })');
     const entries = [...this.lastProfile.entries].sort((a, b) => b.ms - a.ms);
     const rows = entries.map((e) => {
@@ -335,7 +402,9 @@ export class Executable {
       return `${e.kernel.padEnd(28)} ${e.ops.join('+').slice(0, 30).padEnd(30)} ${e.shapes.slice(0, 36).padEnd(36)} ${e.ms.toFixed(3).padStart(9)} ms ${gbs.toFixed(2).padStart(8)} GB/s ${gfs.toFixed(2).padStart(8)} GFLOP/s`;
     });
     const head = this.lastProfile.granularity === 'kernel' ? 'per-kernel timings' : 'NOTE: the adapter has no timestamp queries; whole submissions were timed';
-    return { granularity: this.lastProfile.granularity, entries, text: [head, ...rows].join('\n') };
+    const m = this.lastProfile.memory;
+    const memory = `device memory: peak ${formatBytes(m.peakBytes)} (params ${formatBytes(m.paramBytes)}, feeds+constants ${formatBytes(m.inputBytes)}, intermediates ${formatBytes(m.plannedBytes)} planned vs ${formatBytes(m.intermediateBytes)} unshared)`;
+    return { granularity: this.lastProfile.granularity, entries, memory: m, text: [head, ...rows, memory].join('\n') };
   }
 
   /**
