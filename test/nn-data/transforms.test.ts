@@ -1,4 +1,4 @@
-import { DataFormatError, fitStandardizer, normalize, oneHot, scale } from '../../packages/nn/src/data';
+import { augment, createDataset, DataFormatError, fitStandardizer, normalize, oneHot, randomCrop, randomHorizontalFlip, scale } from '../../packages/nn/src/data';
 
 describe('scale / normalize', () => {
   it('scale maps bytes to floats', () => {
@@ -60,5 +60,82 @@ describe('oneHot', () => {
     expect(() => oneHot([0, 3], 3)).toThrow(new DataFormatError('oneHot: label 3 at index 1 is out of range 0..2'));
     expect(() => oneHot([-1], 3)).toThrow(DataFormatError);
     expect(() => oneHot([0.5], 3)).toThrow(DataFormatError);
+  });
+});
+
+/** A `random` that returns the given values in turn. */
+const scripted = (...values: number[]) => () => {
+  if (!values.length) throw new Error('scripted random: out of values');
+  return values.shift()!;
+};
+
+describe('randomCrop', () => {
+  // one 1x3x3 image 1..9 and one 2x2x2 image
+  const img = Float32Array.from({ length: 9 }, (_, i) => i + 1);
+
+  it('shifts the content by the drawn offset, filling what comes from the padding', () => {
+    // span 3 for padding 1: draws 0 -> offset -1, 2/3 -> 0, 0.99 -> +1; rows first, then columns
+    expect(Array.from(randomCrop({ padding: 1 })(img, [1, 3, 3], 1, scripted(0, 0.99)))).toEqual([0, 0, 0, 2, 3, 0, 5, 6, 0]);
+    expect(Array.from(randomCrop({ padding: 1, fill: -1 })(img, [1, 3, 3], 1, scripted(0.99, 0.5)))).toEqual([4, 5, 6, 7, 8, 9, -1, -1, -1]);
+    expect(Array.from(randomCrop({ padding: 0 })(img, [1, 3, 3], 1, scripted(0.7, 0.2)))).toEqual(Array.from(img));
+    // a padding larger than the image can leave nothing of it
+    expect(Array.from(randomCrop({ padding: 5 })(img, [1, 3, 3], 1, scripted(0, 0)))).toEqual(new Array(9).fill(0));
+  });
+
+  it('moves every channel of an image alike and draws per image', () => {
+    const two = Float32Array.from({ length: 16 }, (_, i) => i); // 2 images of 2x2x2
+    const out = randomCrop({ padding: 1 })(two, [2, 2, 2], 2, scripted(0.5, 0.99, 0.5, 0.5));
+    // image 0: rows unchanged, columns shifted left by 1; image 1 unchanged
+    expect(Array.from(out)).toEqual([1, 0, 3, 0, 5, 0, 7, 0, 8, 9, 10, 11, 12, 13, 14, 15]);
+  });
+
+  it('refuses bad padding and samples that are not CHW', () => {
+    expect(() => randomCrop({ padding: -1 })).toThrow(RangeError);
+    expect(() => randomCrop({ padding: 1.5 })).toThrow('randomCrop: padding must be a non-negative integer, got 1.5');
+    expect(() => randomCrop({ padding: 1 })(img, [9], 1, Math.random)).toThrow('randomCrop: samples must be CHW images [channels, height, width], got [9]');
+  });
+});
+
+describe('randomHorizontalFlip', () => {
+  const two = Float32Array.from({ length: 12 }, (_, i) => i); // 2 images of 1 channel, 2x3
+
+  it('mirrors the images whose draw is below the probability', () => {
+    expect(Array.from(randomHorizontalFlip()(two, [1, 2, 3], 2, scripted(0.2, 0.7)))).toEqual([2, 1, 0, 5, 4, 3, 6, 7, 8, 9, 10, 11]);
+    expect(Array.from(randomHorizontalFlip({ probability: 1 })(two, [1, 2, 3], 2, scripted(0.99, 0.99)))).toEqual([2, 1, 0, 5, 4, 3, 8, 7, 6, 11, 10, 9]);
+    expect(Array.from(randomHorizontalFlip({ probability: 0 })(two, [1, 2, 3], 2, scripted(0, 0)))).toEqual(Array.from(two));
+  });
+
+  it('refuses a probability outside [0, 1]', () => {
+    expect(() => randomHorizontalFlip({ probability: 1.5 })).toThrow('randomHorizontalFlip: probability must be in [0, 1], got 1.5');
+    expect(() => randomHorizontalFlip({ probability: NaN })).toThrow(RangeError);
+  });
+});
+
+describe('augment', () => {
+  // 400 1x1x2 images [0, 1]: a crop of padding 1 moves at most the one pixel in or out of view
+  const n = 400;
+  const ds = createDataset({ x: Float32Array.from({ length: 2 * n }, (_, i) => (i % 2) + 1), y: Int32Array.from({ length: n }, (_, i) => i % 3), xShape: [1, 1, 2] });
+  const augs = [randomCrop({ padding: 1 }), randomHorizontalFlip()];
+
+  it('is reproducible in (seed, epoch), fresh per epoch, and leaves the dataset as it was', () => {
+    const a = augment(ds, augs, { seed: 7, epoch: 0 });
+    expect(Array.from(augment(ds, augs, { seed: 7, epoch: 0 }).x)).toEqual(Array.from(a.x));
+    expect(Array.from(augment(ds, augs, { seed: 7, epoch: 1 }).x)).not.toEqual(Array.from(a.x));
+    expect(Array.from(augment(ds, augs, { seed: 8, epoch: 0 }).x)).not.toEqual(Array.from(a.x));
+    expect(a.y).toBe(ds.y);
+    expect(a.count).toBe(n);
+    expect(Array.from(ds.x.subarray(0, 4))).toEqual([1, 2, 1, 2]);
+  });
+
+  it('draws every crop offset and both flips', () => {
+    // Each possible 1x2 result of a shift by dx in -1..1, then an optional flip.
+    const out = augment(ds, augs, { seed: 3 }).x;
+    const seen = new Map<string, number>();
+    for (let i = 0; i < n; i++) seen.set(`${out[2 * i]},${out[2 * i + 1]}`, (seen.get(`${out[2 * i]},${out[2 * i + 1]}`) ?? 0) + 1);
+    // dy = +-1 blanks the image (3 of 9 offsets with dy 0 keep it): [0,0]; dx -1: [0,1] or flipped [1,0];
+    // dx 0: [1,2] or [2,1]; dx +1: [2,0] or [0,2].
+    expect([...seen.keys()].sort()).toEqual(['0,0', '0,1', '0,2', '1,0', '1,2', '2,0', '2,1']);
+    expect(seen.get('0,0')! / n).toBeGreaterThan(0.55); // 6/9 expected
+    expect(seen.get('0,0')! / n).toBeLessThan(0.78);
   });
 });

@@ -7,7 +7,8 @@
  *   for (const { x, y, size } of batches(tr, { batchSize: 128, shuffle: true, seed: 1, epoch })) ...
  *
  * Readers: `parseIdx`/`readIdxFile` (MNIST's IDX), `parseCifar10`/`readCifar10File`.
- * Transforms: `scale`, `normalize`, `fitStandardizer`, `oneHot`.
+ * Transforms: `scale`, `normalize`, `fitStandardizer`, `oneHot`; augmentations (seeded, per
+ * epoch): `augment(ds, [randomCrop({ padding: 4 }), randomHorizontalFlip()], { seed, epoch })`.
  * A malformed file raises `DataFormatError`; a bad argument raises `RangeError`.
  */
 export * from './errors';

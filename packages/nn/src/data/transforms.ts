@@ -1,7 +1,9 @@
 /**
- * Host-side preprocessing on flat typed arrays viewed as `[count, featureSize]` rows.
- * Each function returns a new Float32Array and never mutates its input.
+ * Host-side preprocessing on flat typed arrays viewed as `[count, featureSize]` rows, and
+ * seeded augmentations of image datasets. Each function returns a new Float32Array and never
+ * mutates its input.
  */
+import { type Dataset, type Labels, mixSeed, mulberry32 } from './dataset';
 import { DataFormatError } from './errors';
 
 function checkRows(what: string, length: number, featureSize: number): number {
@@ -110,3 +112,100 @@ export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array
   }
   return out;
 }
+
+/**
+ * A seeded data augmentation: `count` samples of shape `sampleShape` (row-major, e.g. CHW
+ * images) in, a new array of the same size out; every random choice is drawn from `random`
+ * (uniform in [0, 1)), so the same draws give the same output. Apply with {@link augment}.
+ */
+export type Augmentation = (x: Float32Array, sampleShape: readonly number[], count: number, random: () => number) => Float32Array;
+
+function imageShape(what: string, shape: readonly number[]): [number, number, number] {
+  if (shape.length !== 3 || shape.some((d) => !Number.isInteger(d) || d <= 0)) {
+    throw new RangeError(`${what}: samples must be CHW images [channels, height, width], got [${shape}]`);
+  }
+  return shape as [number, number, number];
+}
+
+/**
+ * Random crop with padding (torchvision's `RandomCrop(size, padding)`, Keras' `RandomCrop`
+ * after `ZeroPadding2D`): each image is padded by `padding` pixels of value `fill` on every
+ * side and an `h x w` window (its own size) is cut at a random offset, so the content shifts
+ * by up to `padding` pixels in each direction. Two draws per image: row offset, then column.
+ *
+ * @throws RangeError for a negative or non-integer padding, or samples that are not CHW.
+ * @example
+ * augment(train, [randomCrop({ padding: 4 }), randomHorizontalFlip()], { seed: 1, epoch });
+ */
+export function randomCrop(options: { padding: number; fill?: number }): Augmentation {
+  const { padding, fill = 0 } = options ?? {};
+  if (!Number.isInteger(padding) || padding < 0) throw new RangeError(`randomCrop: padding must be a non-negative integer, got ${String(padding)}`);
+  return (x, sampleShape, count, random) => {
+    const [c, h, w] = imageShape('randomCrop', sampleShape);
+    const out = new Float32Array(x.length).fill(fill);
+    const span = 2 * padding + 1;
+    for (let n = 0; n < count; n++) {
+      // The window starts at (dy, dx) in padded coordinates: source row = row + dy - padding.
+      const dy = Math.floor(random() * span) - padding;
+      const dx = Math.floor(random() * span) - padding;
+      const rows = [Math.max(0, -dy), Math.min(h, h - dy)];
+      const cols = [Math.max(0, -dx), Math.min(w, w - dx)];
+      for (let ch = 0; ch < c; ch++) {
+        const plane = (n * c + ch) * h * w;
+        for (let i = rows[0]!; i < rows[1]!; i++) {
+          const src = plane + (i + dy) * w + dx;
+          out.set(x.subarray(src + cols[0]!, src + cols[1]!), plane + i * w + cols[0]!);
+        }
+      }
+    }
+    return out;
+  };
+}
+
+/**
+ * Mirrors each image left-right with probability `probability` (default 0.5), as
+ * torchvision's `RandomHorizontalFlip` and Keras' `RandomFlip('horizontal')`. One draw per image.
+ *
+ * @throws RangeError for a probability outside [0, 1], or samples that are not CHW.
+ * @example
+ * augment(train, [randomHorizontalFlip()], { seed: 1, epoch });
+ */
+export function randomHorizontalFlip(options: { probability?: number } = {}): Augmentation {
+  const { probability = 0.5 } = options;
+  if (!(probability >= 0 && probability <= 1)) throw new RangeError(`randomHorizontalFlip: probability must be in [0, 1], got ${String(probability)}`);
+  return (x, sampleShape, count, random) => {
+    const [c, h, w] = imageShape('randomHorizontalFlip', sampleShape);
+    const out = x.slice();
+    for (let n = 0; n < count; n++) {
+      if (!(random() < probability)) continue;
+      for (let row = n * c * h; row < (n + 1) * c * h; row++) {
+        for (let j = 0; j < w; j++) out[row * w + j] = x[row * w + w - 1 - j]!;
+      }
+    }
+    return out;
+  };
+}
+
+/**
+ * The dataset with `augmentations` applied in order to every sample, drawn from a stream
+ * seeded by `(seed, epoch)`: call it once per epoch for fresh, reproducible augmentations.
+ * Labels are shared with `ds`, not copied; `ds` is not changed.
+ *
+ * @throws RangeError from an augmentation whose sample shape does not fit `ds.xShape`.
+ * @example
+ * for (let epoch = 0; epoch < 10; epoch++) {
+ *   const augmented = augment(train, [randomCrop({ padding: 4 }), randomHorizontalFlip()], { seed: 1, epoch });
+ *   await fit(model, augmented, { epochs: epoch + 1, initialEpoch: epoch, batchSize: 128 });
+ * }
+ */
+export function augment<Y extends Labels>(ds: Dataset<Y>, augmentations: readonly Augmentation[], options: { seed?: number; epoch?: number } = {}): Dataset<Y> {
+  const { seed = 0, epoch = 0 } = options;
+  // A stream of its own, so augmentations do not repeat the draws of that epoch's shuffle.
+  const next = mulberry32(mixSeed(mixSeed(seed, epoch), AUGMENT_STREAM));
+  const random = () => next() / 0x100000000;
+  let x = ds.x;
+  for (const a of augmentations) x = a(x, ds.xShape, ds.count, random);
+  return { ...ds, x, xShape: [...ds.xShape], yShape: [...ds.yShape] };
+}
+
+const AUGMENT_STREAM = 0x61756720; // 'aug '
