@@ -2,7 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { CIFAR10_RECORD_BYTES, DataFormatError, parseCifar10, readCifar10File } from '../../packages/nn/src/data';
+import { CIFAR10_RECORD_BYTES, CIFAR10_URL, DataFormatError, loadCifar10, parseCifar10, readCifar10File } from '../../packages/nn/src/data';
+import { syntheticRecords, writeSyntheticCifar } from './cifar-fixture';
 
 /** A record whose pixel p has value (seed + p) % 256, label first. */
 function record(label: number, seed: number): Uint8Array {
@@ -61,5 +62,30 @@ describe('readCifar10File', () => {
     await expect(readCifar10File(join(dir, 'b.bin'), { maxRecords: 2 })).rejects.toThrow(`${join(dir, 'b.bin')}: 9219 bytes, over the 6146-byte limit`);
     await expect(readCifar10File(join(dir, 'none.bin'))).rejects.toThrow(DataFormatError);
     await expect(readCifar10File(join(dir, 'b.bin'), { maxRecords: 0 })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('loadCifar10', () => {
+  it('reads the five training batches in order and the test batch, from the folder or the one above it', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'kiln-cifar-'));
+    await writeSyntheticCifar(join(root, 'cifar-10-batches-bin'), { perTrainFile: 3, test: 4, seed: 5 });
+    for (const dir of [root, join(root, 'cifar-10-batches-bin')]) {
+      const { train, test } = await loadCifar10({ dir });
+      expect(train.count).toBe(15);
+      expect(Array.from(train.labels)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4]);
+      // batch 2's first image follows batch 1's three
+      expect(Array.from(train.images.subarray(3 * 3072, 3 * 3072 + 8))).toEqual(Array.from(syntheticRecords(1, 6, 3).subarray(1, 9)));
+      expect(test.count).toBe(4);
+    }
+  });
+
+  it('names every missing file and where to download CIFAR-10', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-cifar-'));
+    await writeFile(join(dir, 'data_batch_1.bin'), record(1, 0));
+    const e = await loadCifar10({ dir }).catch((x: unknown) => x as Error);
+    expect(e).toBeInstanceOf(DataFormatError);
+    for (const name of ['data_batch_2.bin', 'data_batch_5.bin', 'test_batch.bin']) expect(e.message).toContain(join(dir, name));
+    expect(e.message).not.toContain('data_batch_1.bin: ');
+    expect(e.message).toContain(CIFAR10_URL);
   });
 });

@@ -2,10 +2,12 @@
  * CIFAR-10 "binary version" (https://www.cs.toronto.edu/~kriz/cifar.html): each
  * `data_batch_*.bin` / `test_batch.bin` is a plain run of 3073-byte records, one label
  * byte (0..9) then 3072 pixel bytes: the 1024 red, then 1024 green, then 1024 blue values
- * of a 32x32 image, i.e. CHW, which is the NCHW layout conv2d takes.
+ * of a 32x32 image, i.e. CHW, which is the NCHW layout conv2d takes. Nothing is downloaded:
+ * {@link loadCifar10} reads the files a user fetched from {@link CIFAR10_URL}.
  */
+import { nodeBuiltin } from '@kiln/core';
 import { DataFormatError } from './errors';
-import { readDataFile } from './fs';
+import { allInOrder, readDataFile } from './fs';
 
 export const CIFAR10_IMAGE_BYTES = 3 * 32 * 32;
 export const CIFAR10_RECORD_BYTES = 1 + CIFAR10_IMAGE_BYTES;
@@ -75,4 +77,52 @@ export async function readCifar10File(path: string, options: ReadCifar10Options 
     throw new RangeError(`readCifar10File: maxRecords must be a positive integer, got ${String(maxRecords)}`);
   }
   return parseCifar10(await readDataFile(path, { maxBytes: maxRecords * CIFAR10_RECORD_BYTES }), path);
+}
+
+/** The "CIFAR-10 binary version" archive; it unpacks to `cifar-10-batches-bin/`. */
+export const CIFAR10_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
+export const CIFAR10_FILES = {
+  train: ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'],
+  test: ['test_batch.bin'],
+} as const;
+const CIFAR10_FOLDER = 'cifar-10-batches-bin';
+
+/**
+ * Loads the training set (`data_batch_1..5.bin`, 50,000 images, in file order) and the test
+ * set (`test_batch.bin`, 10,000) from `dir`: the extracted `cifar-10-batches-bin` folder, or
+ * the folder that holds it. Files may be gzipped. Any record count per file is accepted (a
+ * small file in the same format reads the same).
+ *
+ * @throws DataFormatError naming every file missing or malformed, with where to download them.
+ * @example
+ * const { train, test } = await loadCifar10({ dir: 'cifar-10-batches-bin' });
+ * train.count; // 50000
+ */
+export async function loadCifar10(options: { dir: string }): Promise<{ train: Cifar10Batch; test: Cifar10Batch }> {
+  const { join } = nodeBuiltin<typeof import('node:path')>('node:path', 'loadCifar10');
+  const { existsSync } = nodeBuiltin<typeof import('node:fs')>('node:fs', 'loadCifar10');
+  const nested = join(options.dir, CIFAR10_FOLDER);
+  const dir = !existsSync(join(options.dir, CIFAR10_FILES.test[0])) && existsSync(nested) ? nested : options.dir;
+  const names = [...CIFAR10_FILES.train, ...CIFAR10_FILES.test];
+  let batches: Cifar10Batch[];
+  try {
+    batches = await allInOrder(names.map((n) => readCifar10File(join(dir, n))));
+  } catch (e) {
+    if (!(e instanceof DataFormatError)) throw e;
+    throw new DataFormatError(`${e.message} (CIFAR-10 needs ${names.join(', ')}: download ${CIFAR10_URL} and pass the '${CIFAR10_FOLDER}' folder it unpacks to)`, { cause: e });
+  }
+  return { train: concatBatches(batches.slice(0, -1)), test: batches.at(-1)! };
+}
+
+function concatBatches(parts: Cifar10Batch[]): Cifar10Batch {
+  const count = parts.reduce((n, p) => n + p.count, 0);
+  const images = new Uint8Array(count * CIFAR10_IMAGE_BYTES);
+  const labels = new Uint8Array(count);
+  let at = 0;
+  for (const p of parts) {
+    images.set(p.images, at * CIFAR10_IMAGE_BYTES);
+    labels.set(p.labels, at);
+    at += p.count;
+  }
+  return { images, labels, count };
 }
