@@ -1,12 +1,15 @@
 /**
  * compile(g, { backend }): pick a backend and build an Executable. 'auto' uses WebGPU when an
  * adapter answers and the gpu.js CPU backend otherwise, printing one line on stderr that says
- * why; KILN_BACKEND=cpu|webgpu overrides 'auto'.
+ * why; on a software adapter (lavapipe, SwiftShader, a fallback adapter) it times the graph on
+ * both and keeps the faster, saying so in one line (auto.ts). KILN_BACKEND=cpu|webgpu
+ * overrides 'auto'.
  */
 import { type Backend, compileWith, type CompileOptions, createReferenceBackend, type Executable, type Graph, OptionsError, parseOptions } from '@kiln/core';
 import { chooseBackend, createCpuBackend, fallbackNotice } from '@kiln/cpu';
 import { closeWebGPU, createWebGPUBackend, webgpuAvailable } from '@kiln/webgpu';
 import { z } from 'zod';
+import { measureBackends, softwareAdapter } from './auto';
 
 export type BackendName = 'auto' | 'webgpu' | 'cpu' | 'reference';
 
@@ -34,22 +37,40 @@ function notice(line: string): void {
   else console.warn(line);
 }
 
-/** Create the backend `compile` would use, without compiling anything. */
-export async function createBackend(request: BackendName = 'auto', options: { quiet?: boolean; profile?: boolean } = {}): Promise<Backend> {
-  if (request === 'reference') return createReferenceBackend();
+/**
+ * The backend for a request, and for an 'auto' that found only a software WebGPU adapter, why
+ * it is software (compile then measures the graph on both backends).
+ */
+async function pickBackend(request: BackendName, options: { quiet?: boolean; profile?: boolean }): Promise<{ backend: Backend; software: string | null }> {
+  if (request === 'reference') return { backend: createReferenceBackend(), software: null };
+  let adapter = '';
   const choice = await chooseBackend(request, async () => {
     const r = await webgpuAvailable();
+    if (r.ok) adapter = r.description;
     return r.ok ? { ok: true } : { ok: false, reason: r.reason };
   });
-  if (choice.backend === 'webgpu') return createWebGPUBackend({ profile: options.profile ?? false });
+  if (choice.backend === 'webgpu') {
+    const software = request === 'auto' && choice.source === 'probe' ? softwareAdapter(adapter) : null;
+    return { backend: await createWebGPUBackend({ profile: options.profile ?? false }), software };
+  }
   const cpu = await createCpuBackend();
   const line = fallbackNotice(choice, cpu.description);
   if (line && !options.quiet) notice(line);
-  return cpu;
+  return { backend: cpu, software: null };
 }
 
 /**
- * Compile a graph for a backend.
+ * Create the backend `compile` would use, without compiling anything. With no graph to time,
+ * 'auto' takes a software WebGPU adapter as it is.
+ */
+export async function createBackend(request: BackendName = 'auto', options: { quiet?: boolean; profile?: boolean } = {}): Promise<Backend> {
+  return (await pickBackend(request, options)).backend;
+}
+
+/**
+ * Compile a graph for a backend. With 'auto' on a software WebGPU adapter, the graph's
+ * training step (or forward pass) is first timed on WebGPU and on the CPU backend (zero
+ * feeds, symbolic dims = 64), and the faster one is kept (one stderr line unless `quiet`).
  *
  * @example
  *   const exe = await compile(g, { backend: 'auto' });
@@ -59,7 +80,12 @@ export async function createBackend(request: BackendName = 'auto', options: { qu
 export async function compile(g: Graph, options: KilnCompileOptions = {}): Promise<Executable> {
   const o = parseOptions(schema, options, 'compile');
   if (!g || typeof g !== 'object' || !('nodes' in g)) throw new OptionsError('compile: first argument must be a Graph');
-  const backend = await createBackend(o.backend ?? 'auto', { quiet: o.quiet ?? false, profile: o.profile ?? false });
+  let { backend, software } = await pickBackend(o.backend ?? 'auto', { quiet: o.quiet ?? false, profile: o.profile ?? false });
+  if (software !== null) {
+    const measured = await measureBackends(g, software, { webgpu: backend, cpu: await createCpuBackend() }, { compile: o });
+    if (measured.line && !o.quiet) notice(measured.line);
+    backend = measured.backend;
+  }
   return compileWith(g, backend, { ...o, ownsBackend: true });
 }
 
