@@ -54,7 +54,7 @@ describe("backend 'auto' on a software adapter", () => {
   test('the probe is a training step with zero feeds, symbolic dims bound to AUTO_PROBE_DIM', () => {
     const { g } = mlp();
     expect(probeRun(g)).toMatchObject({ train: true, fetches: {}, what: 'one training step' });
-    const feeds = zeroFeeds(g) as Record<string, { data: ArrayLike<number>; shape: number[] }>;
+    const feeds = zeroFeeds(g) as unknown as Record<string, { data: Float32Array | Int32Array; shape: number[] }>;
     expect(feeds.x!.shape).toEqual([AUTO_PROBE_DIM, 8]);
     expect(feeds.y!.data).toBeInstanceOf(Int32Array);
     expect([...feeds.x!.data].every((v) => v === 0)).toBe(true);
