@@ -7,9 +7,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 export type BackendName = 'auto' | 'webgpu' | 'cpu' | 'reference';
 const BACKENDS: readonly BackendName[] = ['auto', 'webgpu', 'cpu', 'reference'];
 
-/** The flags of `process.argv` as strings, plus checkers that name the program on failure. */
-export function cli<O extends NonNullable<ParseArgsConfig['options']>>(program: string, options: O) {
-  const args = process.argv.slice(2);
+/** The flags of `argv` (default: this process's) as strings, plus checkers that name the program on failure. */
+export function cli<O extends NonNullable<ParseArgsConfig['options']>>(program: string, options: O, argv: readonly string[] = process.argv.slice(2)) {
+  const args = [...argv];
   if (args[0] === '--') args.shift();
   const { values } = parseArgs({ args, options, strict: true });
   const fail = (m: string): never => { console.error(`${program}: ${m}`); process.exit(2); };

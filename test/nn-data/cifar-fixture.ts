@@ -1,6 +1,6 @@
 /**
  * Synthetic CIFAR-10 files in the real binary format, for tests: each class has its own mean
- * colour (red = 25 * label, green and blue from other multiples) plus seeded noise, so a
+ * colour (channel values 0, 127 or 254 from the label's base-3 digits) plus seeded noise, so a
  * small CNN can learn it in a few steps whatever the crops and flips.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -15,7 +15,7 @@ export function syntheticRecords(count: number, seed: number, start = 0): Uint8A
     const label = (start + r) % 10;
     const at = r * CIFAR10_RECORD_BYTES;
     out[at] = label;
-    const colour = [25 * label, 25 * ((label * 7) % 10), 25 * ((label * 3) % 10)];
+    const colour = [Math.floor(label / 9) % 3, Math.floor(label / 3) % 3, label % 3].map((d) => 127 * d);
     for (let p = 0; p < CIFAR10_IMAGE_BYTES; p++) {
       const noise = (next() % 41) - 20; // -20..20
       out[at + 1 + p] = Math.min(255, Math.max(0, colour[p >> 10]! + noise));

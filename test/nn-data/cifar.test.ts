@@ -82,7 +82,7 @@ describe('loadCifar10', () => {
   it('names every missing file and where to download CIFAR-10', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kiln-cifar-'));
     await writeFile(join(dir, 'data_batch_1.bin'), record(1, 0));
-    const e = await loadCifar10({ dir }).catch((x: unknown) => x as Error);
+    const e = (await loadCifar10({ dir }).then(() => undefined, (x: unknown) => x)) as Error;
     expect(e).toBeInstanceOf(DataFormatError);
     for (const name of ['data_batch_2.bin', 'data_batch_5.bin', 'test_batch.bin']) expect(e.message).toContain(join(dir, name));
     expect(e.message).not.toContain('data_batch_1.bin: ');
