@@ -9,12 +9,16 @@ import { nodeBuiltin } from '@kiln/core';
 import { DataFormatError } from './errors';
 import { allInOrder, readDataFile } from './fs';
 
+/** Pixel bytes of one image: 3 channels of 32x32. */
 export const CIFAR10_IMAGE_BYTES = 3 * 32 * 32;
+/** Bytes of one record: the label byte, then the pixels. */
 export const CIFAR10_RECORD_BYTES = 1 + CIFAR10_IMAGE_BYTES;
+/** Class names by label. */
 export const CIFAR10_CLASSES = [
   'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
 ] as const;
 
+/** Decoded records: images and labels, in file order. */
 export interface Cifar10Batch {
   /** count*3*32*32 raw pixel bytes, NCHW. */
   images: Uint8Array;
@@ -56,6 +60,7 @@ export function parseCifar10(bytes: Uint8Array, name = 'cifar10'): Cifar10Batch 
   return { images, labels, count };
 }
 
+/** Options of {@link readCifar10File}. */
 export interface ReadCifar10Options {
   /** Refuse a file (after gunzip) of more records than this; default 60,000, the whole CIFAR-10 set. */
   maxRecords?: number;
@@ -81,6 +86,7 @@ export async function readCifar10File(path: string, options: ReadCifar10Options 
 
 /** The "CIFAR-10 binary version" archive; it unpacks to `cifar-10-batches-bin/`. */
 export const CIFAR10_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
+/** The files {@link loadCifar10} reads: the five training batches, then the test batch. */
 export const CIFAR10_FILES = {
   train: ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'],
   test: ['test_batch.bin'],
