@@ -8,18 +8,18 @@
  *   pnpm mnist -- --model cnn --epochs 3
  *   pnpm mnist -- --model mlp --backend cpu --limit 10000 --epochs 2
  *   pnpm mnist -- --model cnn --resume checkpoints/mnist-cnn.safetensors --epochs 5
+ *   pnpm mnist -- --epochs 2 --report mnist-report.html
  *
  * Flags: --model mlp|cnn, --epochs N, --backend auto|webgpu|cpu|reference, --limit N (train on
  * the first N images), --batch-size N, --lr X, --seed N, --out PATH (checkpoint),
- * --resume PATH (continue from a checkpoint of the same model), --test-limit N.
+ * --resume PATH (continue from a checkpoint of the same model), --test-limit N, --report FILE
+ * (write a self-contained HTML report of the run: curves per epoch, timing, backend).
  */
-import { buildModel, close, compile, data, evaluate, fit, loadCheckpoint, nn, optim, saveCheckpoint, type Tensor } from 'kiln';
+import { close, compile, data, evaluate, fit, htmlReport, loadCheckpoint, saveCheckpoint } from 'kiln';
 import { cli } from '../cli';
+import { mnistModel, type ModelKind } from './model';
 
 const { createDataset, loadMnist, resolveMnistDir, subset } = data;
-const { conv2d, dense, dropout, flatten, maxPool2d, sequential, softmaxCrossEntropy, accuracy } = nn;
-
-type ModelKind = 'mlp' | 'cnn';
 
 const DEFAULTS: Record<ModelKind, { epochs: number; batchSize: number; lr: number }> = {
   mlp: { epochs: 5, batchSize: 128, lr: 1e-3 },
@@ -39,6 +39,7 @@ function options() {
     seed: { type: 'string', default: '1' },
     out: { type: 'string' },
     resume: { type: 'string' },
+    report: { type: 'string' },
   });
   const { values } = c;
   const model = c.oneOf<ModelKind>('model', values.model, ['mlp', 'cnn']);
@@ -54,18 +55,8 @@ function options() {
     seed: c.int('seed', values.seed, 0)!,
     out: values.out ?? `checkpoints/mnist-${model}.safetensors`,
     resume: values.resume,
+    report: values.report,
   };
-}
-
-function network(kind: ModelKind, x: Tensor): Tensor {
-  if (kind === 'mlp') {
-    return sequential([dense(256, { activation: 'relu' }), dropout(0.2), dense(10)])(x);
-  }
-  return sequential([
-    conv2d(16, { kernel: 3, padding: 'same', activation: 'relu' }), maxPool2d(), // [b, 16, 14, 14]
-    conv2d(32, { kernel: 3, padding: 'same', activation: 'relu' }), maxPool2d(), // [b, 32, 7, 7]
-    flatten(), dense(128, { activation: 'relu' }), dropout(0.25), dense(10),
-  ])(x);
 }
 
 async function main(): Promise<void> {
@@ -79,17 +70,7 @@ async function main(): Promise<void> {
   let test: data.Dataset = createDataset({ x: mnist.test.images, y: mnist.test.labels, xShape: [784] });
   if (o.testLimit !== undefined) test = subset(test, indices(0, Math.min(o.testLimit, test.count)));
 
-  const model = await buildModel((g) => {
-    const x = g.input('x', o.model === 'mlp' ? ['batch', 784] : ['batch', 1, 28, 28]);
-    const y = g.input('y', ['batch'], 'i32');
-    const logits = network(o.model, x);
-    return {
-      x, y, output: logits,
-      loss: softmaxCrossEntropy(logits, y),
-      metrics: { accuracy: accuracy(logits, y) },
-      optimizer: optim.adam({ lr: o.lr }),
-    };
-  }, { seed: o.seed, compile: (g) => compile(g, { backend: o.backend }) });
+  const model = await mnistModel(o.model, { lr: o.lr, seed: o.seed, compile: (g) => compile(g, { backend: o.backend }) });
 
   console.log(`model ${o.model}: ${model.summary().split('\n').at(-1)}`);
   console.log(`backend ${model.exe.backend}: ${model.exe.description}`);
@@ -103,7 +84,11 @@ async function main(): Promise<void> {
     initialBatch = info.batch;
     console.log(`resumed from ${o.resume} at epoch ${initialEpoch + 1}`);
   }
-  const history = await fit(model, train, { epochs: o.epochs, batchSize: o.batchSize, seed: o.seed, validation, validationBatchSize: 500, initialEpoch, initialBatch });
+  const report = o.report ? [htmlReport({ path: o.report, title: `MNIST ${o.model}, ${train.count} images, Adam lr ${o.lr}` })] : [];
+  const history = await fit(model, train, {
+    epochs: o.epochs, batchSize: o.batchSize, seed: o.seed, validation, validationBatchSize: 500, initialEpoch, initialBatch, callbacks: report,
+  });
+  if (o.report) console.log(`wrote report ${o.report}`);
   const epochs = initialEpoch + history.epochs.length;
   await saveCheckpoint(model, o.out, { epoch: epochs, metadata: { model: o.model, seed: String(o.seed) } });
   console.log(`saved checkpoint ${o.out}`);

@@ -18,4 +18,5 @@ export { Model, buildModel, type EpochStatistics, type ModelSpec, type ModelPart
 export { fit, evaluate, predict, type FitOptions, type History, type EvaluateOptions, type PredictOptions, type Predicted } from './fit';
 export { earlyStopping, modelCheckpoint, onEpoch, type Callback, type TrainContext, type EpochLogs, type BatchLogs, type EarlyStoppingOptions, type ModelCheckpointOptions } from './callbacks';
 export { generate, type GenerateOptions } from './generate';
+export { htmlReport, renderReport, type HtmlReportOptions, type ReportData } from './report';
 export { saveCheckpoint, loadCheckpoint, checkpointBytes, loadCheckpointBytes, restoreCheckpoint, NonFiniteCheckpointError, CHECKPOINT_FORMAT, type SaveCheckpointOptions, type LoadCheckpointOptions, type CheckpointInfo } from './checkpoint';
