@@ -3,7 +3,7 @@
  * its {@link Case} on an engine. Shapes are layout-free; conv2d is given as NCHW sizes and each
  * engine lays it out its own way (TF.js NHWC, Kiln NCHW).
  */
-import type { Case, Conv2dParams, Engine } from './engines/types';
+import { type Case, type Conv2dParams, type Engine, LSTM_SPEC, TRANSFORMER_SPEC } from './engines/types';
 
 export type Suite = 'kernels' | 'models';
 
@@ -15,6 +15,8 @@ export const BENCHES = [
   'conv2d',
   'mlpTrainStep',
   'cnnTrainStep',
+  'lstmTrainStep',
+  'transformerTrainStep',
   'mlpInference',
   'cnnInference',
 ] as const;
@@ -99,6 +101,14 @@ export function planWorkloads(options: PlanOptions): Workload[] {
     const cnnBatch = options.trainBatch ?? TRAIN_BATCH.cnn;
     out.push({ suite: 'models', bench: 'mlpTrainStep', params: { batch: mlpBatch }, make: (e) => e.mlpTrainStep(mlpBatch) });
     out.push({ suite: 'models', bench: 'cnnTrainStep', params: { batch: cnnBatch }, make: (e) => e.cnnTrainStep(cnnBatch) });
+    // Sequence models run at their spec's batch (--train-batch is the MLP's and the CNN's), and
+    // not under --quick: Kiln compiles the 64 unrolled LSTM steps, TF.js traces them every step.
+    if (!quick) {
+      const { time, hidden, batch: lstmBatch } = LSTM_SPEC;
+      out.push({ suite: 'models', bench: 'lstmTrainStep', params: { batch: lstmBatch, time, hidden }, make: (e) => e.lstmTrainStep(lstmBatch) });
+      const { seq, dModel, heads, batch: tBatch } = TRANSFORMER_SPEC;
+      out.push({ suite: 'models', bench: 'transformerTrainStep', params: { batch: tBatch, seq, dModel, heads }, make: (e) => e.transformerTrainStep(tBatch) });
+    }
     const batches = options.batches && options.batches.length > 0 ? options.batches : quick ? [32] : [...INFERENCE_BATCHES];
     for (const batch of batches) {
       out.push({ suite: 'models', bench: 'mlpInference', params: { batch }, make: (e) => e.mlpInference(batch) });

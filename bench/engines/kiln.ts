@@ -7,7 +7,10 @@
  * the same specs as the TF.js engines (types.ts).
  */
 import { close, compile, type Executable, Graph, optim, type Tensor, nn } from 'kiln';
-import { ADAM, CNN_SPEC, type Case, type Conv2dParams, type Engine, MLP_SPEC, conv2dFlops, conv2dOutSize, matmulFlops, randomData, randomLabels } from './types';
+import {
+  ADAM, CNN_SPEC, type Case, type Conv2dParams, type Engine, LSTM_SPEC, MLP_SPEC, TRANSFORMER_SPEC, conv2dFlops, conv2dOutSize, lstmTrainFlops, matmulFlops,
+  randomData, randomLabels, transformerTrainFlops,
+} from './types';
 
 type KilnBackend = 'webgpu' | 'cpu';
 
@@ -40,6 +43,8 @@ function cnn(g: Graph, x: Tensor): Tensor {
   return nn.dense(h, CNN_SPEC.classes, { name: 'fc2' });
 }
 
+const adam = () => optim.adam({ lr: ADAM.lr, beta1: ADAM.beta1, beta2: ADAM.beta2, epsilon: ADAM.epsilon });
+
 function model(kind: 'mlp' | 'cnn', batch: number, train: boolean) {
   const g = new Graph({ seed: 1 });
   const shape = kind === 'mlp' ? [batch, MLP_SPEC.input] : [batch, CNN_SPEC.channels, CNN_SPEC.height, CNN_SPEC.width];
@@ -50,8 +55,33 @@ function model(kind: 'mlp' | 'cnn', batch: number, train: boolean) {
   const y = g.input('y', [batch], 'i32');
   feeds.y = randomLabels(batch, kind === 'mlp' ? MLP_SPEC.classes : CNN_SPEC.classes);
   const loss = logits.softmaxCrossEntropy(y).mean();
-  g.minimize(loss, optim.adam({ lr: ADAM.lr, beta1: ADAM.beta1, beta2: ADAM.beta2, epsilon: ADAM.epsilon }));
+  g.minimize(loss, adam());
   return { g, feeds, probe: loss };
+}
+
+/** LSTM_SPEC with nn.lstm (unrolled over the time steps) and a dense head. */
+function lstmModel(batch: number) {
+  const { time, features, hidden, classes } = LSTM_SPEC;
+  const g = new Graph({ seed: 1 });
+  const x = g.input('x', [batch, time, features]);
+  const y = g.input('y', [batch], 'i32');
+  const last = nn.lstm(x, hidden, { returnSequences: false, kernelInit: 'glorotUniform', recurrentInit: 'glorotUniform', biasInit: 'zeros', name: 'lstm' });
+  const loss = nn.dense(last, classes, { name: 'fc' }).softmaxCrossEntropy(y).mean();
+  g.minimize(loss, adam());
+  return { g, feeds: { x: randomData(batch * time * features, 3), y: randomLabels(batch, classes) }, probe: loss };
+}
+
+/** TRANSFORMER_SPEC with nn.transformerEncoderLayer (pre-norm, no dropout). */
+function transformerModel(batch: number) {
+  const { seq, dModel, heads, ff } = TRANSFORMER_SPEC;
+  const g = new Graph({ seed: 1 });
+  const x = g.input('x', [batch, seq, dModel]);
+  const target = g.input('target', [batch, seq, dModel]);
+  const block = nn.transformerEncoderLayer({ numHeads: heads, dimFeedforward: ff, dropout: 0, normFirst: true, name: 'block' });
+  const loss = block(x).sub(target).square().mean();
+  g.minimize(loss, adam());
+  const n = batch * seq * dModel;
+  return { g, feeds: { x: randomData(n, 3), target: randomData(n, 4) }, probe: loss };
 }
 
 export function createKilnEngine(backend: KilnBackend): Engine {
@@ -108,6 +138,8 @@ export function createKilnEngine(backend: KilnBackend): Engine {
     },
     async mlpTrainStep(batch) { const m = model('mlp', batch, true); return graphCase(backend, m.g, m.feeds, m.probe, true); },
     async cnnTrainStep(batch) { const m = model('cnn', batch, true); return graphCase(backend, m.g, m.feeds, m.probe, true); },
+    async lstmTrainStep(batch) { const m = lstmModel(batch); return graphCase(backend, m.g, m.feeds, m.probe, true, { flops: lstmTrainFlops(batch) }); },
+    async transformerTrainStep(batch) { const m = transformerModel(batch); return graphCase(backend, m.g, m.feeds, m.probe, true, { flops: transformerTrainFlops(batch) }); },
     async mlpInference(batch) { const m = model('mlp', batch, false); return graphCase(backend, m.g, m.feeds, m.probe, false); },
     async cnnInference(batch) { const m = model('cnn', batch, false); return graphCase(backend, m.g, m.feeds, m.probe, false); },
     // Let the device finish what was submitted before the process exits (see kiln's close()).

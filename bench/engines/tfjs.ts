@@ -40,15 +40,19 @@ import { registerTfjsGradients } from './tfjs-gradients';
 import {
   ADAM,
   CNN_SPEC,
+  LSTM_SPEC,
   MLP_SPEC,
+  TRANSFORMER_SPEC,
   type Case,
   type Conv2dParams,
   type Engine,
   conv2dFlops,
   conv2dOutSize,
+  lstmTrainFlops,
   matmulFlops,
   randomData,
   randomLabels,
+  transformerTrainFlops,
 } from './types';
 
 /** The tfjs-core namespace these engines use (test/ cannot resolve @tensorflow/* itself). */
@@ -102,6 +106,12 @@ export interface TfjsModel {
   vars: tf.Variable[];
   forward(x: tf.Tensor): tf.Tensor;
   inputShape(batch: number): number[];
+  /**
+   * How the output is trained: softmax cross-entropy on one-hot labels of this many classes
+   * (default MLP_SPEC.classes), or, with `regression`, mean squared error against a fixed
+   * random target of the output's shape.
+   */
+  loss?: { regression: true } | { classes: number };
 }
 
 /** MLP_SPEC as tfjs variables and a forward function (exported for tests). */
@@ -145,6 +155,76 @@ export function buildCnn(): TfjsModel {
       h = tf.maxPool(h, 2, 2, 'valid');
       const f = tf.fused.matMul({ a: tf.reshape(h, [-1, flat]) as tf.Tensor2D, b: d1 as tf.Tensor2D, bias: d1b, activation: 'relu' });
       return tf.fused.matMul({ a: f, b: d2 as tf.Tensor2D, bias: d2b });
+    },
+  };
+}
+
+/**
+ * LSTM_SPEC as tf.layers.lstm computes it (tfjs-layers' RNN and LSTMCell.call, with ops from
+ * tfjs-core: tfjs-layers is not a dependency of the bench): the input unstacked along time, and
+ * per step `z = x_t kernel + h recurrentKernel + bias`, split into i f c o, `c = f c + i tanh(zc)`,
+ * `h = o tanh(c)`; the last h to logits. NOTE: tf.layers.lstm's default recurrentActivation is
+ * hardSigmoid; sigmoid here, as Kiln (and PyTorch, ONNX) compute. Exported for tests.
+ */
+export function buildLstm(): TfjsModel {
+  const { time, features, hidden, classes } = LSTM_SPEC;
+  const kernel = glorot([features, 4 * hidden], features, 4 * hidden, 31);
+  const recurrent = glorot([hidden, 4 * hidden], hidden, 4 * hidden, 32);
+  const bias = zerosVar([4 * hidden]);
+  const dense = glorot([hidden, classes], hidden, classes, 33);
+  const denseBias = zerosVar([classes]);
+  return {
+    vars: [kernel, recurrent, bias, dense, denseBias],
+    inputShape: (batch) => [batch, time, features],
+    loss: { classes },
+    forward: (x) => {
+      const batch = x.shape[0]!;
+      let h: tf.Tensor2D = tf.zeros([batch, hidden]);
+      let c: tf.Tensor2D = tf.zeros([batch, hidden]);
+      for (const xt of tf.unstack(x, 1) as tf.Tensor2D[]) {
+        const z = tf.add(tf.add(tf.matMul(xt, kernel as tf.Tensor2D), tf.matMul(h, recurrent as tf.Tensor2D)), bias) as tf.Tensor2D;
+        const [zi, zf, zc, zo] = tf.split(z, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+        c = tf.add(tf.mul(tf.sigmoid(zf), c), tf.mul(tf.sigmoid(zi), tf.tanh(zc)));
+        h = tf.mul(tf.sigmoid(zo), tf.tanh(c));
+      }
+      return tf.fused.matMul({ a: h, b: dense as tf.Tensor2D, bias: denseBias });
+    },
+  };
+}
+
+/**
+ * TRANSFORMER_SPEC's pre-norm block built from tfjs-core ops (TF.js has no attention layer):
+ * layer norm from tf.moments, q/k/v/output projections as fused matMuls on `[batch * seq, d]`,
+ * heads by reshape and transpose, `softmax(q k' / sqrt(dh)) v` by batched matMul. Exported for tests.
+ */
+export function buildTransformer(): TfjsModel {
+  const { seq, dModel: d, heads, ff } = TRANSFORMER_SPEC;
+  const dh = d / heads;
+  const proj = (inputs: number, outputs: number, seed: number) => [glorot([inputs, outputs], inputs, outputs, seed), zerosVar([outputs])] as const;
+  const [wq, bq] = proj(d, d, 41), [wk, bk] = proj(d, d, 42), [wv, bv] = proj(d, d, 43), [wo, bo] = proj(d, d, 44);
+  const [w1, b1] = proj(d, ff, 45), [w2, b2] = proj(ff, d, 46);
+  const norms = [0, 1].map(() => [tf.variable(tf.ones([d]), true), zerosVar([d])] as const);
+  const layerNorm = (t: tf.Tensor, [gamma, beta]: readonly [tf.Variable, tf.Variable]): tf.Tensor => {
+    const { mean, variance } = tf.moments(t, -1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(t, mean), tf.rsqrt(tf.add(variance, 1e-5))), gamma), beta);
+  };
+  const linear = (t: tf.Tensor, w: tf.Variable, b: tf.Variable, activation?: 'relu'): tf.Tensor =>
+    tf.fused.matMul({ a: t as tf.Tensor2D, b: w as tf.Tensor2D, bias: b, ...(activation ? { activation } : {}) }) as tf.Tensor;
+  return {
+    vars: [wq, bq, wk, bk, wv, bv, wo, bo, w1, b1, w2, b2, ...norms.flat()],
+    inputShape: (batch) => [batch, seq, d],
+    loss: { regression: true },
+    forward: (x) => {
+      const batch = x.shape[0]!;
+      const rows = tf.reshape(x, [batch * seq, d]);
+      const split = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [batch, seq, heads, dh]), [0, 2, 1, 3]);
+      const h = layerNorm(rows, norms[0]!);
+      const q = split(linear(h, wq, bq)), k = split(linear(h, wk, bk)), v = split(linear(h, wv, bv));
+      const weights = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)), -1);
+      const merged = tf.reshape(tf.transpose(tf.matMul(weights, v), [0, 2, 1, 3]), [batch * seq, d]);
+      const h1 = tf.add(rows, linear(merged, wo, bo));
+      const y = tf.add(h1, linear(linear(layerNorm(h1, norms[1]!), w1, b1, 'relu'), w2, b2));
+      return tf.reshape(y, [batch, seq, d]);
     },
   };
 }
@@ -248,13 +328,19 @@ export class TfjsEngine implements Engine {
     });
   }
 
-  private async trainCase(model: TfjsModel, batch: number): Promise<Case> {
+  private async trainCase(model: TfjsModel, batch: number, flops?: number): Promise<Case> {
     registerTfjsGradients();
-    const x = tf.tensor(randomData(batch * model.inputShape(1).reduce((a, b) => a * b, 1), 8), model.inputShape(batch));
-    const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(randomLabels(batch, MLP_SPEC.classes), 'int32'), MLP_SPEC.classes), 'float32'));
+    const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+    const x = tf.tensor(randomData(size(model.inputShape(batch)), 8), model.inputShape(batch));
+    const loss = model.loss ?? { classes: MLP_SPEC.classes };
+    // A regression target has the output's shape, which the input's shape is for the models here.
+    const y = 'classes' in loss
+      ? tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(randomLabels(batch, loss.classes), 'int32'), loss.classes), 'float32'))
+      : tf.tensor(randomData(size(model.inputShape(batch)), 9), model.inputShape(batch));
     const optimizer = tf.train.adam(ADAM.lr, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
-    const lossFn = (): tf.Scalar => tf.losses.softmaxCrossEntropy(y, model.forward(x)) as tf.Scalar;
+    const lossFn = (): tf.Scalar => ('classes' in loss ? tf.losses.softmaxCrossEntropy(y, model.forward(x)) : tf.losses.meanSquaredError(y, model.forward(x))) as tf.Scalar;
     return {
+      ...(flops ? { flops } : {}),
       run: async () => {
         const loss = optimizer.minimize(lossFn, true, model.vars);
         if (!loss) throw new Error('optimizer.minimize returned no loss');
@@ -281,6 +367,16 @@ export class TfjsEngine implements Engine {
   async cnnTrainStep(batch: number): Promise<Case> {
     await this.use();
     return this.trainCase(buildCnn(), batch);
+  }
+
+  async lstmTrainStep(batch: number): Promise<Case> {
+    await this.use();
+    return this.trainCase(buildLstm(), batch, lstmTrainFlops(batch));
+  }
+
+  async transformerTrainStep(batch: number): Promise<Case> {
+    await this.use();
+    return this.trainCase(buildTransformer(), batch, transformerTrainFlops(batch));
   }
 
   async mlpInference(batch: number): Promise<Case> {

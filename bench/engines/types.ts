@@ -68,6 +68,10 @@ export interface Engine {
   mlpTrainStep(batch: number): Promise<Case>;
   /** One training step (forward, backward, Adam update) of {@link CNN_SPEC}. */
   cnnTrainStep(batch: number): Promise<Case>;
+  /** One training step (forward, backward, Adam update) of {@link LSTM_SPEC}. */
+  lstmTrainStep(batch: number): Promise<Case>;
+  /** One training step (forward, backward, Adam update) of {@link TRANSFORMER_SPEC}. */
+  transformerTrainStep(batch: number): Promise<Case>;
   /** Forward pass of {@link MLP_SPEC} to logits. */
   mlpInference(batch: number): Promise<Case>;
   /** Forward pass of {@link CNN_SPEC} to logits. */
@@ -118,6 +122,35 @@ export const CNN_SPEC = {
   dense: 128,
   classes: 10,
 } as const;
+
+/**
+ * LSTM over `time` steps of `features` inputs: one layer of `hidden` units (sigmoid gates, tanh
+ * cell and output, no peepholes, gates i f c o in TF.js and i o f c in Kiln's ONNX layout), its
+ * last hidden state to `classes` logits by a dense layer; loss and optimizer as for
+ * {@link MLP_SPEC}. Weights glorot-uniform, biases zero. Default batch 32.
+ */
+export const LSTM_SPEC = { time: 64, features: 128, hidden: 256, classes: 10, batch: 32 } as const;
+
+/**
+ * One pre-norm Transformer encoder block on `[batch, seq, dModel]`:
+ * `h = x + Wo(attention(LN(x)))`, `y = h + W2(relu(W1(LN(h))))`, where attention is
+ * `heads`-head scaled dot-product self-attention (no mask, no dropout) with biased q/k/v/output
+ * projections and W1 is `dModel -> ff`. Loss: mean squared error against a fixed random target
+ * of y's shape; Adam ({@link ADAM}). Default batch 16.
+ */
+export const TRANSFORMER_SPEC = { seq: 128, dModel: 128, heads: 4, ff: 512, batch: 16 } as const;
+
+/** Multiply-adds of one LSTM training step as flops: forward GEMMs, backward twice that. */
+export function lstmTrainFlops(batch: number): number {
+  const { time, features, hidden, classes } = LSTM_SPEC;
+  return 3 * 2 * batch * (time * (features + hidden) * 4 * hidden + hidden * classes);
+}
+
+/** Flops of one Transformer block training step: the GEMMs (projections, scores, weights x values, feed-forward), x3. */
+export function transformerTrainFlops(batch: number): number {
+  const { seq, dModel: d, ff } = TRANSFORMER_SPEC;
+  return 3 * 2 * batch * seq * (4 * d * d + 2 * seq * d + 2 * d * ff);
+}
 
 export function matmulFlops(m: number, k: number, n: number): number {
   return 2 * m * k * n;
