@@ -1,5 +1,5 @@
 import { createReferenceBackend } from '@kiln/core';
-import { batchNorm, conv2d, dense, dropout, flatten, maxPool2d, sequential } from '../../packages/nn/src/layers';
+import { batchNorm, conv2d, dense, dropout, flatten, globalAvgPool2d, maxPool2d, sequential } from '../../packages/nn/src/layers';
 import { softmaxCrossEntropy } from '../../packages/nn/src/losses';
 import { adam } from '../../packages/nn/src/optim';
 import { buildModel } from '../../packages/nn/src/train';
@@ -30,6 +30,21 @@ describe('Model.summary', () => {
       '====================================================',
       `trainable params: 505; non-trainable: 8; optimizer state and epoch sums: ${(2 * 505 + 2 + 2).toLocaleString('en-US')}`,
     ].join('\n'));
+    await model.dispose();
+  });
+
+  it('names a layer without params by the composite it ends in', async () => {
+    const model = await buildModel((g) => {
+      const x = g.input('x', ['batch', 3, 4, 4]);
+      const y = g.input('y', ['batch'], 'i32');
+      const logits = sequential([conv2d(2, { kernel: 1 }), globalAvgPool2d(), dense(3)])(x);
+      return { x, y, output: logits, loss: softmaxCrossEntropy(logits, y) };
+    }, { seed: 1, compile: createReferenceBackend() });
+    expect(model.summary().split('\n').slice(2, 5).map((l) => l.split(/\s{2,}/))).toEqual([
+      ['conv2d_1 (conv2d)', '[batch, 2, 4, 4]', '8'],
+      ['(mean)', '[batch, 2]', '0'],
+      ['dense_1 (dense)', '[batch, 3]', '9'],
+    ]);
     await model.dispose();
   });
 

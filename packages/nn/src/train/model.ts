@@ -251,10 +251,16 @@ export class Model {
   async dispose(): Promise<void> { await this.exe.dispose(); }
 }
 
-/** What a layer without params did, from the op it ends in: a train-flag `where` is dropout's. */
+/**
+ * What a layer without params did, from the op it ends in; the composites that end in another
+ * primitive are named: a train-flag `where` is dropout's, a `div` of a `sum` is a mean (global
+ * average pooling).
+ */
 function opKind(t: Tensor): string {
-  const flag = t.op === 'where' ? t.graph.nodes[t.node.inputs[0]!]! : undefined;
-  return flag?.op === 'input' && flag.attrs.name === TRAINING_INPUT ? 'dropout' : t.op;
+  const first = t.graph.nodes[t.node.inputs[0]!];
+  if (t.op === 'where' && first?.op === 'input' && first.attrs.name === TRAINING_INPUT) return 'dropout';
+  if (t.op === 'div' && first?.op === 'sum') return 'mean';
+  return t.op;
 }
 
 export interface BuildModelOptions {
