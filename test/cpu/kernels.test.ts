@@ -1,7 +1,7 @@
 /**
  * Every kernel family of the CPU backend on hand-built plans, against the primitives' float64
  * references: odd sizes, broadcasting, transposes, broadcast batch dims, strides, padding,
- * dilation, groups. GEMM families run in both formulations (JavaScript tiles and gpu.js webasm).
+ * dilation, groups. GEMM families run in every formulation (JavaScript tiles, WebAssembly SIMD, gpu.js webasm).
  */
 import { type Backend, type DType, E, type PlanOperand, type KernelPrimitive, type PrimitiveName, type RefValue, spec, type TypedArray } from '@kiln/core';
 import { createCpuBackend, type CpuMode } from '@kiln/cpu';
@@ -150,8 +150,8 @@ describe('reductions', () => {
   });
 });
 
-describe.each(['cpu', 'webasm'] as CpuMode[])('matmul (%s)', (mode) => {
-  const tol = mode === 'webasm' ? { atol: 1e-5, rtol: 1e-4 } : { atol: 1e-5, rtol: 1e-5 };
+describe.each(['cpu', 'wasm', 'webasm'] as CpuMode[])('matmul (%s)', (mode) => {
+  const tol = mode !== 'cpu' ? { atol: 1e-5, rtol: 1e-4 } : { atol: 1e-5, rtol: 1e-5 };
   test.each([
     [[7, 5], [5, 9], {}], [[13, 3], [3, 6], {}], [[1, 1], [1, 1], {}],
     [[5, 7], [5, 9], { transposeA: true }], [[7, 5], [9, 5], { transposeB: true }], [[5, 7], [9, 5], { transposeA: true, transposeB: true }],
@@ -194,7 +194,7 @@ describe('movement', () => {
   });
 });
 
-describe.each(['cpu', 'webasm'] as CpuMode[])('convolution (%s)', (mode) => {
+describe.each(['cpu', 'wasm', 'webasm'] as CpuMode[])('convolution (%s)', (mode) => {
   const tol = { atol: 1e-4, rtol: 1e-4 };
   const conv = (stride: number[], padding: number[], dilation: number[], groups: number) => ({ stride, padding, dilation, groups });
   test.each([

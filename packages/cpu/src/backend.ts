@@ -9,29 +9,36 @@ import {
   FeedError, GraphError, type Plan, type PlanBuffer, type PlanOperand, type Program, type ProfileEntry,
   type ProgramRunResult, type TypedArray,
 } from '@kiln/core';
-import { createGemmEngine, type GemmEngine, type GemmPolicy } from './gemm';
+import { createGemmEngine, type GemmEngine, gemmThreads, type GemmPolicy } from './gemm';
 import { acquireWebasmPool, loadGpuJs } from './gpujs';
 import { BYTES, type Kernel, type LowerContext } from './kernel';
 import { lowerElementwise } from './kernels/elementwise';
 import { lowerOp } from './kernels/index';
+import { wasmFeatures } from './wasm/gemm';
 
-export type CpuMode = 'auto' | 'cpu' | 'webasm';
+export type CpuMode = 'auto' | 'wasm' | 'cpu' | 'webasm';
 
 export interface CpuBackendOptions {
   /**
    * Which formulation runs the GEMMs behind matmul and convolution:
-   *  - 'cpu': generated JavaScript everywhere (4x4 register-tiled GEMM);
-   *  - 'webasm': GEMMs as gpu.js webasm kernels (f32x4 SIMD, worker threads), the rest JavaScript;
-   *  - 'auto' (default): threaded webasm for GEMMs of at least AUTO_WEBASM_MIN_FLOPS on machines
-   *    with AUTO_WEBASM_MIN_CORES+ cores (gemm.ts, measured), JavaScript otherwise.
-   * Elementwise, reductions and movement are generated JavaScript in every mode: measured faster
-   * than gpu.js's cpu and webasm modes for them, and exact for i32/u32 (see README).
+   *  - 'auto' (default): 'wasm' where the runtime has WebAssembly SIMD, 'cpu' otherwise;
+   *  - 'wasm': the WebAssembly SIMD GEMM (packed panels, 4x8 register tiles, worker threads
+   *    on a shared memory under Node); BackendUnavailableError without SIMD;
+   *  - 'cpu': generated JavaScript everywhere (4x4 register-tiled GEMM), the no-SIMD path;
+   *  - 'webasm': GEMMs as gpu.js webasm kernels (kept to compare; Node only).
+   * Elementwise, reductions and movement are generated JavaScript in every mode (see README).
    */
   mode?: CpuMode;
-  /** Let webasm kernels split across worker threads (default true). */
-  threads?: boolean;
-  /** Core count the 'auto' policy assumes (default: os.cpus().length); tests pin it. */
-  cores?: number;
+  /**
+   * Threads per GEMM, the calling one included: true (default) = every core, false or 1 = the
+   * single-threaded path, a number = that many (at most 16). KILN_CPU_THREADS=n sets the
+   * default. Threads need Node's worker_threads; a page runs one.
+   */
+  threads?: boolean | number;
+  /** false: act as a runtime without WebAssembly SIMD ('auto' runs JavaScript GEMMs). */
+  simd?: boolean;
+  /** Least work (flops) per thread before a GEMM is split (default 2^20); 0 splits every GEMM (tests). */
+  minFlopsPerThread?: number;
 }
 
 export type CpuBackend = Backend & { readonly name: 'cpu'; readonly mode: CpuMode; readonly gemm: GemmEngine };
@@ -262,22 +269,28 @@ class CpuBackendImpl implements CpuBackend {
  */
 export async function createCpuBackend(options: CpuBackendOptions = {}): Promise<CpuBackend> {
   const mode = options.mode ?? 'auto';
-  if (!['auto', 'cpu', 'webasm'].includes(mode)) throw new BackendUnavailableError(`cpu backend: unknown mode '${mode}' (expected 'auto', 'cpu' or 'webasm')`);
-  let policy: GemmPolicy = mode === 'cpu' ? 'js' : mode === 'webasm' ? 'webasm' : 'auto';
+  if (!['auto', 'wasm', 'cpu', 'webasm'].includes(mode)) throw new BackendUnavailableError(`cpu backend: unknown mode '${mode}' (expected 'auto', 'wasm', 'cpu' or 'webasm')`);
+  const simd = options.simd !== false && wasmFeatures().simd;
+  if (mode === 'wasm' && !simd) throw new BackendUnavailableError("cpu backend: mode 'wasm' needs WebAssembly SIMD, which this runtime does not have; use mode 'cpu'");
+  const policy: GemmPolicy = mode === 'cpu' ? 'js' : mode === 'webasm' ? 'webasm' : simd ? 'wasm' : 'js';
   let detail = 'JavaScript kernels';
   let releasePool = () => {};
-  if (policy !== 'js') {
+  if (policy === 'webasm') {
     try {
       const g = loadGpuJs();
-      const threads = (options.threads ?? true) && g.threads;
-      detail = `gpu.js ${g.version} webasm GEMMs (${g.simd ? 'f32x4 SIMD' : 'scalar'}${threads ? ', worker threads' : ''})${policy === 'auto' ? ' where they pay' : ''}, JavaScript elsewhere`;
+      const threads = options.threads !== false && options.threads !== 1 && g.threads;
+      detail = `gpu.js ${g.version} webasm GEMMs (${g.simd ? 'f32x4 SIMD' : 'scalar'}${threads ? ', worker threads' : ''}), JavaScript elsewhere`;
       releasePool = acquireWebasmPool();
     } catch (e) {
-      if (policy === 'webasm') throw new BackendUnavailableError(`cpu backend: mode 'webasm' is unavailable here: ${(e as Error).message}`);
-      policy = 'js';
+      throw new BackendUnavailableError(`cpu backend: mode 'webasm' is unavailable here: ${(e as Error).message}`);
     }
   }
-  const gemm = createGemmEngine(policy, { ...(options.threads !== undefined ? { threads: options.threads } : {}), ...(options.cores !== undefined ? { cores: options.cores } : {}) });
+  const { threads, minFlopsPerThread } = options;
+  const gemm = createGemmEngine(policy, { ...(threads !== undefined ? { threads } : {}), ...(minFlopsPerThread !== undefined ? { minFlopsPerThread } : {}) });
+  if (policy === 'wasm') {
+    const t = gemmThreads(options.threads);
+    detail = `WebAssembly ${wasmFeatures().relaxed ? 'relaxed ' : ''}SIMD GEMMs${t > 1 && wasmFeatures().threads ? ` on ${t} threads` : ''}, JavaScript elsewhere`;
+  }
   return new CpuBackendImpl(mode, gemm, `cpu (${mode}): ${detail}`, releasePool);
 }
 

@@ -1,36 +1,70 @@
 /**
  * GEMM, the inner engine of matmul and of every convolution (im2col / col2im around it):
- * C[M,N] = A[M,K] · B[K,N] (or +=), all row-major. Two formulations:
+ * C[M,N] = op(A)[M,K] . op(B)[K,N] (or +=), all row-major, op = transpose where a run asks.
+ * Three formulations:
  *
+ *   wasm    WebAssembly SIMD (wasm/gemm-wat.ts): packed panels, 4x8 f32x4 register tiles, cache
+ *           blocks, relaxed-SIMD multiply-add where present, C split over worker threads on a
+ *           shared memory (Node). 15-45 GFLOP/s per core here; the default wherever SIMD exists.
  *   js      4x4 register tiles in plain JavaScript: 16 float64 accumulators per tile, 8 loads
- *           per 16 multiply-adds. 2-3.5 GFLOP/s on one core (the naive per-cell loop: 0.3-1).
+ *           per 16 multiply-adds. 2-3.5 GFLOP/s on one core. The fallback without SIMD.
  *   webasm  a gpu.js 'webasm' kernel in which each cell computes a 4-row strip of one column
- *           (returns Array(4)), so gpu.js's f32x4 SIMD runs 4 columns x 4 rows per step; under
- *           the async contract it splits across a worker pool (threads). Accumulates in f32.
+ *           (returns Array(4)); kept as an explicit mode for comparison (scripts/probe.ts).
  *
- * scripts/probe.ts measures both; `auto` picks webasm only where threads pay (see policy).
+ * scripts/README.md holds the measurements behind the choice.
  */
 import { hardwareConcurrency } from '@kiln/core';
 import { loadGpuJs, type WebasmKernel } from './gpujs';
+import { acquireWasmGemm, wasmFeatures, type WasmGemm } from './wasm/gemm';
 
 export interface GemmCall {
-  /** Returns a Promise when the formulation is asynchronous (threaded webasm). */
-  run(a: Float32Array, ao: number, b: Float32Array, bo: number, c: Float32Array, co: number, accumulate: boolean): void | Promise<void>;
-  /** How the last run executed: 'js', or gpu.js's path ('simd', 'threaded', 'scalar', ...). */
+  /**
+   * C (+)= op(A) . op(B). A is [M,K] at a[ao], or [K,M] when `transA`; B is [K,N] at b[bo], or
+   * [N,K] when `transB`; C is [M,N] at c[co]. Returns a Promise when the formulation is
+   * asynchronous (threaded gpu.js webasm).
+   */
+  run(a: Float32Array, ao: number, b: Float32Array, bo: number, c: Float32Array, co: number, accumulate: boolean, transA?: boolean, transB?: boolean): void | Promise<void>;
+  /** How the last run executed: 'js', 'wasm' / 'wasm-relaxed' with 'xT' threads, or gpu.js's path. */
   lastPath(): string | null;
   /** Memory this call holds outside the Program's buffers (gpu.js's WebAssembly.Memory). */
   readonly bytes: number;
   dispose(): void;
 }
 
+export type GemmFormulation = 'js' | 'wasm' | 'webasm';
+
 export interface GemmEngine {
-  /** The formulation chosen for this shape ('js' or 'webasm'). */
-  formulation(m: number, k: number, n: number): 'js' | 'webasm';
+  /** The formulation chosen for this shape. */
+  formulation(m: number, k: number, n: number): GemmFormulation;
   prepare(m: number, k: number, n: number): GemmCall;
   dispose(): void;
 }
 
-export type GemmPolicy = 'js' | 'webasm' | 'auto';
+/** 'auto': wasm where the runtime has WebAssembly SIMD, js otherwise. */
+export type GemmPolicy = GemmFormulation | 'auto';
+
+export interface GemmEngineOptions {
+  /**
+   * Threads per wasm GEMM, the calling one included: true (default) = the core count (at most
+   * 16), false or 1 = none. Env KILN_CPU_THREADS=n overrides the default. Threads need Node
+   * (worker_threads, shared WebAssembly memory); elsewhere the GEMM runs on one thread.
+   */
+  threads?: boolean | number;
+  /** Use relaxed SIMD where the runtime has it (default true); false measures plain SIMD. */
+  relaxed?: boolean;
+  /** false: act as a runtime without WebAssembly SIMD ('auto' takes js); for tests and measurements. */
+  simd?: boolean;
+  /** Least work (flops) per thread before a wasm GEMM is split; 0 splits every one (tests). */
+  minFlopsPerThread?: number;
+}
+
+/** Copy the [rows, cols] matrix at `src[so]` transposed into `dst[dof]` as [cols, rows]. */
+export function packTranspose(src: Float32Array, so: number, rows: number, cols: number, dst: Float32Array, dof: number): void {
+  for (let r = 0; r < rows; r++) {
+    const s = so + r * cols;
+    for (let c = 0; c < cols; c++) dst[dof + c * rows + r] = src[s + c]!;
+  }
+}
 
 /** JavaScript GEMM with 4x4 register tiles; remainder rows/columns take narrower loops. */
 export function gemmJs(a: Float32Array, ao: number, b: Float32Array, bo: number, c: Float32Array, co: number, M: number, K: number, N: number, accumulate: boolean): void {
@@ -107,70 +141,99 @@ function webasmSource(K: number, N: number): string {
   }`;
 }
 
+type PlainRun = (a: Float32Array, ao: number, b: Float32Array, bo: number, c: Float32Array, co: number, accumulate: boolean) => void | Promise<void>;
+
+/**
+ * A run for formulations that read A and B row-major only: transposed operands are packed first
+ * (O(MK) against O(MKN) work) into arrays made on the first transposed run and reused after.
+ */
+function transposing(M: number, K: number, N: number, run: PlainRun): GemmCall['run'] {
+  let at: Float32Array | null = null, bt: Float32Array | null = null;
+  return (a, ao, b, bo, c, co, acc, ta = false, tb = false) => {
+    if (ta) { packTranspose(a, ao, K, M, (at ??= new Float32Array(M * K)), 0); a = at; ao = 0; }
+    if (tb) { packTranspose(b, bo, N, K, (bt ??= new Float32Array(K * N)), 0); b = bt; bo = 0; }
+    return run(a, ao, b, bo, c, co, acc);
+  };
+}
+
 const jsCall = (M: number, K: number, N: number): GemmCall => ({
-  run: (a, ao, b, bo, c, co, acc) => gemmJs(a, ao, b, bo, c, co, M, K, N, acc),
+  run: transposing(M, K, N, (a, ao, b, bo, c, co, acc) => gemmJs(a, ao, b, bo, c, co, M, K, N, acc)),
   lastPath: () => 'js',
   bytes: 0,
   dispose: () => {},
 });
 
-/**
- * Where threads pay (scripts/probe.ts --gemm, 2 cores): single-threaded, webasm and the JS tiles
- * are even (1.6-2.4 GFLOP/s); threaded webasm is 1.5-1.9x faster from ~4 MFLOP per call
- * (128x784x256: 15 ms vs 26 ms; 512^3: 74 vs 138 ms), and loses below (a postMessage round trip
- * and an argument copy per dispatch cost ~0.1-0.5 ms). So `auto` takes webasm with 2+ cores,
- * threads, and at least AUTO_WEBASM_MIN_FLOPS of work; everything else runs the JS tiles.
- */
-export const AUTO_WEBASM_MIN_CORES = 2;
-export const AUTO_WEBASM_MIN_FLOPS = 1 << 22;
+const wasmCall = (engine: WasmGemm, M: number, K: number, N: number): GemmCall => ({
+  run: (a, ao, b, bo, c, co, acc, ta = false, tb = false) => engine.gemm(M, K, N, a, ao, ta, b, bo, tb, c, co, acc),
+  lastPath: () => `${engine.relaxed ? 'wasm-relaxed' : 'wasm'}x${engine.lastThreads}`,
+  bytes: 0, // the engine's memory is the process's, shared by every backend
+  dispose: () => {},
+});
 
-export function createGemmEngine(policy: GemmPolicy, options: { threads?: boolean; cores?: number } = {}): GemmEngine {
-  const cores = options.cores ?? hardwareConcurrency();
-  let webasm: ReturnType<typeof loadGpuJs> | null = null;
+/** The thread count from the options, then KILN_CPU_THREADS, then the machine. */
+export function gemmThreads(option: boolean | number | undefined, env: Readonly<Record<string, string | undefined>> = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {}): number {
+  if (option === false) return 1;
+  if (typeof option === 'number') return Math.max(1, Math.min(16, Math.floor(option) || 1));
+  const v = env.KILN_CPU_THREADS?.trim();
+  if (v) return Math.max(1, Math.min(16, Number.parseInt(v, 10) || 1));
+  return Math.min(16, hardwareConcurrency());
+}
+
+/**
+ * The GEMM engine of one backend. `policy` picks the formulation: 'auto' (wasm where SIMD
+ * exists, js otherwise), or one forced; a forced 'wasm' without SIMD throws KernelCompileError.
+ */
+export function createGemmEngine(policy: GemmPolicy, options: GemmEngineOptions = {}): GemmEngine {
+  const kind: GemmFormulation = policy === 'auto' ? (options.simd !== false && wasmFeatures().simd ? 'wasm' : 'js') : policy;
+  const wasm = kind === 'wasm' ? acquireWasmGemm({ threads: gemmThreads(options.threads), relaxed: options.relaxed ?? true, ...(options.minFlopsPerThread !== undefined ? { minFlopsPerThread: options.minFlopsPerThread } : {}) }) : null;
   const kernels = new Set<WebasmKernel>();
-  const useWebasm = (m: number, k: number, n: number): boolean => {
-    if (policy === 'js') return false;
-    if (policy === 'webasm') return true;
-    return cores >= AUTO_WEBASM_MIN_CORES && (options.threads ?? true) && 2 * m * k * n >= AUTO_WEBASM_MIN_FLOPS && loadGpuJs().threads;
-  };
+  const gpuThreads = options.threads !== false && options.threads !== 1;
   return {
-    formulation: (m, k, n) => (useWebasm(m, k, n) ? 'webasm' : 'js'),
+    formulation: () => kind,
     prepare(M, K, N) {
-      if (!useWebasm(M, K, N) || M === 0 || N === 0 || K === 0) return jsCall(M, K, N);
-      const gpu = (webasm ??= loadGpuJs());
-      const rows4 = Math.ceil(M / 4);
-      const kernel = webasm.kernel(webasmSource(K, N), [N, rows4], { threads: options.threads ?? true });
-      kernels.add(kernel);
-      const finish = (flat: Float32Array, c: Float32Array, co: number, acc: boolean) => {
-        // flat is [rows4][N][4]: cell (x, y) holds rows 4y..4y+3 of column x.
-        for (let g = 0; g < rows4; g++) {
-          const rows = Math.min(4, M - 4 * g);
-          for (let r = 0; r < rows; r++) {
-            const o = co + (4 * g + r) * N;
-            let p = g * N * 4 + r;
-            if (acc) for (let x = 0; x < N; x++, p += 4) c[o + x] += flat[p]!;
-            else for (let x = 0; x < N; x++, p += 4) c[o + x] = flat[p]!;
-          }
-        }
-      };
-      return {
-        run(a, ao, b, bo, c, co, acc) {
-          const r = kernel.run(a.subarray(ao, ao + M * K), b.subarray(bo, bo + K * N));
-          if (r instanceof Promise) return r.then((flat) => finish(flat, c, co, acc));
-          finish(r, c, co, acc);
-        },
-        lastPath: () => gpu.lastRunPath(kernel),
-        // gpu.js lays out [a | b | out] 16-byte aligned, plus 16 pages of slack (webasm/kernel.js).
-        bytes: (Math.ceil(((M * K + 3) & ~3) * 4 / 65536 + ((K * N + 3) & ~3) * 4 / 65536 + (rows4 * N * 16) / 65536) + 16) * 65536,
-        dispose() {
-          kernel.dispose();
-          kernels.delete(kernel);
-        },
-      };
+      if (M === 0 || N === 0 || K === 0) return jsCall(M, K, N);
+      if (wasm) return wasmCall(wasm.engine, M, K, N);
+      if (kind === 'js') return jsCall(M, K, N);
+      return webasmCall(M, K, N, gpuThreads, kernels);
     },
     dispose() {
       for (const k of kernels) k.dispose();
       kernels.clear();
+      wasm?.release();
+    },
+  };
+}
+
+/** A gpu.js webasm GEMM (kept for comparison: mode 'webasm'). */
+function webasmCall(M: number, K: number, N: number, threads: boolean, kernels: Set<WebasmKernel>): GemmCall {
+  const gpu = loadGpuJs();
+  const rows4 = Math.ceil(M / 4);
+  const kernel = gpu.kernel(webasmSource(K, N), [N, rows4], { threads });
+  kernels.add(kernel);
+  const finish = (flat: Float32Array, c: Float32Array, co: number, acc: boolean) => {
+    // flat is [rows4][N][4]: cell (x, y) holds rows 4y..4y+3 of column x.
+    for (let g = 0; g < rows4; g++) {
+      const rows = Math.min(4, M - 4 * g);
+      for (let r = 0; r < rows; r++) {
+        const o = co + (4 * g + r) * N;
+        let p = g * N * 4 + r;
+        if (acc) for (let x = 0; x < N; x++, p += 4) c[o + x] += flat[p]!;
+        else for (let x = 0; x < N; x++, p += 4) c[o + x] = flat[p]!;
+      }
+    }
+  };
+  return {
+    run: transposing(M, K, N, (a, ao, b, bo, c, co, acc) => {
+      const r = kernel.run(a.subarray(ao, ao + M * K), b.subarray(bo, bo + K * N));
+      if (r instanceof Promise) return r.then((flat) => finish(flat, c, co, acc));
+      finish(r, c, co, acc);
+    }),
+    lastPath: () => gpu.lastRunPath(kernel),
+    // gpu.js lays out [a | b | out] 16-byte aligned, plus 16 pages of slack (webasm/kernel.js).
+    bytes: (Math.ceil(((M * K + 3) & ~3) * 4 / 65536 + ((K * N + 3) & ~3) * 4 / 65536 + (rows4 * N * 16) / 65536) + 16) * 65536,
+    dispose() {
+      kernel.dispose();
+      kernels.delete(kernel);
     },
   };
 }

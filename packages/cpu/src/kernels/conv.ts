@@ -9,9 +9,9 @@
  */
 import { shapeSize } from '@kiln/core';
 import type { ConvGeometry, OpStep } from '@kiln/core';
-import type { GemmCall } from '../gemm';
+import { type GemmCall, packTranspose } from '../gemm';
 import { BYTES, type Kernel, type LowerContext, shapeStr } from '../kernel';
-import { packTranspose, sequence } from './linalg';
+import { sequence } from './linalg';
 
 /** Column matrix budget per chunk, in elements. */
 const CHUNK_ELEMS = 1 << 21;

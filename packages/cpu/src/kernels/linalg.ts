@@ -1,6 +1,6 @@
 /**
  * matmul: batched, broadcast batch dims, transposed operands, all on one row-major GEMM.
- * Transposed operands are packed row-major first (O(MK) against O(MKN) work); when B carries no
+ * Transposed operands go to the GEMM as they are stored (it packs them); when B carries no
  * batch of its own and A is not transposed, the batch folds into M and one GEMM does it all.
  */
 import { shapeSize, shapeBroadcastStrides } from '@kiln/core';
@@ -38,14 +38,6 @@ export function batchOffsets(opBatch: readonly number[], outBatch: readonly numb
   return offs;
 }
 
-/** Copy the [rows, cols] matrix at `src[so]` transposed into `dst[do]` as [cols, rows]. */
-export function packTranspose(src: Float32Array, so: number, rows: number, cols: number, dst: Float32Array, dof: number): void {
-  for (let r = 0; r < rows; r++) {
-    const s = so + r * cols;
-    for (let c = 0; c < cols; c++) dst[dof + c * rows + r] = src[s + c]!;
-  }
-}
-
 function lowerMatmul(step: OpStep, ctx: LowerContext): Kernel {
   const [ao, bo] = step.inputs as [typeof step.inputs[0], typeof step.inputs[0]];
   const ta = (step.attrs.transposeA as boolean | undefined) ?? false;
@@ -63,37 +55,13 @@ function lowerMatmul(step: OpStep, ctx: LowerContext): Kernel {
   const fold = !ta && shapeSize(bBatch) === 1 && shapeSize(aBatch) === nb;
   if (fold) {
     const call = ctx.gemm.prepare(nb * M, K, N);
-    const bPacked = tb ? ctx.scratchF32(K * N) : b;
-    return {
-      ...meta, name: `matmul:${ctx.gemm.formulation(nb * M, K, N)}`,
-      run() {
-        if (tb) packTranspose(b, 0, N, K, bPacked, 0);
-        return call.run(a, 0, bPacked, 0, out, 0, false);
-      },
-      dispose: () => call.dispose(),
-    };
+    return { ...meta, name: `matmul:${ctx.gemm.formulation(nb * M, K, N)}`, run: () => call.run(a, 0, b, 0, out, 0, false, false, tb), dispose: () => call.dispose() };
   }
   const ia = batchOffsets(aBatch, batch, M * K), ib = batchOffsets(bBatch, batch, K * N);
   const call: GemmCall = ctx.gemm.prepare(M, K, N);
-  const aPacked = ta ? ctx.scratchF32(M * K) : null;
-  const bPacked = tb ? ctx.scratchF32(K * N) : null;
   return {
     ...meta,
-    run() {
-      let lastA = -1, lastB = -1;
-      return sequence(nb, (q) => {
-        let aArr = a, aOff = ia[q]!, bArr = b, bOff = ib[q]!;
-        if (aPacked) {
-          if (aOff !== lastA) packTranspose(a, aOff, K, M, aPacked, 0);
-          lastA = aOff; aArr = aPacked; aOff = 0;
-        }
-        if (bPacked) {
-          if (bOff !== lastB) packTranspose(b, bOff, N, K, bPacked, 0);
-          lastB = bOff; bArr = bPacked; bOff = 0;
-        }
-        return call.run(aArr, aOff, bArr, bOff, out, q * M * N, false);
-      });
-    },
+    run: () => sequence(nb, (q) => call.run(a, ia[q]!, b, ib[q]!, out, q * M * N, false, ta, tb)),
     dispose: () => call.dispose(),
   };
 }

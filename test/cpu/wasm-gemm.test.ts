@@ -1,0 +1,117 @@
+/**
+ * The WebAssembly SIMD GEMM of the CPU backend (packages/cpu/src/wasm): the committed module
+ * bytes are what its text assembles to, and the engine computes C (+)= op(A) . op(B) against a
+ * float64 reference on one thread and split over two (every call, so small shapes cross the
+ * pool too): sizes that are not tile or block multiples, transposes, offsets, accumulation,
+ * NaN and Inf, and no typed array made per call.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { acquireWasmGemm, wasmFeatures, type WasmGemm } from '../../packages/cpu/src/wasm/gemm';
+import { GEMM_BLOCKING } from '../../packages/cpu/src/wasm/gemm-wat';
+import { renderGemmModules } from '../../packages/cpu/scripts/wasm-assemble';
+import { createGemmEngine } from '@kiln/cpu';
+import { trackAllocations } from './observe';
+import { expectClose, rand } from './plans';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+test('gemm.gen.ts is what gemm-wat.ts assembles to (run packages/cpu/scripts/gen-wasm.ts)', async () => {
+  const committed = readFileSync(join(here, '../../packages/cpu/src/wasm/gemm.gen.ts'), 'utf8');
+  expect(committed).toBe(await renderGemmModules());
+});
+
+test('this Node has f32x4 SIMD and shared memory for threads', () => {
+  const f = wasmFeatures();
+  expect(f.simd).toBe(true);
+  expect(f.threads).toBe(true);
+});
+
+/** C = op(A) . op(B) (+ C) in float64, NaN and Inf as IEEE says. */
+function reference(M: number, K: number, N: number, a: Float32Array, ao: number, ta: boolean, b: Float32Array, bo: number, tb: boolean, c: Float32Array, co: number, acc: boolean): Float64Array {
+  const out = new Float64Array(c.length);
+  out.set(c);
+  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+    let s = acc ? c[co + i * N + j]! : 0;
+    for (let k = 0; k < K; k++) s += a[ao + (ta ? k * M + i : i * K + k)]! * b[bo + (tb ? j * K + k : k * N + j)]!;
+    out[co + i * N + j] = s;
+  }
+  return out;
+}
+
+const { mr, nr, kc } = GEMM_BLOCKING;
+/** [M, K, N]: single cells, tile remainders on every side, K past one depth block. */
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1], [mr, 1, nr], [mr + 1, 3, nr - 1], [2 * mr - 1, 17, 3 * nr + 5], [3, kc + 3, 2],
+  [37, 2 * kc + 1, 29], [64, 64, 64], [1, 300, 130], [130, 5, 1],
+];
+
+describe.each([
+  ['one thread', 1],
+  ['two threads, every call split', 2],
+])('wasm GEMM, %s', (_, threads) => {
+  let engine: WasmGemm;
+  let release: () => void;
+  beforeAll(() => ({ engine, release } = acquireWasmGemm({ threads, minFlopsPerThread: 0 })));
+  afterAll(() => release());
+
+  test.each(SHAPES)('%i x %i x %i, every transpose, accumulate, offsets', (M, K, N) => {
+    for (const [ta, tb, acc] of [[false, false, false], [true, false, true], [false, true, false], [true, true, true]] as const) {
+      const a = rand(M * K + 5, M + 1), b = rand(K * N + 3, K + 2), c = rand(M * N + 7, N + 3);
+      const want = reference(M, K, N, a, 5, ta, b, 3, tb, c, 7, acc);
+      engine.gemm(M, K, N, a, 5, ta, b, 3, tb, c, 7, acc);
+      expectClose(c, Float32Array.from(want), 1e-5, 1e-4);
+      // Split along the longer side in whole tiles: two threads when each gets one.
+      const len = M <= N ? N : M, tile = M <= N ? nr : mr;
+      expect(engine.lastThreads).toBe(threads === 2 && len >= 2 * tile ? 2 : 1);
+    }
+  });
+
+  test('NaN and Inf propagate to exactly the cells they reach', () => {
+    const M = 9, K = 6, N = 11;
+    const a = rand(M * K, 1), b = rand(K * N, 2);
+    a[2 * K + 3] = NaN; // row 2
+    a[5 * K + 1] = Infinity; // row 5: +-Inf, or NaN where a B value is 0
+    b[4 * N + 7] = -Infinity; // column 7
+    b[1 * N + 10] = 0;
+    const c = new Float32Array(M * N);
+    engine.gemm(M, K, N, a, 0, false, b, 0, false, c, 0, false);
+    const want = reference(M, K, N, a, 0, false, b, 0, false, c, 0, false);
+    expectClose(c, Float32Array.from(want), 1e-5, 1e-4);
+    expect(Number.isNaN(c[2 * N]!)).toBe(true);
+    expect(Number.isNaN(c[5 * N + 10]!)).toBe(true);
+    expect(c[5 * N]).toBe(b[N]! > 0 ? Infinity : -Infinity);
+  });
+
+  test('N past one column block', () => {
+    const M = 5, K = 7, N = GEMM_BLOCKING.nc + 13;
+    const a = rand(M * K, 3), b = rand(K * N, 4), c = new Float32Array(M * N);
+    engine.gemm(M, K, N, a, 0, false, b, 0, true, c, 0, false);
+    expectClose(c, Float32Array.from(reference(M, K, N, a, 0, false, b, 0, true, c, 0, false)), 1e-5, 1e-4);
+  });
+
+  test('1,000 calls make no typed array', async () => {
+    const M = 33, K = 40, N = 50;
+    const a = rand(M * K, 5), b = rand(K * N, 6), c = new Float32Array(M * N);
+    engine.gemm(M, K, N, a, 0, false, b, 0, false, c, 0, false); // warm: memory grown once
+    const { allocations } = await trackAllocations(() => {
+      for (let i = 0; i < 1000; i++) engine.gemm(M, K, N, a, 0, i % 2 === 1, b, 0, false, c, 0, i % 3 === 0);
+    });
+    expect(allocations).toEqual([]);
+  });
+});
+
+describe('GEMM engine', () => {
+  test('zero-size GEMMs take no wasm call; one engine per configuration, shared and released', () => {
+    const e1 = createGemmEngine('wasm', { threads: 2 }), e2 = createGemmEngine('wasm', { threads: 2 });
+    expect(e1.prepare(0, 3, 4).lastPath()).toBe('js');
+    const call = e1.prepare(4, 3, 5);
+    const c = new Float32Array(20);
+    call.run(rand(12, 1), 0, rand(15, 2), 0, c, 0, false);
+    expect(call.lastPath()).toMatch(/^wasm(-relaxed)?x1$/); // 120 flops: not worth a thread
+    e1.dispose();
+    e2.prepare(4, 3, 5).run(rand(12, 1), 0, rand(15, 2), 0, c, 0, false); // still alive for e2
+    e2.dispose();
+  });
+});
