@@ -38,7 +38,7 @@ describe('passes', () => {
     const temps = [...plan.buffers.values()].filter((b) => b.kind === 'temp');
     const sum = temps.reduce((a, b) => a + b.size * 4, 0);
     const peak = plan.slots.reduce((a, b) => a + b, 0);
-    expect(temps.length).toBeGreaterThanOrEqual(24);
+    expect(temps.length).toBeGreaterThanOrEqual(12); // each mul+tanh is its matmul's epilogue
     expect(peak).toBeLessThanOrEqual(3 * 64 * 64 * 4);
     expect(peak * 4).toBeLessThan(sum);
   });

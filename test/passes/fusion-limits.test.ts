@@ -4,11 +4,11 @@
 // shader stage, Chromium's SwiftShader has 10, lavapipe 16.
 import {
   buildPlan, compileWith, createReferenceBackend, DEFAULT_MAX_STORAGE_BUFFERS, type ElementwiseStep, evaluate, Graph,
-  OptionsError, type Plan, type Tensor,
+  OptionsError, type PackedElementwiseStep, type Plan, type Tensor,
 } from '@kiln/core';
 import { adam } from '../../packages/nn/src/optim';
 
-const kernelsOf = (plan: Plan) => plan.steps.filter((s): s is ElementwiseStep => s.kind === 'elementwise');
+const kernelsOf = (plan: Plan) => plan.steps.filter((s): s is ElementwiseStep | PackedElementwiseStep => s.kind === 'elementwise' || s.kind === 'packed');
 const planWith = (g: Graph, fetches: Record<string, Tensor>, maxStorageBuffers?: number, train = false) =>
   buildPlan(g, Object.entries(fetches).map(([key, t]) => ({ key, id: t.id })), train, new Map(), { debug: true, ...(maxStorageBuffers ? { maxStorageBuffers } : {}) });
 

@@ -64,7 +64,7 @@ describe('memory planning', () => {
     for (let i = 0; i < 12; i++) h = h.matmul(h).mul(0.01).tanh();
     const plan = planOf(g, { h });
     const { peakBytes, unsharedBytes } = planMemory(plan);
-    expect([...plan.buffers.values()].filter((b) => b.kind === 'temp').length).toBeGreaterThanOrEqual(24);
+    expect([...plan.buffers.values()].filter((b) => b.kind === 'temp').length).toBeGreaterThanOrEqual(12); // each mul+tanh is its matmul's epilogue
     expect(peakBytes).toBeLessThanOrEqual(3 * 64 * 64 * 4);
     expect(peakBytes * 4).toBeLessThan(unsharedBytes);
     const ranges = liveRanges(plan);
@@ -176,6 +176,8 @@ describe('validatePlan on model graphs', () => {
     validatePlan(plan);
     validatePlan(planOf(m.g, m.fetches, { train: m.train, fuse: false }));
     const { peakBytes, unsharedBytes } = planMemory(plan);
-    expect(peakBytes).toBeLessThan(unsharedBytes);
+    // Fused inference of the MLP has two temps, both live at the end: nothing to share.
+    if (m.train) expect(peakBytes).toBeLessThan(unsharedBytes);
+    else expect(peakBytes).toBeLessThanOrEqual(unsharedBytes);
   });
 });

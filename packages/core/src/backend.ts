@@ -42,6 +42,16 @@ export interface ElementwiseStep {
   readonly ops: readonly string[];
 }
 
+/**
+ * An elementwise expression applied to a kernel's results as they are stored (fusion pass
+ * `fuseEpilogues`): `arg 0` is the kernel's own value at an output element, `arg k` (k >= 1) is
+ * `inputs[k - 1]` broadcast to the output shape. Its dtype is the output's.
+ */
+export interface Epilogue {
+  readonly expr: Expr;
+  readonly inputs: readonly PlanOperand[];
+}
+
 /** One primitive with a kernel of its own (matmul, reduce, movement, conv, ...); `OpStep<'cumsum'>` types its params. */
 export interface OpStep<K extends KernelPrimitive = KernelPrimitive> {
   readonly kind: 'op';
@@ -53,6 +63,31 @@ export interface OpStep<K extends KernelPrimitive = KernelPrimitive> {
   readonly out: PlanOperand;
   /** For strided movement ops (transpose, broadcastTo, slice, pad): the index map. */
   readonly view?: StridedView;
+  /** Elementwise ops fused into the kernel's store; `ops` lists them after the primitive. */
+  readonly epilogue?: Epilogue;
+  readonly ops: readonly string[];
+}
+
+/** One part of a PackedElementwiseStep: out[offset + i] = expr(inputs at i), i < size(shape). */
+export interface PackedSegment {
+  readonly expr: Expr;
+  /** Each input has one element (read at 0) or the segment's element count (read at i). */
+  readonly inputs: readonly PlanOperand[];
+  readonly offset: number;
+  readonly shape: readonly number[];
+  readonly ops: readonly string[];
+}
+
+/**
+ * Several elementwise kernels as one (fusion pass `fuseMultiTensor`, e.g. an optimizer's
+ * update of every param): each segment writes its part of one packed output buffer, which
+ * assigns read at their `srcOffset`. `inputs` is every distinct operand the segments read.
+ */
+export interface PackedElementwiseStep {
+  readonly kind: 'packed';
+  readonly segments: readonly PackedSegment[];
+  readonly inputs: readonly PlanOperand[];
+  readonly out: PlanOperand;
   readonly ops: readonly string[];
 }
 
@@ -64,12 +99,14 @@ export interface OpStep<K extends KernelPrimitive = KernelPrimitive> {
  */
 export interface AssignStep {
   readonly kind: 'assign';
+  /** The value: `size(dst)` elements of `src.buf` from element `srcOffset` (default 0). */
   readonly src: PlanOperand;
+  readonly srcOffset?: number;
   readonly dst: PlanOperand;
   readonly ops: readonly string[];
 }
 
-export type PlanStep = ElementwiseStep | OpStep | AssignStep;
+export type PlanStep = ElementwiseStep | OpStep | PackedElementwiseStep | AssignStep;
 
 export interface Plan {
   readonly buffers: ReadonlyMap<number, PlanBuffer>;

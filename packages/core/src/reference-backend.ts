@@ -5,6 +5,7 @@
  */
 import type { Backend, BackendStats, Plan, PlanOperand, Program } from './backend';
 import { DisposedError, GraphError } from './errors';
+import type { Expr } from './expr';
 import { exprEvaluator } from './expr-eval';
 import { arrayFor, type TypedArray } from './host';
 import { applyView } from './ops/movement';
@@ -38,7 +39,12 @@ export function createReferenceBackend(): Backend {
     writeParam(name, data) { params.get(name)!.set(data); },
     deleteParam(name) { params.delete(name); dtypes.delete(name); },
     async lower(plan: Plan): Promise<Program> {
-      const evals = new Map(plan.steps.map((s, k) => [k, s.kind === 'elementwise' ? exprEvaluator(s.expr) : null]));
+      // Every expression of a step (its own, its epilogue's, its segments'), compiled once.
+      const evaluators = new Map<Expr, ReturnType<typeof exprEvaluator>>();
+      for (const s of plan.steps) {
+        const exprs = s.kind === 'elementwise' ? [s.expr] : s.kind === 'packed' ? s.segments.map((g) => g.expr) : s.kind === 'op' && s.epilogue ? [s.epilogue.expr] : [];
+        for (const e of exprs) evaluators.set(e, exprEvaluator(e));
+      }
       // Temps live in the memory plan's slots, as on a device: a temp overwritten by another
       // that shares its slot while still live reads wrong values, so plan parity checks the plan.
       const slotMemory = plan.slots.map((bytes) => new Float64Array(Math.ceil(bytes / 4)));
@@ -66,29 +72,45 @@ export function createReferenceBackend(): Backend {
             else vals.set(id, data);
           };
           const ref = (o: PlanOperand) => ({ shape: o.shape, dtype: o.dtype, data: read(o.buf) });
-          plan.steps.forEach((s, k) => {
-            if (s.kind === 'assign') return;
-            if (s.kind === 'elementwise') {
-              const f = evals.get(k)!;
-              const n = s.out.shape.reduce((a, b) => a * b, 1);
-              const maps = s.inputs.map((i) => broadcastIndex(i.shape, s.out.shape));
-              const ins = s.inputs.map((i) => read(i.buf));
-              const out = new Float64Array(n);
-              const args = new Array<number>(ins.length);
-              for (let i = 0; i < n; i++) {
-                for (let j = 0; j < ins.length; j++) args[j] = ins[j]![maps[j]![i]!]!;
-                out[i] = f(args, i, step);
-              }
-              write(s.out.buf, round(s.out.dtype, out));
-              return;
+          // out[i] = expr(inputs broadcast to shape), each input's values from `data`.
+          const elementwise = (expr: Expr, inputs: readonly { shape: readonly number[]; data: Float64Array }[], shape: readonly number[]) => {
+            const f = evaluators.get(expr)!;
+            const n = shape.reduce((a, b) => a * b, 1);
+            const maps = inputs.map((i) => broadcastIndex(i.shape, shape));
+            const out = new Float64Array(n);
+            const args = new Array<number>(inputs.length);
+            for (let i = 0; i < n; i++) {
+              for (let j = 0; j < inputs.length; j++) args[j] = inputs[j]!.data[maps[j]![i]!]!;
+              out[i] = f(args, i, step);
             }
-            const out = s.view
+            return out;
+          };
+          const operands = (os: readonly PlanOperand[]) => os.map((o) => ({ shape: o.shape, data: read(o.buf) }));
+          for (const s of plan.steps) {
+            if (s.kind === 'assign') continue;
+            if (s.kind === 'elementwise') {
+              write(s.out.buf, round(s.out.dtype, elementwise(s.expr, operands(s.inputs), s.out.shape)));
+              continue;
+            }
+            if (s.kind === 'packed') {
+              const out = new Float64Array(plan.buffers.get(s.out.buf)!.size);
+              for (const g of s.segments) out.set(elementwise(g.expr, operands(g.inputs), g.shape), g.offset);
+              write(s.out.buf, round(s.out.dtype, out));
+              continue;
+            }
+            let out = s.view
               ? applyView(ref(s.inputs[0]!), s.view, s.out.shape)
               : spec(s.op).ref(s.inputs.map(ref), s.attrs, { out: { shape: s.out.shape, dtype: s.out.dtype }, step });
+            // An epilogue sees the kernel's result as stored (rounded to f32).
+            if (s.epilogue) out = elementwise(s.epilogue.expr, [{ shape: s.out.shape, data: round(s.out.dtype, out) }, ...operands(s.epilogue.inputs)], s.out.shape);
             write(s.out.buf, round(s.out.dtype, out));
-          });
+          }
           // Assigns are plain copies of equal size (lowering copied swapped or broadcast sources first).
-          for (const s of plan.steps) if (s.kind === 'assign') params.set(plan.buffers.get(s.dst.buf)!.name!, read(s.src.buf).slice());
+          for (const s of plan.steps) {
+            if (s.kind !== 'assign') continue;
+            const at = s.srcOffset ?? 0;
+            params.set(plan.buffers.get(s.dst.buf)!.name!, read(s.src.buf).slice(at, at + plan.buffers.get(s.dst.buf)!.size));
+          }
           const outputs = new Map<number, TypedArray>();
           for (const b of fetch) {
             const buf = plan.buffers.get(b)!;

@@ -13,6 +13,7 @@ import { createGemmEngine, type GemmEngine, gemmThreads, type GemmPolicy } from 
 import { acquireWebasmPool, loadGpuJs } from './gpujs';
 import { BYTES, type Kernel, type LowerContext } from './kernel';
 import { lowerElementwise } from './kernels/elementwise';
+import { lowerPacked } from './kernels/fused';
 import { lowerOp } from './kernels/index';
 import { wasmFeatures } from './wasm/gemm';
 
@@ -84,6 +85,7 @@ class CpuProgram implements Program {
     try {
       for (const step of plan.steps) {
         if (step.kind === 'elementwise') this.kernels.push(lowerElementwise(step, ctx));
+        else if (step.kind === 'packed') this.kernels.push(lowerPacked(step, ctx));
         else if (step.kind === 'op') {
           this.kernels.push(lowerOp(step, ctx));
         } else this.lowerAssign(step);
@@ -128,7 +130,9 @@ class CpuProgram implements Program {
    * its value before the update). Lowering made each a plain copy of equal size.
    */
   private lowerAssign(step: AssignStep): void {
-    const src = this.view(step.src.buf), dst = this.view(step.dst.buf);
+    const dst = this.view(step.dst.buf);
+    const at = step.srcOffset ?? 0;
+    const src = this.view(step.src.buf).subarray(at, at + dst.length);
     this.assigns.push(() => dst.set(src as never));
   }
 

@@ -11,6 +11,7 @@ import {
 } from '@kiln/core';
 import { type Binding, type BuildContext, type DeviceTraits, foldGrid, type Kernel, kernelSource, scoped } from './kernel';
 import { elementwiseKernel } from './kernels/elementwise';
+import { packedKernel } from './kernels/fused';
 import { lowerOp } from './kernels/index';
 
 interface Dispatch {
@@ -79,7 +80,7 @@ export class WebGPUProgram implements Program {
   private readonly owned: GPUBuffer[] = [];
   private readonly scratch: GPUBuffer[] = [];
   private readonly main: Dispatch[] = [];
-  private readonly assignCopies: { src: GPUBuffer; dst: GPUBuffer; bytes: number }[] = [];
+  private readonly assignCopies: { src: GPUBuffer; srcOffset: number; dst: GPUBuffer; bytes: number }[] = [];
   private stepBuffer: GPUBuffer | undefined;
   private staging: GPUBuffer | undefined;
   private querySet: GPUQuerySet | undefined;
@@ -126,6 +127,7 @@ export class WebGPUProgram implements Program {
       // An empty output has nothing to compute (and its index math would divide by a zero dim).
       if (step.kind !== 'assign' && shapeSize(step.out.shape) === 0) continue;
       if (step.kind === 'elementwise') mainKernels.push(elementwiseKernel(step));
+      else if (step.kind === 'packed') mainKernels.push(packedKernel(step));
       else if (step.kind === 'op') {
         mainKernels.push(...lowerOp(step, ctx));
       } else this.lowerAssign(step);
@@ -165,6 +167,7 @@ export class WebGPUProgram implements Program {
     for (const s of this.plan.steps) {
       if (s.kind === 'assign') { check(s.src, s.ops); check(s.dst, s.ops); continue; }
       s.inputs.forEach((i) => check(i, s.ops));
+      if (s.kind === 'op') s.epilogue?.inputs.forEach((i) => check(i, s.ops));
       check(s.out, s.ops);
     }
     for (const f of this.plan.fetches) check(f.operand, ['fetch']);
@@ -206,7 +209,7 @@ export class WebGPUProgram implements Program {
   private lowerAssign(step: AssignStep): void {
     const src = this.bufs.get(step.src.buf)!, dst = this.bufs.get(step.dst.buf)!;
     const bytes = shapeSize(step.dst.shape) * BYTES;
-    if (bytes > 0) this.assignCopies.push({ src, dst, bytes });
+    if (bytes > 0) this.assignCopies.push({ src, srcOffset: (step.srcOffset ?? 0) * BYTES, dst, bytes });
   }
 
   private async dispatchFor(k: Kernel): Promise<Dispatch> {
@@ -304,7 +307,7 @@ export class WebGPUProgram implements Program {
       pass.end();
     }
     for (const { b, at } of layout.reads) if (b.size) encoder.copyBufferToBuffer(this.bufs.get(b.id)!, 0, staging!, at, b.size * BYTES);
-    for (const c of this.assignCopies) encoder.copyBufferToBuffer(c.src, 0, c.dst, 0, c.bytes);
+    for (const c of this.assignCopies) encoder.copyBufferToBuffer(c.src, c.srcOffset, c.dst, 0, c.bytes);
     if (timed) {
       encoder.resolveQuerySet(this.querySet!, 0, 2 * this.main.length, this.resolveBuffer!, 0);
       encoder.copyBufferToBuffer(this.resolveBuffer!, 0, staging!, layout.queryAt, this.main.length * 16);

@@ -1,12 +1,15 @@
 /**
  * The compiler pipeline: an ordered list of small named passes from a specialised graph
  * to a Plan — graph passes (PASSES), then the lowering passes fuseElementwise, assignBuffers
- * and assignMemorySlots (lower.ts). With `debug`, the IR is validated after every pass.
+ * (lower.ts), the plan fusions fuseEpilogues (epilogue.ts) and fuseMultiTensor
+ * (multi-tensor.ts), and assignMemorySlots. With `debug`, the IR is validated after every pass.
  */
 import type { Plan } from '../backend';
 import { GraphError } from '../errors';
 import type { Graph } from '../graph';
-import { assignBuffers, assignMemorySlots, fuseElementwise, lowerToPlan, validateAssigns, validateFusion } from './lower';
+import { fuseEpilogues } from './epilogue';
+import { assignBuffers, assignMemorySlots, fuseElementwise, type FusionOptions, validateAssigns, validateFusion } from './lower';
+import { fuseMultiTensor, validatePacked } from './multi-tensor';
 import type { PGraph } from './pgraph';
 import { prune } from './pgraph';
 import { eliminateCommonSubexpressions, elideBroadcasts, foldConstants } from './simplify';
@@ -32,6 +35,19 @@ export function validate(pg: PGraph, after: string): void {
   }
 }
 
+/** Fusions over the lowered plan, in order: kernels' epilogues, then multi-tensor updates. */
+export const PLAN_FUSIONS: readonly { name: string; run: (plan: Plan, options: FusionOptions) => Plan }[] = [
+  { name: 'fuseEpilogues', run: fuseEpilogues },
+  { name: 'fuseMultiTensor', run: fuseMultiTensor },
+];
+
+/** Every lowering pass in order, without validation (see buildPlan). */
+export function lowerToPlan(pg: PGraph, options: FusionOptions = {}): Plan {
+  let plan = assignBuffers(pg, fuseElementwise(pg, options));
+  for (const pass of PLAN_FUSIONS) plan = pass.run(plan, options);
+  return assignMemorySlots(plan);
+}
+
 export interface PlanOptions {
   fuse?: boolean;
   debug?: boolean;
@@ -53,10 +69,16 @@ export function buildPlan(g: Graph, fetches: readonly { key: string; id: number 
   const fusionOptions = { fuse: options.fuse ?? true, ...(options.maxStorageBuffers !== undefined ? { maxStorageBuffers: options.maxStorageBuffers } : {}) };
   const fusion = fuseElementwise(pg, fusionOptions);
   if (options.debug) validateFusion(pg, fusion, fusionOptions);
-  const unplanned = assignBuffers(pg, fusion);
-  if (options.debug) {
-    validatePlan(unplanned);
-    validateAssigns(unplanned);
+  let unplanned = assignBuffers(pg, fusion);
+  const check = (p: Plan) => {
+    validatePlan(p);
+    validateAssigns(p);
+    validatePacked(p, fusionOptions);
+  };
+  if (options.debug) check(unplanned);
+  for (const pass of PLAN_FUSIONS) {
+    unplanned = pass.run(unplanned, fusionOptions);
+    if (options.debug) check(unplanned);
   }
   const plan = assignMemorySlots(unplanned);
   if (options.debug) validatePlan(plan);
@@ -65,6 +87,8 @@ export function buildPlan(g: Graph, fetches: readonly { key: string; id: number 
 
 export { liveRanges, planMemory, validatePlan } from './validate-plan';
 export { maxFusedInputs } from './lower';
-export { lowerToPlan, fuseElementwise, assignBuffers, assignMemorySlots, validateAssigns, validateFusion, specialize, foldConstants, eliminateCommonSubexpressions, elideBroadcasts, prune };
+export { EPILOGUE_OPS } from './epilogue';
+export { MAX_ABSORBED_NODES, SEGMENT_ALIGN } from './multi-tensor';
+export { fuseEpilogues, fuseMultiTensor, validatePacked, fuseElementwise, assignBuffers, assignMemorySlots, validateAssigns, validateFusion, specialize, foldConstants, eliminateCommonSubexpressions, elideBroadcasts, prune };
 export type { Fusion, FusedKernel, FusionOptions } from './lower';
 export type { PGraph };

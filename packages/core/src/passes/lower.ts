@@ -17,6 +17,7 @@ import type { MovementSpec } from '../ops/movement';
 import { isKernelPrimitive, kernelParams, spec } from '../ops/primitives';
 import { shapeSize } from '../shape';
 import { consumers, type PGraph, type PNode } from './pgraph';
+import { stepReads } from './plan-util';
 
 /**
  * Storage buffers a kernel may bind when the backend reports no limit of its own: the 8 per
@@ -98,6 +99,13 @@ export function fuseElementwise(pg: PGraph, options: FusionOptions = {}): Fusion
     const inner = p.inputs.filter((i) => isElementwise(byId.get(i)!) && (cons.get(i)?.length ?? 0) === 1);
     size.set(p.id, isElementwise(p) ? Math.min(MAX_FUSED_OPS, 1 + inner.reduce((a, i) => a + size.get(i)!, 0)) : 0);
   }
+  // Constants of one repeated value are literals in the kernels that read them (no binding).
+  const splats = new Map<number, Expr | undefined>();
+  const splat = (p: PNode): Expr | undefined => {
+    if (p.op !== 'constant') return undefined;
+    if (!splats.has(p.id)) splats.set(p.id, constantLiteral(p));
+    return splats.get(p.id);
+  };
   const visitOrder = (p: PNode) => p.inputs.map((_, k) => k).sort((a, b) => size.get(p.inputs[a]!)! - size.get(p.inputs[b]!)!);
   for (let at = pg.nodes.length - 1; at >= 0; at--) {
     const n = pg.nodes[at]!;
@@ -107,13 +115,15 @@ export function fuseElementwise(pg: PGraph, options: FusionOptions = {}): Fusion
       continue;
     }
     if (!materialise.has(n.id)) continue; // inlined into a consumer already
-    const isLiteral = (p: PNode) => fuse && isElementwise(p) && !roots.has(p.id) && p.inputs.length === 0 && p.op !== 'random';
+    const isLiteral = (p: PNode) => fuse && ((isElementwise(p) && !roots.has(p.id) && p.inputs.length === 0 && p.op !== 'random') || splat(p) !== undefined);
     // Compose the expression depth-first with an explicit stack: a frame per node being built,
     // its inputs visited in `order` (each either inlined, i.e. a new frame, or read as a leaf).
     const compose = (order: (p: PNode) => number[], inline: (p: PNode, user: PNode, c: Composing) => boolean): Composing & { expr: Expr } => {
       const c: Composing = { leaves: [], ops: [n.op], memo: new Map(), stack: [] };
       const frame = (node: PNode): Frame => ({ node, order: order(node), next: 0, args: [] });
       const leaf = (id: number): Expr => {
+        const v = fuse ? splat(byId.get(id)!) : undefined;
+        if (v !== undefined) return v;
         let k = c.leaves.indexOf(id);
         if (k < 0) { k = c.leaves.length; c.leaves.push(id); }
         return E.arg(k, byId.get(id)!.dtype);
@@ -169,6 +179,19 @@ export function fuseElementwise(pg: PGraph, options: FusionOptions = {}): Fusion
     kernels.set(n.id, { expr, leaves, ops: ops.reverse() });
   }
   return { materialise, kernels };
+}
+
+/**
+ * A constant whose elements all hold one value, as a literal of its dtype (f32 rounded, as its
+ * buffer would store it); undefined for an empty or varying constant.
+ */
+function constantLiteral(p: PNode): Expr | undefined {
+  const values = p.attrs.value as readonly number[];
+  if (values.length === 0 || shapeSize(p.shape) === 0) return undefined;
+  const v = values[0]!;
+  for (const x of values) if (!Object.is(x, v)) return undefined;
+  const stored = p.dtype === 'f32' ? Math.fround(v) : p.dtype === 'i32' ? v | 0 : v ? 1 : 0;
+  return E.lit(stored, p.dtype);
 }
 
 /**
@@ -260,7 +283,7 @@ export function assignMemorySlots(plan: Plan): Plan {
   const buffers = new Map(plan.buffers);
   const keep = new Set(plan.fetches.map((f) => f.operand.buf));
   const last = new Map<number, number>();
-  const reads = (s: PlanStep) => (s.kind === 'assign' ? [s.src.buf] : s.inputs.map((i) => i.buf));
+  const reads = (s: PlanStep) => stepReads(s).map((i) => i.buf);
   steps.forEach((s, k) => reads(s).forEach((b) => last.set(b, k)));
   const assignSrc = new Set(steps.filter((s): s is AssignStep => s.kind === 'assign').map((s) => s.src.buf));
   const slots: number[] = [];
@@ -346,12 +369,11 @@ export function validateAssigns(plan: Plan): void {
       return;
     }
     seenAssign = true;
+    const src = plan.buffers.get(s.src.buf);
+    if (src && (s.srcOffset ?? 0) + shapeSize(s.dst.shape) > src.size) throw new GraphError(`plan: assign at step ${k} reads ${shapeSize(s.dst.shape)} elements at ${s.srcOffset ?? 0} of buffer #${s.src.buf}, which has ${src.size}`);
     if (shapeSize(s.src.shape) !== shapeSize(s.dst.shape) || s.src.dtype !== s.dst.dtype) throw new GraphError(`plan: assign at step ${k} copies ${s.src.dtype}[${s.src.shape.join(', ')}] into ${s.dst.dtype}[${s.dst.shape.join(', ')}]`);
     if (assigned.has(s.src.buf)) throw new GraphError(`plan: assign at step ${k} reads buffer #${s.src.buf}, which an assign of the plan writes (it needs a snapshot copy)`);
   });
 }
 
-/** All three lowering passes, without validation (see buildPlan). */
-export function lowerToPlan(pg: PGraph, options: FusionOptions = {}): Plan {
-  return assignMemorySlots(assignBuffers(pg, fuseElementwise(pg, options)));
-}
+

@@ -15,10 +15,11 @@
  */
 import type { Plan, PlanBuffer, PlanStep } from '../backend';
 import { GraphError } from '../errors';
+import { stepReads } from './plan-util';
 
 const bytesOf = (b: PlanBuffer): number => Math.max(4, b.size * 4);
 
-const reads = (s: PlanStep): number[] => (s.kind === 'assign' ? [s.src.buf] : s.inputs.map((i) => i.buf));
+const reads = (s: PlanStep): number[] => stepReads(s).map((i) => i.buf);
 const writes = (s: PlanStep): number | undefined => (s.kind === 'assign' ? undefined : s.out.buf);
 
 const stepName = (s: PlanStep, k: number): string => `step ${k} (${s.ops.join('+') || s.kind})`;

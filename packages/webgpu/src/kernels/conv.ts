@@ -13,7 +13,7 @@ import { shader } from '../preprocess';
 import { gemmKernel, type GemmIO, param } from './gemm';
 
 function meta(step: OpStep, name: string) {
-  return { name, ops: step.ops, shapes: `${step.inputs.map((x) => shapeToString(x.shape)).join(' * ')} -> ${shapeToString(step.out.shape)}` };
+  return { name, ops: step.ops, step, shapes: `${step.inputs.map((x) => shapeToString(x.shape)).join(' * ')} -> ${shapeToString(step.out.shape)}` };
 }
 
 /**

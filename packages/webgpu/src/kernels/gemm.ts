@@ -11,8 +11,10 @@
  * M, N, K and the loaders' parameters are uniforms: one pipeline serves every shape (on
  * lavapipe compiling a GEMM pipeline takes about a second).
  */
+import type { OpStep } from '@kiln/core';
 import { type Binding, type BindingTarget, type BuildContext, ceilDiv, type Kernel } from '../kernel';
 import { collapse, indexCode } from '../layout';
+import { gemmWithEpilogue } from './fused';
 import { shader } from '../preprocess';
 
 /** WGSL of loader parameter i (dims.p, 16 u32 in all). */
@@ -27,7 +29,7 @@ export interface GemmIO {
   /** Values of param(0..) the expressions read (at most 16). */
   readonly params: readonly number[];
   /** Storage bindings: name, access and what to bind. */
-  readonly buffers: readonly { name: string; access: 'read' | 'read_write'; target: BindingTarget; vec4?: boolean }[];
+  readonly buffers: readonly { name: string; access: 'read' | 'read_write'; target: BindingTarget; vec4?: boolean; elem?: string }[];
   /** Extra WGSL (index helpers) the expressions may call. */
   readonly helpers: string;
   /** Identifies everything baked into the WGSL (layouts, which loaders): part of the pipeline key. */
@@ -52,6 +54,8 @@ export interface GemmMeta {
   readonly name: string;
   readonly ops: readonly string[];
   readonly shapes: string;
+  /** The step computed: its epilogue (core's fuseEpilogues), if any, is applied by every store. */
+  readonly step?: Pick<OpStep, 'epilogue' | 'out'>;
 }
 
 /** Register block and workgroup of the subgroup GEMM (tuned: packages/webgpu/scripts/matmul-timing.ts). */
@@ -75,13 +79,17 @@ function declarations(io: GemmIO): { decls: string; bindings: Binding[] } {
   const bindings: Binding[] = [];
   const decls = io.buffers.map((b, i) => {
     bindings.push({ target: b.target, access: b.access });
-    return `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${b.vec4 ? 'vec4f' : 'f32'}>;`;
+    return `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${b.vec4 ? 'vec4f' : b.elem ?? 'f32'}>;`;
   });
   bindings.push({ target: { uniforms: true }, access: 'uniform' });
   return { decls: decls.join('\n'), bindings };
 }
 
 export function gemmKernel(io: GemmIO, meta: GemmMeta, ctx: BuildContext): Kernel {
+  if (meta.step?.epilogue) {
+    const { step, ...rest } = meta;
+    return gemmKernel(gemmWithEpilogue(io, meta.step.epilogue, meta.step.out.shape), rest, ctx);
+  }
   if (io.params.length > 16) throw new Error(`webgpu: ${meta.name} needs ${io.params.length} GEMM parameters (16 at most)`);
   const { decls, bindings } = declarations(io);
   const N4 = ceilDiv(io.N, 4);

@@ -45,6 +45,7 @@ export function matmulKernel(step: OpStep, ctx: BuildContext): Kernel {
   return gemmKernel(matmulIO(step), {
     name: 'matmul',
     ops: step.ops,
+    step,
     shapes: `${shapeToString(a.shape)}${ta ? 'ᵀ' : ''} x ${shapeToString(b.shape)}${tb ? 'ᵀ' : ''} -> ${shapeToString(step.out.shape)}`,
   }, ctx);
 }

@@ -1,0 +1,67 @@
+/**
+ * Epilogue fusion: an elementwise kernel that is the only reader of a GEMM-family kernel's
+ * result (matmul, the convolutions) becomes that kernel's epilogue, applied as each result is
+ * stored — `matmul + add(bias) + relu`, a residual add, a scale, the relu mask of a backward
+ * pass — one kernel and one trip through memory instead of two.
+ */
+import type { Epilogue, ElementwiseStep, OpStep, Plan, PlanStep } from '../backend';
+import { E } from '../expr';
+import type { KernelPrimitive } from '../ops/primitives';
+import { type FusionOptions, maxFusedInputs } from './lower';
+import { dropUnusedTemps, exprIsPositional, OperandList, pinnedBuffers, readersOf, substituteArgs } from './plan-util';
+
+/** Kernels whose stores apply an epilogue on every backend (WebGPU: the GEMM family's store). */
+export const EPILOGUE_OPS: ReadonlySet<KernelPrimitive> = new Set<KernelPrimitive>(['matmul', 'conv2d', 'conv2dTranspose', 'conv2dBackpropFilter']);
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
+ * Fuse each elementwise step into the EPILOGUE_OPS kernel whose result it alone reads, when it
+ * reads that result at its own shape (no broadcast), keeps its dtype, draws no random numbers,
+ * and the fused kernel binds at most `maxStorageBuffers` storage buffers. The fused step takes
+ * the elementwise step's place and output (every input of both is defined by then); its `ops`
+ * are the kernel's followed by the epilogue's. Returns the plan unchanged when `fuse` is false.
+ *
+ * @example
+ *   // matmul -> add(bias)+relu  becomes  one OpStep: op 'matmul', ops ['matmul', 'add', 'relu'],
+ *   // epilogue.expr = relu(arg0 + arg1), epilogue.inputs = [bias]
+ */
+export function fuseEpilogues(plan: Plan, options: FusionOptions = {}): Plan {
+  if (options.fuse === false) return plan;
+  const maxBuffers = maxFusedInputs(options) + 1;
+  const readers = readersOf(plan);
+  const pinned = pinnedBuffers(plan);
+  const producer = new Map<number, number>();
+  plan.steps.forEach((s, k) => {
+    if (s.kind === 'op' && !s.epilogue && EPILOGUE_OPS.has(s.op) && s.out.dtype === 'f32') producer.set(s.out.buf, k);
+  });
+  const steps: (PlanStep | undefined)[] = [...plan.steps];
+  for (let k = 0; k < steps.length; k++) {
+    const s = steps[k]!;
+    if (s.kind !== 'elementwise' || exprIsPositional(s.expr) || s.out.dtype !== 'f32') continue;
+    for (const buf of new Set(s.inputs.map((i) => i.buf))) {
+      const p = producer.get(buf);
+      if (p === undefined || pinned.has(buf) || readers.get(buf)!.length !== 1) continue;
+      if (!s.inputs.every((i) => i.buf !== buf || sameShape(i.shape, s.out.shape))) continue;
+      const op = steps[p] as OpStep;
+      if (!sameShape(op.out.shape, s.out.shape)) continue;
+      const fused = withEpilogue(op, s, buf);
+      const bound = new Set([...fused.inputs, ...fused.epilogue!.inputs].map((i) => i.buf)).size + 1;
+      if (bound > maxBuffers) continue;
+      steps[k] = fused;
+      steps[p] = undefined;
+      producer.delete(buf);
+      break;
+    }
+  }
+  return dropUnusedTemps({ ...plan, steps: steps.filter((s): s is PlanStep => s !== undefined) });
+}
+
+/** `op` storing `ew` of its result (read by `ew` from buffer `buf`) into `ew`'s output. */
+function withEpilogue(op: OpStep, ew: ElementwiseStep, buf: number): OpStep {
+  const extra = new OperandList();
+  const args = ew.inputs.map((i) => (i.buf === buf ? E.arg(0, i.dtype) : E.arg(1 + extra.at(i), i.dtype)));
+  const epilogue: Epilogue = { expr: substituteArgs(ew.expr, (i) => args[i]!), inputs: extra.list };
+  return { ...op, out: ew.out, epilogue, ops: [...op.ops, ...ew.ops] };
+}
+
