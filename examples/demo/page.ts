@@ -8,10 +8,11 @@
  *   train / test (images used, up to what was shipped), steps (stop after this many training
  *   steps), logEvery (steps between chart points, 10), grid (digits shown, 48), autostart (0|1).
  *
+ * After training, a link downloads fit's HTML report of the run (`htmlReport`).
  * The page reports its progress in `document.body.dataset.state` ('loading', 'ready',
  * 'training', 'done', 'error') for tests and scripts.
  */
-import { type BackendName, type Callback, compile, data, fit, type Model, nn, predict } from 'kiln';
+import { type BackendName, type Callback, compile, data, fit, htmlReport, type Model, nn, predict } from 'kiln';
 import uPlot from 'uplot';
 import { mnistModel } from '../mnist/model';
 
@@ -226,10 +227,15 @@ async function main(): Promise<void> {
     body.dataset.state = 'training';
     say('training…');
     const live = liveView(s, model, chart, grid, () => stop);
+    const report = htmlReport({ title: `Kiln MNIST MLP in the browser (${exe.backend})` });
     const history = await fit(model, train, {
       epochs: s.epochs, batchSize: s.batch, seed: s.seed, logEvery: s.logEvery,
-      validation: test, validationBatchSize: Math.min(500, test.count), verbose: false, callbacks: [live],
+      validation: test, validationBatchSize: Math.min(500, test.count), verbose: false, callbacks: [live, report],
     });
+    const link = $<HTMLAnchorElement>('report');
+    URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(new Blob([report.html()], { type: 'text/html' }));
+    link.hidden = false;
     const lastEpoch = history.epochs.at(-1);
     const accuracy = lastEpoch ? `; test accuracy ${(lastEpoch['val_accuracy']! * 100).toFixed(2)}%` : '';
     say(`${history.stopReason ?? `${s.epochs} epochs done`} (${live.steps} steps)${accuracy}`);

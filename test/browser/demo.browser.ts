@@ -8,7 +8,8 @@
  * through a route (http://localhost is a secure context, which WebGPU needs), opened with
  * settings in its URL; the test waits for it to finish, takes a screenshot, and checks that the
  * chart's series and the grid's digits were drawn (pixels of each series' colour, ink in each
- * digit, a prediction on each). KILN_DEMO_SCREENSHOT=path keeps the screenshot.
+ * digit, a prediction on each), and that the page's report link holds fit's HTML report.
+ * KILN_DEMO_SCREENSHOT=path keeps the screenshot.
  *
  * Runs under `pnpm test:browser`; skipped only when /usr/bin/chromium is missing outside CI
  * (KILN_REQUIRE_BROWSER=1 makes that a failure).
@@ -89,7 +90,7 @@ describe('the demo page', () => {
     expect(await page.textContent('#status')).not.toMatch(/Error/);
     expect(errors).toEqual([]);
 
-    const drawn = await page.evaluate(({ series }) => {
+    const drawn = await page.evaluate(async ({ series }) => {
       const chart = document.querySelector<HTMLCanvasElement>('#chart .uplot canvas')!;
       const px = chart.getContext('2d')!.getImageData(0, 0, chart.width, chart.height).data;
       const near = ([r, g, b]: number[]) => {
@@ -110,6 +111,7 @@ describe('the demo page', () => {
         speed: Number(document.getElementById('speed')!.textContent!.replace(/,/g, '')),
         step: document.getElementById('step')!.textContent,
         accuracy: document.getElementById('test-accuracy')!.textContent,
+        report: await (await fetch(document.querySelector<HTMLAnchorElement>('#report:not([hidden])')!.href)).text(),
       };
     }, { series: SERIES });
 
@@ -127,6 +129,9 @@ describe('the demo page', () => {
       expect(c.caption).toBe(`${c.label} → ${c.prediction}`);
       expect(c.ink).toBeGreaterThan(20);
     }
+    // fit's HTML report of the run, made in the page, behind the download link.
+    expect(drawn.report).toContain('<h1>Kiln MNIST MLP in the browser (webgpu)</h1>');
+    expect(drawn.report).toMatch(/<dt>epochs<\/dt><dd>1 of 1 <span class="stopped">\(stopped: step limit reached\)/);
     // A few Adam steps already beat chance on the grid's digits.
     expect(drawn.cells.filter((c) => c.label === c.prediction).length).toBeGreaterThan(GRID / 10);
     const png = await readFile(screenshot);
