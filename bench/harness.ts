@@ -49,6 +49,8 @@ export interface BenchOptions {
   hangMs?: number;
   /** The script child engine processes run (default bench/engine-worker.ts; tests substitute one). */
   worker?: string;
+  /** Node flags for that script (default `--import tsx`; the GPU kit's bundled worker needs none). */
+  workerExecArgv?: string[];
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
@@ -181,8 +183,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions & { help?: bool
 export { USAGE };
 
 /**
- * Builds the engine for an id. Kiln engines come from `bench/engines/kiln.ts` (exporting
- * `createKilnEngine(backend)`) once it exists; until then they report themselves unavailable.
+ * Builds the engine for an id. Kiln engines come from `bench/engines/kiln.ts`, imported when
+ * first asked for (a string literal, so that bundlers such as the GPU kit's include it); one
+ * that fails to load reports itself unavailable.
  */
 export async function createEngine(id: string): Promise<Engine | string> {
   const dash = id.indexOf('-');
@@ -190,9 +193,8 @@ export async function createEngine(id: string): Promise<Engine | string> {
   const backend = id.slice(dash + 1);
   if (name === 'tfjs' && (TFJS_BACKENDS as readonly string[]).includes(backend)) return new TfjsEngine(backend as TfjsBackend);
   if (name === 'kiln') {
-    const specifier = './engines/kiln';
     try {
-      const mod = (await import(specifier)) as { createKilnEngine?: (backend: string) => Engine | Promise<Engine> };
+      const mod = (await import('./engines/kiln')) as { createKilnEngine?: (backend: string) => Engine | Promise<Engine> };
       if (!mod.createKilnEngine) return 'bench/engines/kiln.ts does not export createKilnEngine';
       return await mod.createKilnEngine(backend);
     } catch (error) {
@@ -247,7 +249,7 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
       candidates.push(typeof e === 'string' ? { id, reason: e } : new InProcessEngine(e));
     }
   } else {
-    for (const id of o.backends) candidates.push(new EngineProcess(id, { plan, hangMs: o.hangMs ?? 1_800_000, ...(o.worker ? { worker: o.worker } : {}) }));
+    for (const id of o.backends) candidates.push(new EngineProcess(id, { plan, hangMs: o.hangMs ?? 1_800_000, ...(o.worker ? { worker: o.worker } : {}), ...(o.workerExecArgv ? { execArgv: o.workerExecArgv } : {}) }));
   }
   // Child processes start side by side (each loads its engine); in-process engines one by one.
   const starting = new Map(candidates.flatMap((c) => (c instanceof EngineProcess ? [[c, c.start()] as const] : [])));

@@ -119,6 +119,8 @@ export interface EngineProcessOptions {
   hangMs: number;
   /** Worker script (tests substitute one that crashes). */
   worker?: string;
+  /** Node flags for the worker (default `--import tsx`; a bundled worker needs none). */
+  execArgv?: string[];
 }
 
 /** An engine in a child process of its own; a crash or a hang costs one case, not the run. */
@@ -155,7 +157,7 @@ export class EngineProcess implements EngineRunner {
     // `--import tsx` resolves from the repository root, like `pnpm bench` itself.
     const child = fork(this.options.worker ?? WORKER, [this.id], {
       cwd: path.join(benchDir, '..'),
-      execArgv: ['--import', 'tsx'],
+      execArgv: this.options.execArgv ?? ['--import', 'tsx'],
       // The worker's stdout would mix into the report: both of its streams go to our stderr.
       stdio: ['ignore', 2, 2, 'ipc'],
     });

@@ -123,7 +123,8 @@ export function formatMemory(m: MemoryReport): string {
 
 /**
  * Markdown table: a row per benchmark and parameters, a column per engine (median ms and
- * GFLOP/s or GB/s), then a `kiln-X/tfjs-Y` column per pair: tfjs median / kiln median, so above
+ * GFLOP/s or GB/s), then a `kiln-X/tfjs-Y` (or `kiln-X/torch-Y`, the GPU kit's peer) column per
+ * pair: the other engine's median / kiln median, so above
  * 1 means Kiln is faster; when Kiln records carry memory, a last column gives the program's
  * peak device memory in MiB and its intermediates as the memory plan holds them / unshared.
  */
@@ -132,7 +133,7 @@ export function markdownTable(records: readonly BenchRecord[], skipped: readonly
   for (const r of [...records, ...skipped]) if (!engines.includes(engineId(r))) engines.push(engineId(r));
   const kiln = engines.filter((e) => e.startsWith('kiln-'));
   const others = engines.filter((e) => !e.startsWith('kiln-'));
-  const pairs = kiln.flatMap((k) => others.filter((o) => o.startsWith('tfjs-')).map((t) => [k, t] as const));
+  const pairs = kiln.flatMap((k) => others.filter((o) => o.startsWith('tfjs-') || o.startsWith('torch-')).map((t) => [k, t] as const));
 
   const rows = new Map<string, { bench: string; params: string; cells: Map<string, BenchRecord | SkippedRecord> }>();
   const rowOf = (r: BenchRecord | SkippedRecord) => {
@@ -196,8 +197,9 @@ export function renderReport(report: Report): string {
     out.push('', 'Skipped:');
     for (const [what, why] of reasons) out.push(`- ${what}: ${why}`);
   }
-  if (h.engines.some((e) => e.engine === 'kiln' && e.available === true) && h.engines.some((e) => e.engine === 'tfjs' && e.available === true)) {
-    out.push('', 'Ratio columns: tfjs median / kiln median (above 1: Kiln is faster).');
+  const peers = [...new Set(h.engines.filter((e) => (e.engine === 'tfjs' || e.engine === 'torch') && e.available === true).map((e) => e.engine))];
+  if (h.engines.some((e) => e.engine === 'kiln' && e.available === true) && peers.length > 0) {
+    out.push('', `Ratio columns: ${peers.join(' or ')} median / kiln median (above 1: Kiln is faster).`);
   }
   return out.join('\n');
 }
