@@ -19,20 +19,32 @@ const CHUNK_ELEMS = 1 << 21;
 /** The kernels' parameters, computed in core (ConvGeometry: the forward conv2d). */
 type Geometry = ConvGeometry;
 
+/**
+ * Output columns [lo, hi) whose input column ix = ox*sw + off lies in [0, W): the loops below
+ * copy that range without a bounds check per element and zero (or skip) the rest.
+ */
+const rangeLo = (off: number, sw: number, OW: number): number => Math.min(OW, Math.max(0, Math.ceil(-off / sw)));
+const rangeHi = (off: number, sw: number, W: number, OW: number): number => Math.max(rangeLo(off, sw, OW), Math.min(OW, Math.floor((W - 1 - off) / sw) + 1));
+
 /** cols[(c*KH+ky)*KW+kx][nn*P + oy*OW + ox] = x[n0+nn, c0+c, iy, ix] (0 outside). */
 function im2col(x: Float32Array, g: Geometry, n0: number, cnt: number, c0: number, cols: Float32Array): void {
   const { C, H, W, OH, OW, Cg, KH, KW, sh, sw, pt, pl, dh, dw } = g;
   const P = OH * OW, width = cnt * P;
   for (let c = 0; c < Cg; c++) for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
     const row = ((c * KH + ky) * KW + kx) * width;
+    const off = kx * dw - pl;
+    const lo = rangeLo(off, sw, OW), hi = rangeHi(off, sw, W, OW);
     for (let nn = 0; nn < cnt; nn++) {
       const base = ((n0 + nn) * C + c0 + c) * H * W;
       for (let oy = 0; oy < OH; oy++) {
         const iy = oy * sh - pt + ky * dh;
         const dst = row + nn * P + oy * OW;
         if (iy < 0 || iy >= H) { cols.fill(0, dst, dst + OW); continue; }
-        const src = base + iy * W;
-        for (let ox = 0, ix = kx * dw - pl; ox < OW; ox++, ix += sw) cols[dst + ox] = ix >= 0 && ix < W ? x[src + ix]! : 0;
+        const src = base + iy * W + off;
+        for (let ox = 0; ox < lo; ox++) cols[dst + ox] = 0;
+        if (sw === 1) for (let ox = lo; ox < hi; ox++) cols[dst + ox] = x[src + ox]!;
+        else for (let ox = lo; ox < hi; ox++) cols[dst + ox] = x[src + ox * sw]!;
+        for (let ox = hi; ox < OW; ox++) cols[dst + ox] = 0;
       }
     }
   }
@@ -44,13 +56,16 @@ function col2im(cols: Float32Array, g: Geometry, n0: number, cnt: number, c0: nu
   const P = OH * OW, width = cnt * P;
   for (let c = 0; c < Cg; c++) for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
     const row = ((c * KH + ky) * KW + kx) * width;
+    const off = kx * dw - pl;
+    const lo = rangeLo(off, sw, OW), hi = rangeHi(off, sw, W, OW);
     for (let nn = 0; nn < cnt; nn++) {
       const base = ((n0 + nn) * C + c0 + c) * H * W;
       for (let oy = 0; oy < OH; oy++) {
         const iy = oy * sh - pt + ky * dh;
         if (iy < 0 || iy >= H) continue;
-        const src = row + nn * P + oy * OW, dst = base + iy * W;
-        for (let ox = 0, ix = kx * dw - pl; ox < OW; ox++, ix += sw) if (ix >= 0 && ix < W) y[dst + ix] += cols[src + ox]!;
+        const src = row + nn * P + oy * OW, dst = base + iy * W + off;
+        if (sw === 1) for (let ox = lo; ox < hi; ox++) y[dst + ox] += cols[src + ox]!;
+        else for (let ox = lo; ox < hi; ox++) y[dst + ox * sw] += cols[src + ox]!;
       }
     }
   }
@@ -177,7 +192,10 @@ function lowerConvTranspose(step: OpStep<'conv2dTranspose'>, ctx: LowerContext):
   };
 }
 
-/** Window of output (oy, ox): the first maximum (a NaN wins; all-padding windows give -1). */
+/**
+ * Window of output (oy, ox): the first maximum (a NaN wins; all-padding windows give -1). The
+ * window's rows and columns are clipped to the input once per output, not checked per element.
+ */
 function poolKernel(step: OpStep<'maxPool2d' | 'maxPool2dGrad'>, ctx: LowerContext, grad: boolean): Kernel {
   const xo = step.inputs[0]!;
   const { N, C, H, W, OH, OW, KH, KW, sh, sw, pt, pl } = step.params;
@@ -188,22 +206,24 @@ function poolKernel(step: OpStep<'maxPool2d' | 'maxPool2dGrad'>, ctx: LowerConte
     ...m,
     run() {
       if (dy) out.fill(0);
-      for (let nc = 0; nc < N * C; nc++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
-        let best = -1, bv = -Infinity;
-        for (let ky = 0; ky < KH; ky++) {
-          const iy = oy * sh - pt + ky;
-          if (iy < 0 || iy >= H) continue;
-          for (let kx = 0; kx < KW; kx++) {
-            const ix = ox * sw - pl + kx;
-            if (ix < 0 || ix >= W) continue;
-            const xi = (nc * H + iy) * W + ix;
-            const v = x[xi]!;
-            if (best < 0 || v > bv || (v !== v && bv === bv)) { best = xi; bv = v; }
+      for (let nc = 0; nc < N * C; nc++) for (let oy = 0; oy < OH; oy++) {
+        const y0 = oy * sh - pt;
+        const kyLo = Math.max(0, -y0), kyHi = Math.min(KH, H - y0);
+        for (let ox = 0; ox < OW; ox++) {
+          const x0 = ox * sw - pl;
+          const kxLo = Math.max(0, -x0), kxHi = Math.min(KW, W - x0);
+          let best = -1, bv = -Infinity;
+          for (let ky = kyLo; ky < kyHi; ky++) {
+            const rowAt = (nc * H + y0 + ky) * W + x0;
+            for (let kx = kxLo; kx < kxHi; kx++) {
+              const v = x[rowAt + kx]!;
+              if (best < 0 || v > bv || (v !== v && bv === bv)) { best = rowAt + kx; bv = v; }
+            }
           }
+          const yi = (nc * OH + oy) * OW + ox;
+          if (dy) { if (best >= 0) out[best] += dy[yi]!; }
+          else out[yi] = best < 0 ? -Infinity : bv;
         }
-        const yi = (nc * OH + oy) * OW + ox;
-        if (dy) { if (best >= 0) out[best] += dy[yi]!; }
-        else out[yi] = best < 0 ? -Infinity : bv;
       }
     },
   };
