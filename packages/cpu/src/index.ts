@@ -1,8 +1,8 @@
 /**
- * @kiln/cpu — the CPU fallback backend (generated JavaScript kernels, gpu.js webasm GEMMs).
+ * @kiln/cpu — the CPU fallback backend (generated JavaScript kernels, WebAssembly SIMD GEMMs).
  *
  * A short tour:
- *   const backend = await createCpuBackend();            // { mode: 'auto' | 'cpu' | 'webasm' }
+ *   const backend = await createCpuBackend();            // { mode: 'auto' | 'wasm' | 'cpu' | 'webasm', threads }
  *   const program = await backend.lower(plan);            // plan from core's compiler
  *   backend.createParam('w', 'f32', init);                // params are resident across runs
  *   const { outputs } = await program.run(feeds, [fetchBuf], { step: 0 });
@@ -15,5 +15,6 @@
 export { createCpuBackend, type CpuBackend, type CpuBackendOptions, type CpuMode } from './backend';
 export { chooseBackend, backendFromEnv, fallbackNotice, BACKEND_ENV, type BackendChoice, type BackendRequest, type WebgpuProbe } from './select';
 export { renderExpr, compileScalar, literal } from './render';
-export { gemmJs, createGemmEngine, type GemmEngine, type GemmPolicy } from './gemm';
+export { gemmJs, createGemmEngine, type GemmEngine, type GemmPolicy, type GemmEngineOptions } from './gemm';
 export { loadGpuJs } from './gpujs';
+export { wasmFeatures, type WasmFeatures } from './wasm/gemm';
