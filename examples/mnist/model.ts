@@ -25,6 +25,10 @@ function network(kind: ModelKind, x: Tensor): Tensor {
 /**
  * The MNIST model of `kind`, compiled: input `x` [batch, 784] (mlp) or [batch, 1, 28, 28]
  * (cnn) of pixels in [0, 1], labels `y` [batch] i32, output the 10 logits, metric `accuracy`.
+ *
+ * @example
+ * const model = await mnistModel('cnn', { lr: 1e-3, seed: 1, compile: (g) => compile(g, { backend: 'cpu' }) });
+ * await fit(model, train, { epochs: 1, batchSize: 64 });
  */
 export function mnistModel(kind: ModelKind, options: BuildModelOptions & { lr: number }): Promise<Model> {
   return buildModel((g) => {
