@@ -39,7 +39,7 @@ describe('typed errors at build time', () => {
     expect(() => a.dropout({ rate: 1.5 })).toThrow(/dropout: invalid options — rate/);
     expect(() => a.sum({ axes: [0], keepdims: true } as never)).toThrow(/sum: invalid options/);
     expect(() => g.randomUniform([2], { lo: 1 } as never)).toThrow(OptionsError);
-    expect(() => a.leakyRelu({ alpha: 'x' } as never)).toThrow(/invalid attributes — alpha/);
+    expect(() => a.leakyRelu({ alpha: 'x' } as never)).toThrow(/leakyRelu alpha: invalid options — alpha/);
   });
 
   it('ShapeError for bad shapes and constants', () => {

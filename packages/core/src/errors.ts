@@ -37,3 +37,22 @@ export class KernelCompileError extends KilnError {
 export class DeviceLostError extends KilnError {}
 /** Using an Executable after dispose(). */
 export class DisposedError extends KilnError {}
+
+/**
+ * A short, bounded description of a value for an error message (it may be hostile: deep,
+ * huge): `undefined`, `"abc"`, `[1, 2, … (300 items)]`, `object`, `Float32Array`.
+ */
+export function describeValue(v: unknown): string {
+  if (Array.isArray(v)) {
+    const items = v.slice(0, 8).map((e) => (Array.isArray(e) ? '[…]' : typeof e === 'string' ? JSON.stringify(e.slice(0, 40)) : typeof e === 'number' || typeof e === 'boolean' ? String(e) : e === null ? 'null' : typeof e));
+    return `[${items.join(', ')}${v.length > 8 ? `, … (${v.length} items)` : ''}]`;
+  }
+  if (typeof v === 'string') return JSON.stringify(v.slice(0, 40));
+  if (typeof v === 'number' || typeof v === 'boolean' || v == null) return String(v);
+  if (typeof v === 'object') {
+    const proto = Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null;
+    const name = proto?.constructor?.name;
+    return proto === Object.prototype || proto === null || !name ? 'object' : name;
+  }
+  return typeof v;
+}

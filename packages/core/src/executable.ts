@@ -16,6 +16,7 @@ import { ancestors, initialParam } from './reference';
 import { shapeToString } from './shape';
 import { Tensor } from './tensor';
 
+/** Options of Executable.run. */
 export interface RunOptions {
   /** Run the update nodes that minimize() (and batchNorm) added. */
   train?: boolean;
@@ -23,7 +24,9 @@ export interface RunOptions {
   profile?: boolean;
 }
 
+/** Options of compileWith (and kiln's compile): plan options, profiling, program cache size. */
 export interface CompileOptions extends PlanOptions {
+  /** Time every run's kernels, as if each run passed `{ profile: true }`. */
   profile?: boolean;
   /** Dispose the backend with the Executable (compile() creates one backend per Executable). */
   ownsBackend?: boolean;
@@ -44,8 +47,11 @@ const runOptions = z.object({ train: z.boolean().optional(), profile: z.boolean(
 
 let executables = 0;
 
+/** What a profiled run measured. */
 export interface ProfileRecord {
+  /** One entry per kernel (or per submission where the backend cannot time kernels). */
   readonly entries: readonly ProfileEntry[];
+  /** Whether entries time single kernels or whole submissions. */
   readonly granularity: 'kernel' | 'submission';
   /** Device memory of the program the profiled run used. */
   readonly memory: MemoryReport;
@@ -99,6 +105,20 @@ export function formatBytes(bytes: number): string {
 
 export type { TrainHook };
 
+/**
+ * A graph compiled for one backend: `run` feeds inputs and fetches tensors; params stay on the
+ * device between runs (read and write them with getParam / setParam, snapshot / restore). Each
+ * run configuration (train flag, symbol bindings such as the batch size, fetches) compiles one
+ * program, cached. Runs execute one at a time in call order. Every run's feeds are checked
+ * before any device work (FeedError), and a disposed Executable refuses calls (DisposedError).
+ * @example
+ * ```ts
+ * const exe = await compileWith(g, createReferenceBackend());
+ * const { loss: l } = await exe.run({ x: xs, y: ys }, { loss }, { train: true });
+ * console.log(l.data[0], exe.steps);
+ * await exe.dispose();
+ * ```
+ */
 export class Executable {
   /** Compiled programs by run configuration, least recently used first (a Map keeps insertion order). */
   private readonly programs = new Map<string, CachedProgram>();
@@ -122,7 +142,17 @@ export class Executable {
   /** Param names are scoped per Executable, so several can share one backend. */
   private readonly scope = `exe${++executables}/`;
 
-  constructor(readonly graph: Graph, readonly backendImpl: Backend, private readonly options: CompileOptions = {}) {
+  /**
+   * Use compileWith (or kiln's compile). Creates the graph's params on the backend.
+   * @throws OptionsError for a programCacheSize that is not a positive integer.
+   */
+  constructor(
+    /** The graph it runs (it may grow after compile: new params are created on the next run). */
+    readonly graph: Graph,
+    /** The backend that holds its buffers and runs its kernels. */
+    readonly backendImpl: Backend,
+    private readonly options: CompileOptions = {},
+  ) {
     const size = options.programCacheSize ?? PROGRAM_CACHE_SIZE;
     if (!Number.isSafeInteger(size) || size < 1) throw new OptionsError(`compile: programCacheSize must be a positive integer, got ${String(options.programCacheSize)}`);
     this.cacheSize = size;
@@ -148,6 +178,7 @@ export class Executable {
 
   /** Which backend runs this Executable: 'webgpu', 'cpu' or 'reference'. */
   get backend(): Backend['name'] { return this.backendImpl.name; }
+  /** The backend's device, in words (adapter name, threads). */
   get description(): string { return this.backendImpl.description; }
   /** Training steps run so far (the optimizer's step counter lives on the device as well). */
   get steps(): number { return this.trainSteps; }
@@ -181,6 +212,12 @@ export class Executable {
   /**
    * Run the graph: upload feeds, run every kernel (one submission on WebGPU), read back
    * only `fetches`. Feeds are validated first; a bad feed throws FeedError and nothing runs.
+   * A feed is a typed array, a number array or `{ data, shape }` for the input's dtype; its
+   * size binds the input's symbolic dims. Results are host tensors `{ data, shape, dtype }`.
+   * @throws FeedError for a missing, unknown or mis-sized feed, or fed indices out of range;
+   * GraphError for a fetch that is not a Tensor of this graph, or train: true without updates;
+   * OptionsError for unknown run options; DisposedError after dispose(); DeviceLostError if the device was lost.
+   * @example const { logits } = await exe.run({ x: batch }, { logits: y });
    */
   async run<K extends string>(feeds: Record<string, FeedValue>, fetches: Record<K, Tensor>, options: RunOptions = {}): Promise<Record<K, HostTensor>> {
     if (this.disposed) throw new DisposedError('Executable was disposed; compile the graph again');
@@ -374,6 +411,7 @@ export class Executable {
     });
   }
 
+  /** Names of the graph's params (optimizer slots included), in creation order. */
   get paramNames(): string[] { return [...this.graph.params.keys()]; }
 
   /**
@@ -432,6 +470,7 @@ export class Executable {
     await writeFile(path, JSON.stringify(trace));
   }
 
+  /** Free the programs and params (and the backend if it owns it) after queued runs finish. Idempotent. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
@@ -449,6 +488,12 @@ async function freeProgram(c: CachedProgram): Promise<void> {
   try { (await c.entry).program.dispose(); } catch { /* a failed compile has nothing to free */ }
 }
 
+/**
+ * Compile a graph for a backend you created (kiln's `compile(g, { backend: 'auto' })` creates
+ * one for you). Programs are built lazily on each run configuration's first run.
+ * @throws OptionsError for a bad programCacheSize.
+ * @example const exe = await compileWith(g, createReferenceBackend());
+ */
 export async function compileWith(g: Graph, backend: Backend, options: CompileOptions = {}): Promise<Executable> {
   return new Executable(g, backend, options);
 }

@@ -4,7 +4,7 @@
  * here, at build time, naming the op, the node and the shapes involved.
  */
 import { z } from 'zod';
-import { DTypeError, GraphError, KilnError, OptionsError, ShapeError } from './errors';
+import { describeValue as describe, DTypeError, GraphError, KilnError, OptionsError, ShapeError } from './errors';
 import { gradients } from './autodiff';
 import { type GraphJSON, graphFromJSON, graphToJSON } from './serialize';
 import type { TypedArray } from './host';
@@ -16,23 +16,35 @@ import type { Attrs } from './spec';
 import { type DType, DTYPES, type Dim, normAxis, type Shape, shapeIsConcrete, shapesEqual, shapeToString, type TensorType } from './shape';
 import { Tensor, type TensorLike } from './tensor';
 
+/** One node of the graph IR: an op applied to earlier nodes, with its inferred output type. */
 export interface Node {
+  /** Index in `graph.nodes` (inputs always have smaller ids). */
   readonly id: number;
+  /** The primitive (see PRIMITIVES). */
   readonly op: PrimitiveName;
+  /** Ids of the input nodes. */
   readonly inputs: readonly number[];
+  /** Attributes as validated by the primitive's schema (defaults filled in). */
   readonly attrs: Attrs;
+  /** Output shape, inferred at build time. */
   readonly shape: Shape;
+  /** Output dtype, inferred at build time. */
   readonly dtype: DType;
+  /** An input's or param's name, else `<op>_<id>`. */
   readonly name: string;
 }
 
+/** A param's bookkeeping: its node, its initialiser, whether minimize() trains it. */
 export interface ParamEntry {
+  /** The param's node id. */
   readonly id: number;
+  /** How its value is made at compile time (a named initialiser, a constant, or the values). */
   readonly init: ParamInit;
   /** Optimizer slots and running statistics are params that minimize() leaves alone. */
   readonly trainable: boolean;
 }
 
+/** Options of `new Graph(...)`. */
 export interface GraphOptions {
   /** Seeds parameter initialisers and on-device random ops. */
   seed?: number;
@@ -79,10 +91,28 @@ export interface IndexRange {
 }
 
 
+/**
+ * A computation graph under construction: inputs, params and the ops applied to them. Every op
+ * checks its arguments and infers its output's shape and dtype when called, so a mistake is
+ * a typed error at the line that made it. Compile it with `compile` (package kiln) or
+ * `compileWith(graph, backend)`, or evaluate it on the float64 reference with `evaluate`.
+ * @example
+ * ```ts
+ * const g = new Graph({ seed: 1 });
+ * const x = g.input('x', ['batch', 3]);
+ * const w = g.param('w', [3, 2], { init: 'glorotUniform' });
+ * const loss = x.matmul(w).square().mean();
+ * g.minimize(loss, optim.sgd({ lr: 0.1 })); // gradients and update nodes
+ * ```
+ */
 export class Graph {
+  /** Every node, in creation order (a node's inputs come before it). */
   readonly nodes: Node[] = [];
+  /** Seeds parameter initialisers and random ops (0 unless given). */
   readonly seed: number;
+  /** Input name -> node id. */
   readonly inputs = new Map<string, number>();
+  /** Param name -> its entry. */
   readonly params = new Map<string, ParamEntry>();
   /** `assign` nodes that run when `run(..., { train: true })`: optimizer and BN updates. */
   readonly updates: number[] = [];
@@ -99,16 +129,31 @@ export class Graph {
   /** Per-graph counter that gives each random op its own stream. */
   private randomOps = 0;
 
+  /**
+   * @param options - `seed` (an integer) for initialisers and random ops.
+   * @throws OptionsError for an unknown option or a seed that is not an integer.
+   */
   constructor(options: GraphOptions = {}) {
     this.seed = parseOptions(graphOptions, options, 'new Graph').seed ?? 0;
   }
 
+  /**
+   * The Tensor of node `id`.
+   * @throws GraphError if there is no such node.
+   * @example g.tensor(0).shape
+   */
   tensor(id: number): Tensor {
     if (!this.nodes[id]) throw new GraphError(`no node #${id} in this graph`);
     return new Tensor(this, id);
   }
 
-  /** A value fed at run time, by name: `g.input('x', ['batch', 784])`. */
+  /**
+   * A value fed at run time, by name. Dims are sizes or symbols ('batch') bound by the feeds;
+   * dtype 'f32' (default), 'i32' or 'bool'.
+   * @throws GraphError for an empty, reserved ('__...') or already used name; ShapeError for a
+   * malformed shape; DTypeError for an unknown dtype.
+   * @example const x = g.input('x', ['batch', 784]); const y = g.input('y', ['batch'], 'i32');
+   */
   input(name: string, shape: Shape, dtype: DType = 'f32'): Tensor {
     if (typeof name === 'string' && name.startsWith(RESERVED_PREFIX)) {
       throw new GraphError(`input '${name}': names starting with '${RESERVED_PREFIX}' are reserved for Kiln (the train flag is g.isTraining())`);
@@ -128,7 +173,14 @@ export class Graph {
     return t;
   }
 
-  /** A trainable parameter that lives on the device across runs. */
+  /**
+   * A parameter: a tensor of concrete shape that lives on the device across runs, trained by
+   * minimize() unless `trainable: false`. `init` is a named initialiser ('zeros' by default,
+   * 'glorotUniform', 'heNormal', ... or `{ name, scale }`), `{ constant }` or the values.
+   * @throws GraphError if the name is taken; ShapeError for a symbolic shape or values of the
+   * wrong length; DTypeError for values that do not fit the dtype; OptionsError for an unknown initialiser.
+   * @example const w = g.param('w', [784, 10], { init: 'glorotUniform' });
+   */
   param(name: string, shape: readonly number[], options: { init?: ParamInit; dtype?: DType; trainable?: boolean } = {}): Tensor {
     if (this.params.has(name) || this.inputs.has(name)) throw new GraphError(`param '${name}' is already defined`);
     checkShape(shape, `param '${name}'`);
@@ -155,7 +207,13 @@ export class Graph {
     return t;
   }
 
-  /** A constant from a number, nested array or typed array. */
+  /**
+   * A constant from a number, boolean, nested array or typed array; the shape is inferred from
+   * the nesting unless given. dtype: given, else i32 for an Int32Array, bool for a boolean, f32.
+   * @throws ShapeError for a ragged array or values that do not fill the shape; DTypeError for
+   * elements that are not numbers or do not fit the dtype.
+   * @example g.constant([[1, 2], [3, 4]]) // f32[2, 2]
+   */
   constant(values: number | boolean | ArrayLike<number> | NestedArray, shape?: readonly number[], dtype?: DType): Tensor {
     const { flat, inferred } = flatten(values);
     const s = shape ?? inferred;
@@ -166,14 +224,25 @@ export class Graph {
     return this.addNode('constant', [], { value: flat, shape: [...s], dtype: dt });
   }
 
+  /**
+   * A tensor of one value (computed where used, never stored).
+   * @throws ShapeError for a malformed shape; DTypeError if the value does not fit the dtype.
+   * @example g.fill([2, 3], -Infinity)
+   */
   fill(shape: Shape, value: number, dtype: DType = 'f32'): Tensor {
     checkShape(shape, 'fill');
     return this.addNode('fill', [], { shape: [...shape], value, dtype });
   }
+  /** `fill(shape, 0, dtype)`. @example g.zeros([4]) */
   zeros(shape: Shape, dtype: DType = 'f32'): Tensor { return this.fill(shape, 0, dtype); }
+  /** `fill(shape, 1, dtype)`. @example g.ones(['batch', 1]) */
   ones(shape: Shape, dtype: DType = 'f32'): Tensor { return this.fill(shape, 1, dtype); }
 
-  /** [start, stop) by step, as a constant (its size is static). */
+  /**
+   * [start, stop) by step as a rank-1 constant (i32 by default); `range(n)` is 0 .. n - 1.
+   * @throws OptionsError for step 0 or non-finite bounds; ShapeError above 2^24 elements.
+   * @example g.range(10) // i32[10]
+   */
   range(start: number, stop?: number, step = 1, dtype: DType = 'i32'): Tensor {
     if (stop === undefined) [start, stop] = [0, start];
     if (step === 0) throw new OptionsError('range: step must not be 0');
@@ -185,21 +254,33 @@ export class Graph {
     return this.constant(Array.from({ length: n }, (_, i) => start + i * step), [n], dtype);
   }
 
-  /** Counter-based uniform numbers in [low, high), drawn on the device, fresh each run. */
+  /**
+   * f32 uniform numbers in [low, high) (default [0, 1)), drawn on the device, fresh each run
+   * (counter-based: the same seed and run count give the same numbers on every backend).
+   * @throws OptionsError for an unknown option or a non-integer seed; ShapeError for a malformed shape.
+   * @example g.randomUniform(['batch', 10], { low: -1, high: 1 })
+   */
   randomUniform(shape: Shape, options: { low?: number; high?: number; seed?: number } = {}): Tensor {
     const o = parseOptions(z.object({ low: z.number().default(0), high: z.number().default(1), seed: z.number().int().optional() }).strict(), options, 'randomUniform');
     checkShape(shape, 'randomUniform');
     return this.addNode('random', [], { shape: [...shape], dist: 'uniform', a: o.low, b: o.high, seed: this.nextSeed(o.seed) });
   }
 
-  /** Counter-based normal numbers (Box-Muller), drawn on the device, fresh each run. */
+  /**
+   * f32 normal numbers (Box-Muller; default mean 0, std 1), drawn on the device, fresh each run.
+   * @throws OptionsError for an unknown option or a negative std; ShapeError for a malformed shape.
+   * @example g.randomNormal([4, 4], { std: 0.1 })
+   */
   randomNormal(shape: Shape, options: { mean?: number; std?: number; seed?: number } = {}): Tensor {
     const o = parseOptions(z.object({ mean: z.number().default(0), std: z.number().nonnegative().default(1), seed: z.number().int().optional() }).strict(), options, 'randomNormal');
     checkShape(shape, 'randomNormal');
     return this.addNode('random', [], { shape: [...shape], dist: 'normal', a: o.mean, b: o.std, seed: this.nextSeed(o.seed) });
   }
 
-  /** A scalar bool that is true during `run(..., { train: true })` (dropout, batchNorm). */
+  /**
+   * A scalar bool that is true during `run(..., { train: true })` (dropout, batchNorm).
+   * @example g.isTraining().where(x.dropout({ rate: 0.1, training: true }), x)
+   */
   isTraining(): Tensor {
     const id = this.inputs.get(TRAINING_INPUT);
     return id !== undefined ? this.tensor(id) : this.defineInput(TRAINING_INPUT, [], 'bool');
@@ -229,7 +310,12 @@ export class Graph {
     }
   }
 
-  /** Write `value` into `target` (a param) at the end of a training run. */
+  /**
+   * Write `value` (broadcast to the target's shape and dtype) into `target`, a param, at the end
+   * of each training run (`run(..., { train: true })`). Optimizers are built from this.
+   * @throws GraphError if target is not a param of this graph; ShapeError/DTypeError if value does not fit.
+   * @example g.assign(step, step.add(1))
+   */
   assign(target: Tensor, value: TensorLike): Tensor {
     if (!(target instanceof Tensor) || target.graph !== this || target.op !== 'param') throw new GraphError(`assign: target ${String(target)} is not a param of this graph`);
     let v = typeof value === 'number' || typeof value === 'boolean' ? this.fill(target.shape, Number(value), target.dtype) : value;
@@ -240,30 +326,44 @@ export class Graph {
 
   /**
    * Reverse-mode gradients of `y` (a scalar, or any shape with a `seed` of that shape)
-   * with respect to `xs`, added to this graph as ordinary nodes.
+   * with respect to `xs`, added to this graph as ordinary nodes; each has its x's shape.
+   * @throws GradientError for a non-scalar y without a seed or a non-differentiable path.
+   * @example const [dw] = g.grad(loss, [w]);
    */
   grad(y: Tensor, xs: readonly Tensor[], seed?: Tensor): Tensor[] {
     return gradients(this, y, xs, seed);
   }
 
-  /** A JSON document of the whole graph (params' initialisers included); see Graph.fromJSON. */
+  /**
+   * A JSON document of the whole graph (params' initialisers included); see Graph.fromJSON.
+   * Train hooks (functions) are left out.
+   * @example const copy = Graph.fromJSON(JSON.stringify(g.toJSON()));
+   */
   toJSON(): GraphJSON {
     return graphToJSON(this);
   }
 
-  /** Rebuild a graph from toJSON()'s output (object or string); refuses bad input naming the first bad node. */
+  /**
+   * Rebuild a graph from toJSON()'s output (object or string).
+   * @throws SerializationError for malformed JSON or a bad document, naming the first bad node.
+   * @example const g2 = Graph.fromJSON(text);
+   */
   static fromJSON(json: unknown): Graph {
     return graphFromJSON(json, (options) => new Graph(options));
   }
 
-  /** Trainable params, in creation order. */
+  /** Trainable params, in creation order. @example g.trainableParams().map((p) => p.name) */
   trainableParams(): Tensor[] {
     return [...this.params.values()].filter((p) => p.trainable).map((p) => this.tensor(p.id));
   }
 
   /**
-   * Add gradients of `loss` and the optimizer's update nodes (which run on
-   * `run(..., { train: true })`). Returns the gradients, one per parameter.
+   * Add gradients of `loss` (a scalar) and the optimizer's update nodes, which run on
+   * `run(..., { train: true })`. Returns the gradients, one per parameter (all trainable
+   * params unless `params` is given).
+   * @throws GraphError if loss is not of this graph, a listed tensor is not a param, or there
+   * are no trainable params; GradientError if loss is not a scalar.
+   * @example g.minimize(loss, optim.adam({ lr: 1e-3 }));
    */
   minimize(loss: Tensor, optimizer: Optimizer, options: { params?: readonly Tensor[] } = {}): Tensor[] {
     if (!(loss instanceof Tensor) || loss.graph !== this) throw new GraphError('minimize: loss must be a Tensor of this graph');
@@ -280,7 +380,13 @@ export class Graph {
     return ((explicit ?? this.seed) * 0x9e3779b1 + k * 0x85ebca6b) >>> 0;
   }
 
-  /** Create a node: validate attrs (zod), infer the output type, or fail naming everything. */
+  /**
+   * Create a node of a primitive (what every op does underneath): validate attrs (zod), infer
+   * the output type, or fail naming everything. Prefer the ops; this skips their argument checks.
+   * @throws GraphError for inputs that are not tensors of this graph or the wrong count;
+   * OptionsError for bad attributes; ShapeError/DTypeError from the primitive's shape rule.
+   * @example g.addNode('exp', [x], {})
+   */
   addNode(op: PrimitiveName, inputs: readonly Tensor[], attrs: Attrs, name?: string): Tensor {
     const spec = specOf(op);
     if (!spec) throw new GraphError(`unknown op '${op}'`);
@@ -348,7 +454,12 @@ export class Graph {
     if (fixed > MAX_ELEMENTS) throw new ShapeError(`${label}: output ${shapeToString(out.shape)} has ${fixed} elements, more than the ${MAX_ELEMENTS} a tensor may hold`);
   }
 
-  /** Wrap a number as a scalar constant matching `like`'s dtype. */
+  /**
+   * Wrap a number as a scalar constant of `like`'s dtype (f32 without one), a boolean as a bool
+   * scalar; a Tensor is returned as is.
+   * @throws GraphError for anything else.
+   * @example g.lift(0.5, x)
+   */
   lift(x: TensorLike, like?: Tensor): Tensor {
     if (x instanceof Tensor) return x;
     if (typeof x === 'boolean') return this.constant(x ? 1 : 0, [], 'bool');
@@ -367,10 +478,13 @@ export type TrainHook = (trainStep: number) => Record<string, number | TypedArra
 
 /** An optimizer adds update nodes (`g.assign`) for each param from its gradient. */
 export interface Optimizer {
+  /** For messages and checkpoints: 'adam', 'sgd', ... */
   readonly name: string;
+  /** Add the update nodes of each (param, gradient) pair to g. */
   apply(g: Graph, pairs: readonly { param: Tensor; grad: Tensor }[]): void;
 }
 
+/** A number, a boolean, or (nested) arrays of them: what Graph.constant takes. */
 export type NestedArray = number | boolean | readonly NestedArray[];
 
 function flatten(values: number | boolean | ArrayLike<number> | NestedArray): { flat: number[]; inferred: number[] } {
@@ -415,15 +529,6 @@ function checkValues(values: readonly number[], dtype: DType, what: string): voi
       throw new DTypeError(`${what} ${v} at position ${i} is not ${dtype === 'i32' ? 'an' : 'a'} ${dtype} (${range})`);
     }
   }
-}
-
-/** A short, bounded description of a value for an error message (it may be hostile: deep, huge). */
-export function describe(v: unknown): string {
-  if (Array.isArray(v)) {
-    const items = v.slice(0, 8).map((e) => (Array.isArray(e) ? '[…]' : typeof e === 'string' ? JSON.stringify(e.slice(0, 40)) : typeof e === 'number' || typeof e === 'boolean' ? String(e) : e === null ? 'null' : typeof e));
-    return `[${items.join(', ')}${v.length > 8 ? `, … (${v.length} items)` : ''}]`;
-  }
-  return typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : typeof v === 'number' || typeof v === 'boolean' || v == null ? String(v) : typeof v;
 }
 
 function checkDType(dtype: DType, what: string): void {

@@ -94,22 +94,34 @@ const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 0.3989422804014327;
 
 export const ELEMENTWISE = {
+  /** -x, elementwise. f32 or i32, same shape and dtype. @throws DTypeError for bool. @example x.neg() */
   neg: ew('neg', { arity: 1, rule: 'numeric', expr: ([a]) => E.neg(a!), scalar: ([a]) => -a!, grad: ({ dy }): Grads => [dy.neg()] }),
   // Masks in gradients are where(), never a multiplication: 0 * Inf would be NaN.
+  /** |x|, elementwise. f32 or i32, same shape and dtype. @throws DTypeError for bool. @example x.abs() */
   abs: ew('abs', { arity: 1, rule: 'numeric', expr: ([a]) => E.call('abs', a!), scalar: ([a]) => Math.abs(a!), grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.sign())] }),
+  /** -1, 0 or 1 by the sign of x (NaN stays NaN); zero gradient. f32 or i32, same shape and dtype. @throws DTypeError for bool. @example x.sign() */
   sign: ew('sign', {
     arity: 1, rule: 'numeric',
     expr: ([a], _, t) => E.select(E.gt(a!, lit(0, t)), lit(1, t), E.select(E.lt(a!, lit(0, t)), lit(-1, t), a!)),
     scalar: ([a]) => Math.sign(a!), grad: ({ dy }): Grads => [dy.graph.fill(dy.shape, 0)],
   }),
+  /** e^x, elementwise. f32 -> f32, same shape. @throws DTypeError unless f32. @example x.exp() */
   exp: ew('exp', { arity: 1, rule: 'float', expr: ([a]) => E.exp(a!), scalar: ([a]) => Math.exp(a!), grad: ({ output, dy }): Grads => [dy.mul(output)] }),
+  /** Natural logarithm (NaN below 0, -Infinity at 0). f32 -> f32, same shape. @throws DTypeError unless f32. @example probs.log() */
   log: ew('log', { arity: 1, rule: 'float', expr: ([a]) => E.log(a!), scalar: ([a]) => Math.log(a!), grad: ({ inputs: [x], dy }): Grads => [dy.div(x!)] }),
+  /** Square root (NaN below 0). f32 -> f32, same shape. @throws DTypeError unless f32. @example x.sqrt() */
   sqrt: ew('sqrt', { arity: 1, rule: 'float', expr: ([a]) => E.sqrt(a!), scalar: ([a]) => Math.sqrt(a!), grad: ({ output, dy }): Grads => [dy.mul(0.5).div(output)] }),
+  /** 1 / sqrt(x). f32 -> f32, same shape. @throws DTypeError unless f32. @example variance.add(1e-5).rsqrt() */
   rsqrt: ew('rsqrt', { arity: 1, rule: 'float', expr: ([a]) => E.div(f(1), E.sqrt(a!)), scalar: ([a]) => 1 / Math.sqrt(a!), grad: ({ inputs: [x], output, dy }): Grads => [dy.mul(output).mul(-0.5).div(x!)] }),
+  /** x * x, elementwise. f32 or i32, same shape and dtype. @throws DTypeError for bool. @example err.square().mean() */
   square: ew('square', { arity: 1, rule: 'numeric', expr: ([a]) => E.mul(a!, a!), scalar: ([a]) => a! * a!, grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!).mul(2)] }),
+  /** 1 / x, elementwise. f32 -> f32, same shape. @throws DTypeError unless f32. @example x.reciprocal() */
   reciprocal: ew('reciprocal', { arity: 1, rule: 'float', expr: ([a]) => E.div(f(1), a!), scalar: ([a]) => 1 / a!, grad: ({ output, dy }): Grads => [dy.mul(output.square()).neg()] }),
+  /** Sine (radians). f32 -> f32, same shape. @throws DTypeError unless f32. @example t.sin() */
   sin: ew('sin', { arity: 1, rule: 'float', expr: ([a]) => E.call('sin', a!), scalar: ([a]) => Math.sin(a!), grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.cos())] }),
+  /** Cosine (radians). f32 -> f32, same shape. @throws DTypeError unless f32. @example t.cos() */
   cos: ew('cos', { arity: 1, rule: 'float', expr: ([a]) => E.call('cos', a!), scalar: ([a]) => Math.cos(a!), grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.sin()).neg()] }),
+  /** max(x, 0), elementwise. f32 or i32, same shape and dtype. @throws DTypeError for bool. @example x.matmul(w).relu() */
   relu: ew('relu', {
     arity: 1, rule: 'numeric',
     expr: ([a], _, t) => E.select(E.lt(a!, lit(0, t)), lit(0, t), a!),
@@ -128,6 +140,7 @@ export const ELEMENTWISE = {
     scalar: ([a], { alpha }) => (a! > 0 ? a! : alpha * Math.expm1(a!)),
     grad: ({ inputs: [x], output, dy, attrs }): Grads => [x!.greater(0).where(dy, dy.mul(output.add(attrs.alpha)))],
   }),
+  /** 1 / (1 + e^-x), stable for large |x|. f32 -> f32, same shape. @throws DTypeError unless f32. @example logits.sigmoid() */
   sigmoid: ew('sigmoid', {
     arity: 1, rule: 'float',
     // e = exp(-|x|) never overflows, and e / (1 + e) keeps tiny results for x << 0.
@@ -138,7 +151,9 @@ export const ELEMENTWISE = {
     scalar: ([a]) => (a! < 0 ? Math.exp(a!) / (1 + Math.exp(a!)) : 1 / (1 + Math.exp(-a!))),
     grad: ({ output, dy }): Grads => [dy.mul(output).mul(output.neg().add(1))],
   }),
+  /** Hyperbolic tangent. f32 -> f32, same shape. @throws DTypeError unless f32. @example h.tanh() */
   tanh: ew('tanh', { arity: 1, rule: 'float', expr: ([a]) => tanhExpr(a!), scalar: ([a]) => Math.tanh(a!), grad: ({ output, dy }): Grads => [dy.mul(output.square().neg().add(1))] }),
+  /** Gaussian error linear unit, x * Phi(x) (exact, not the tanh approximation). f32 -> f32, same shape. @throws DTypeError unless f32. @example h.gelu() */
   gelu: ew('gelu', {
     arity: 1, rule: 'float',
     // x Phi(x) with Phi = ndtr: no cancellation for x << 0 (1 + erf(x / sqrt 2) has no digits
@@ -151,31 +166,38 @@ export const ELEMENTWISE = {
       return [dy.mul(cdf.add(x!.mul(pdf)))];
     },
   }),
+  /** The error function. f32 -> f32, same shape. @throws DTypeError unless f32. @example x.erf() */
   erf: ew('erf', {
     arity: 1, rule: 'float', expr: ([a]) => E.call('erf', a!), scalar: ([a]) => erf(a!),
     grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.square().neg().exp().mul(2 / Math.sqrt(Math.PI)))],
   }),
+  /** log(1 + e^x), computed stably. f32 -> f32, same shape. @throws DTypeError unless f32. @example x.softplus() */
   softplus: ew('softplus', {
     arity: 1, rule: 'float',
     expr: ([a]) => E.add(E.select(E.gt(a!, f(0)), a!, f(0)), E.log1p(E.exp(E.neg(E.call('abs', a!))))),
     scalar: ([a]) => Math.max(a!, 0) + Math.log1p(Math.exp(-Math.abs(a!))),
     grad: ({ inputs: [x], dy }): Grads => [dy.mul(x!.sigmoid())],
   }),
-  /** x / (1 + |x|): a tanh-like squashing with polynomial tails. */
+  /** x / (1 + |x|): a tanh-like squashing with polynomial tails. f32 -> f32, same shape. @throws DTypeError unless f32. @example h.softsign() */
   softsign: ew('softsign', {
     arity: 1, rule: 'float',
     expr: ([a]) => E.div(a!, E.add(f(1), E.call('abs', a!))),
     scalar: ([a]) => a! / (1 + Math.abs(a!)),
     grad: ({ inputs: [x], dy }): Grads => [dy.div(x!.abs().add(1).square())],
   }),
+  /** a + b. Broadcasts (NumPy rules); a number takes the tensor's dtype. f32 or i32, both the same; output the broadcast shape. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ or are bool. @example x.add(bias); x.add(1) */
   add: ew('add', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.add(a!, b!), scalar: ([a, b]) => a! + b!, grad: ({ dy }): Grads => [dy, dy] }),
+  /** a - b. Broadcasts (NumPy rules); a number takes the tensor's dtype. f32 or i32, both the same; output the broadcast shape. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ or are bool. @example x.sub(mean) */
   sub: ew('sub', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.sub(a!, b!), scalar: ([a, b]) => a! - b!, grad: ({ dy }): Grads => [dy, dy.neg()] }),
+  /** a * b. Broadcasts (NumPy rules); a number takes the tensor's dtype. f32 or i32, both the same; output the broadcast shape. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ or are bool. @example x.mul(0.5) */
   mul: ew('mul', { arity: 2, rule: 'numeric', expr: ([a, b]) => E.mul(a!, b!), scalar: ([a, b]) => a! * b!, grad: ({ inputs: [a, b], dy }): Grads => [dy.mul(b!), dy.mul(a!)] }),
+  /** a / b (i32 division truncates). Broadcasts (NumPy rules); a number takes the tensor's dtype. f32 or i32, both the same; output the broadcast shape. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ or are bool. @example x.div(255) */
   div: ew('div', {
     arity: 2, rule: 'numeric', expr: ([a, b]) => E.div(a!, b!),
     scalar: ([a, b]) => a! / b!,
     grad: ({ inputs: [, b], output, dy }): Grads => [dy.div(b!), dy.mul(output).div(b!).neg()],
   }),
+  /** a^b with JavaScript's Math.pow special cases, broadcast. f32 only. @throws ShapeError if the shapes do not broadcast; DTypeError unless f32. @example x.pow(2) */
   pow: ew('pow', {
     arity: 2, rule: 'float',
     // JavaScript's Math.pow special cases (negative bases, zeros, infinities) on every backend.
@@ -187,32 +209,44 @@ export const ELEMENTWISE = {
       dy.mul(output).mul(a!.greater(0).where(a!.maximum(1e-30).log(), 0)),
     ],
   }),
+  /** Elementwise max of a and b; NaN wins. Broadcasts (NumPy rules); a number takes the tensor's dtype. f32 or i32, both the same; output the broadcast shape. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ or are bool. @example x.maximum(0) */
   maximum: ew('maximum', {
     arity: 2, rule: 'numeric',
     expr: ([a, b], _, t) => (isFloat(t) ? E.maxNaN(a!, b!) : E.call('max', a!, b!)),
     scalar: ([a, b]) => (Number.isNaN(a!) || Number.isNaN(b!) ? NaN : Math.max(a!, b!)),
     grad: ({ inputs: [a, b], dy }): Grads => [a!.greaterEqual(b!).where(dy, 0), a!.less(b!).where(dy, 0)],
   }),
+  /** Elementwise min of a and b; NaN wins. Broadcasts (NumPy rules); a number takes the tensor's dtype. f32 or i32, both the same; output the broadcast shape. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ or are bool. @example x.minimum(6) */
   minimum: ew('minimum', {
     arity: 2, rule: 'numeric',
     expr: ([a, b], _, t) => (isFloat(t) ? E.minNaN(a!, b!) : E.call('min', a!, b!)),
     scalar: ([a, b]) => (Number.isNaN(a!) || Number.isNaN(b!) ? NaN : Math.min(a!, b!)),
     grad: ({ inputs: [a, b], dy }): Grads => [a!.lessEqual(b!).where(dy, 0), a!.greater(b!).where(dy, 0)],
   }),
+  /** a == b, elementwise. Broadcasts; any dtype, both the same; output bool of the broadcast shape. Not differentiable. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ. @example predicted.equal(labels) */
   equal: ew('equal', { arity: 2, rule: 'compare', expr: ([a, b]) => E.eq(a!, b!), scalar: ([a, b]) => +(a === b) }),
+  /** a != b, elementwise. Broadcasts; any dtype, both the same; output bool of the broadcast shape. Not differentiable. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ. @example ids.notEqual(0) */
   notEqual: ew('notEqual', { arity: 2, rule: 'compare', expr: ([a, b]) => E.call('ne', a!, b!), scalar: ([a, b]) => +(a !== b) }),
+  /** a < b, elementwise. Broadcasts; any dtype, both the same; output bool of the broadcast shape. Not differentiable. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ. @example x.less(0) */
   less: ew('less', { arity: 2, rule: 'compare', expr: ([a, b]) => E.lt(a!, b!), scalar: ([a, b]) => +(a! < b!) }),
+  /** a <= b, elementwise. Broadcasts; any dtype, both the same; output bool of the broadcast shape. Not differentiable. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ. @example x.lessEqual(1) */
   lessEqual: ew('lessEqual', { arity: 2, rule: 'compare', expr: ([a, b]) => E.le(a!, b!), scalar: ([a, b]) => +(a! <= b!) }),
+  /** a > b, elementwise. Broadcasts; any dtype, both the same; output bool of the broadcast shape. Not differentiable. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ. @example x.greater(0).where(x, 0) */
   greater: ew('greater', { arity: 2, rule: 'compare', expr: ([a, b]) => E.gt(a!, b!), scalar: ([a, b]) => +(a! > b!) }),
+  /** a >= b, elementwise. Broadcasts; any dtype, both the same; output bool of the broadcast shape. Not differentiable. @throws ShapeError if the shapes do not broadcast; DTypeError if the dtypes differ. @example u.greaterEqual(0.5) */
   greaterEqual: ew('greaterEqual', { arity: 2, rule: 'compare', expr: ([a, b]) => E.ge(a!, b!), scalar: ([a, b]) => +(a! >= b!) }),
+  /** a AND b. bool inputs, broadcast; output bool. @throws DTypeError unless bool; ShapeError if the shapes do not broadcast. @example x.greater(0).logicalAnd(x.less(1)) */
   logicalAnd: ew('logicalAnd', { arity: 2, rule: 'bool', expr: ([a, b]) => E.and(a!, b!), scalar: ([a, b]) => +(!!a && !!b) }),
+  /** a OR b. bool inputs, broadcast; output bool. @throws DTypeError unless bool; ShapeError if the shapes do not broadcast. @example x.isNaN().logicalOr(x.equal(Infinity)) */
   logicalOr: ew('logicalOr', { arity: 2, rule: 'bool', expr: ([a, b]) => E.or(a!, b!), scalar: ([a, b]) => +(!!a || !!b) }),
+  /** NOT x. bool -> bool, same shape. @throws DTypeError unless bool. @example mask.logicalNot() */
   logicalNot: ew('logicalNot', { arity: 1, rule: 'bool', expr: ([a]) => E.call('not', a!), scalar: ([a]) => +!a }),
+  /** Whether x is NaN. f32 -> bool, same shape. @throws DTypeError unless f32. @example loss.isNaN() */
   isNaN: ew('isNaN', {
     arity: 1, rule: 'float', expr: ([a]) => E.isnan(a!), scalar: ([a]) => +Number.isNaN(a!),
     infer: ([x]) => { expectDType(x!, ['f32'], 'isNaN input'); return { shape: x!.shape, dtype: 'bool' }; },
   }),
-  /** Identity whose gradient is zero: the building block of stable composites. */
+  /** Identity whose gradient is zero: the building block of stable composites. Any dtype, same shape. @example x.max({ keepDims: true }).stopGradient() */
   stopGradient: ew('stopGradient', { arity: 1, rule: 'any', expr: ([a]) => a!, scalar: ([a]) => a! }),
   cast: ew('cast', {
     arity: 1, rule: 'any', attrs: z.object({ dtype: z.enum(DTYPES as [DType, ...DType[]]) }).strict(),

@@ -147,4 +147,13 @@ export const CUMSUM = defineOp({
   grad: ({ dy, attrs }): Grads => [dy.cumsum({ axis: attrs.axis, ...(attrs.exclusive ? { exclusive: true } : {}), ...(attrs.reverse ? {} : { reverse: true }) })],
 });
 
-export const REDUCE_OPS = { ...REDUCE, ...ARG_REDUCE, cumsum: CUMSUM };
+export const REDUCE_OPS = {
+  ...REDUCE, ...ARG_REDUCE,
+  /**
+   * Running sum along `axis`: out[k] = x[0] + ... + x[k]; `exclusive` leaves x[k] out, `reverse`
+   * sums from the end. f32 or i32, same shape and dtype (i32 wraps).
+   * @throws ShapeError for an axis out of range; DTypeError for bool; OptionsError without an axis.
+   * @example x.cumsum({ axis: -1 }); x.cumsum({ axis: 0, exclusive: true, reverse: true })
+   */
+  cumsum: CUMSUM,
+};
