@@ -15,7 +15,7 @@
  */
 import { hardwareConcurrency } from '@kiln/core';
 import { loadGpuJs, type WebasmKernel } from './gpujs';
-import { acquireWasmGemm, wasmFeatures, type WasmGemm } from './wasm/gemm';
+import { acquireWasmGemm, type Im2colGeometry, wasmFeatures, type WasmGemm } from './wasm/gemm';
 
 export interface GemmCall {
   /**
@@ -24,6 +24,11 @@ export interface GemmCall {
    * asynchronous (threaded gpu.js webasm).
    */
   run(a: Float32Array, ao: number, b: Float32Array, bo: number, c: Float32Array, co: number, accumulate: boolean, transA?: boolean, transB?: boolean): void | Promise<void>;
+  /**
+   * conv2d's GEMM with the column matrix built by the formulation itself (wasm only):
+   * C[M, cnt*OH*OW] (+)= A[M, Cg*KH*KW] . im2col(cnt images at x[xo], channels c0..c0+Cg).
+   */
+  runIm2col?(a: Float32Array, ao: number, x: Float32Array, xo: number, g: Im2colGeometry, cnt: number, c0: number, c: Float32Array, co: number, accumulate: boolean): void;
   /** How the last run executed: 'js', 'wasm' / 'wasm-relaxed' with 'xT' threads, or gpu.js's path. */
   lastPath(): string | null;
   /** Memory this call holds outside the Program's buffers (gpu.js's WebAssembly.Memory). */
@@ -165,6 +170,7 @@ const jsCall = (M: number, K: number, N: number): GemmCall => ({
 
 const wasmCall = (engine: WasmGemm, M: number, K: number, N: number): GemmCall => ({
   run: (a, ao, b, bo, c, co, acc, ta = false, tb = false) => engine.gemm(M, K, N, a, ao, ta, b, bo, tb, c, co, acc),
+  runIm2col: (a, ao, x, xo, g, cnt, c0, c, co, acc) => engine.gemmIm2col(M, a, ao, x, xo, g, cnt, c0, c, co, acc),
   lastPath: () => `${engine.relaxed ? 'wasm-relaxed' : 'wasm'}x${engine.lastThreads}`,
   bytes: 0, // the engine's memory is the process's, shared by every backend
   dispose: () => {},

@@ -94,25 +94,31 @@ function lowerConv2d(step: OpStep<'conv2d'>, ctx: LowerContext): Kernel {
   const m = meta(step, `conv2d:im2col+${ctx.gemm.formulation(g.Og, CgKK, P)}`, 2 * g.N * g.O * P * CgKK);
   if (shapeSize(step.out.shape) === 0) return { ...m, run: () => {} };
   const { nc, full, rest, calls } = chunking(g, (cnt) => ctx.gemm.prepare(g.Og, CgKK, cnt * P));
-  const cols = ctx.scratchF32(CgKK * nc * P);
+  // The wasm GEMM builds the column matrix in its own memory; other formulations get it here.
+  const cols = full.runIm2col ? null : ctx.scratchF32(CgKK * nc * P);
   const direct = g.G === 1 && nc === 1;
   const tmp = direct ? null : ctx.scratchF32(g.Og * nc * P);
   const chunks = Math.ceil(g.N / nc);
+  const gemm = (call: GemmCall, n0: number, cnt: number, gi: number, out: Float32Array, oo: number) => {
+    if (call.runIm2col) return call.runIm2col(w, gi * g.Og * CgKK, x, n0 * g.C * g.H * g.W, g, cnt, gi * g.Cg, out, oo, false);
+    im2col(x, g, n0, cnt, gi * g.Cg, cols!);
+    return call.run(w, gi * g.Og * CgKK, cols!, 0, out, oo, false);
+  };
   return {
     ...m,
+    name: `conv2d:${full.runIm2col ? 'wasm-im2col+wasm' : `im2col+${ctx.gemm.formulation(g.Og, CgKK, P)}`}`,
     run: () => sequence(chunks * g.G, (t) => {
       const ci = Math.floor(t / g.G), gi = t % g.G;
       const n0 = ci * nc, cnt = Math.min(nc, g.N - n0);
       const call = cnt === nc ? full : rest!;
-      im2col(x, g, n0, cnt, gi * g.Cg, cols);
-      if (!tmp) return call.run(w, 0, cols, 0, y, n0 * g.O * P, false);
+      if (!tmp) return gemm(call, n0, cnt, gi, y, n0 * g.O * P);
       const scatter = () => {
         for (let o = 0; o < g.Og; o++) for (let nn = 0; nn < cnt; nn++) {
-          const src = o * cnt * P + nn * P;
-          y.set(tmp.subarray(src, src + P), ((n0 + nn) * g.O + gi * g.Og + o) * P);
+          const src = o * cnt * P + nn * P, dst = ((n0 + nn) * g.O + gi * g.Og + o) * P;
+          for (let p = 0; p < P; p++) y[dst + p] = tmp[src + p]!;
         }
       };
-      const r = call.run(w, gi * g.Og * CgKK, cols, 0, tmp, 0, false);
+      const r = gemm(call, n0, cnt, gi, tmp, 0);
       return r ? r.then(scatter) : scatter();
     }),
     dispose: () => calls.forEach((c) => c.dispose()),

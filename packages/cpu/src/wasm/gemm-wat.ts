@@ -208,6 +208,57 @@ function gemm(o: GemmWatOptions): string {
       (br_if $jcl (i32.lt_s (local.get $jc) (local.get $N)))))`;
 }
 
+/**
+ * im2col for NCHW images: dst[(c*KH+ky)*KW+kx][nn*P + oy*OW + ox] = x[nn, c0+c, iy, ix], 0 where
+ * (iy, ix) falls in the padding (P = OH*OW, rows cnt*P wide). x points at the first image of
+ * the chunk. Columns outside the row read a neighbour (or slack the engine keeps after the
+ * images) and `select` zeroes them; rows outside the image are zero-filled whole.
+ */
+function im2col(): string {
+  const g = (n: string) => `(local.get $${n})`;
+  return `
+  (func (export "im2col") (param $x i32) (param $C i32) (param $H i32) (param $W i32) (param $OH i32) (param $OW i32)
+      (param $Cg i32) (param $KH i32) (param $KW i32) (param $sh i32) (param $sw i32) (param $pt i32) (param $pl i32)
+      (param $dh i32) (param $dw i32) (param $cnt i32) (param $c0 i32) (param $dst i32)
+    (local $c i32) (local $ky i32) (local $kx i32) (local $nn i32) (local $oy i32) (local $ox i32)
+    (local $iy i32) (local $ix i32) (local $img i32) (local $src i32) (local $end i32) (local $swb i32)
+    (local.set $swb (i32.shl ${g('sw')} (i32.const 2)))
+    (loop $cl (local.set $ky (i32.const 0))
+     (loop $kyl (local.set $kx (i32.const 0))
+      (loop $kxl (local.set $nn (i32.const 0))
+       (loop $nnl
+        (local.set $img (i32.add ${g('x')} (i32.shl (i32.mul (i32.add (i32.mul ${g('nn')} ${g('C')}) (i32.add ${g('c0')} ${g('c')})) (i32.mul ${g('H')} ${g('W')})) (i32.const 2))))
+        (local.set $oy (i32.const 0))
+        (loop $oyl
+          (local.set $iy (i32.add (i32.sub (i32.mul ${g('oy')} ${g('sh')}) ${g('pt')}) (i32.mul ${g('ky')} ${g('dh')})))
+          (local.set $end (i32.add ${g('dst')} (i32.shl ${g('OW')} (i32.const 2))))
+          (if (i32.lt_u ${g('iy')} ${g('H')})
+            (then
+              (local.set $ix (i32.sub (i32.mul ${g('kx')} ${g('dw')}) ${g('pl')}))
+              (local.set $src (i32.add ${g('img')} (i32.shl (i32.add (i32.mul ${g('iy')} ${g('W')}) ${g('ix')}) (i32.const 2))))
+              (loop $oxl
+                (f32.store ${g('dst')} (select (f32.load ${g('src')}) (f32.const 0) (i32.lt_u ${g('ix')} ${g('W')})))
+                (local.set $ix (i32.add ${g('ix')} ${g('sw')}))
+                (local.set $src (i32.add ${g('src')} ${g('swb')}))
+                (local.set $dst (i32.add ${g('dst')} (i32.const 4)))
+                (br_if $oxl (i32.lt_u ${g('dst')} ${g('end')}))))
+            (else
+              (loop $zl
+                (f32.store ${g('dst')} (f32.const 0))
+                (local.set $dst (i32.add ${g('dst')} (i32.const 4)))
+                (br_if $zl (i32.lt_u ${g('dst')} ${g('end')})))))
+          (local.set $oy (i32.add ${g('oy')} (i32.const 1)))
+          (br_if $oyl (i32.lt_s ${g('oy')} ${g('OH')})))
+        (local.set $nn (i32.add ${g('nn')} (i32.const 1)))
+        (br_if $nnl (i32.lt_s ${g('nn')} ${g('cnt')})))
+      (local.set $kx (i32.add ${g('kx')} (i32.const 1)))
+      (br_if $kxl (i32.lt_s ${g('kx')} ${g('KW')})))
+     (local.set $ky (i32.add ${g('ky')} (i32.const 1)))
+     (br_if $kyl (i32.lt_s ${g('ky')} ${g('KH')})))
+    (local.set $c (i32.add ${g('c')} (i32.const 1)))
+    (br_if $cl (i32.lt_s ${g('c')} ${g('Cg')}))))`;
+}
+
 /** The module's text for one variant. */
 export function gemmWat(o: GemmWatOptions): string {
   if (o.nr % 4 !== 0 || o.mc % o.mr !== 0 || o.nc % o.nr !== 0) throw new RangeError(`gemmWat: tile ${o.mr}x${o.nr} must divide blocks ${o.mc}x${o.nc} (NR a multiple of 4)`);
@@ -216,7 +267,8 @@ export function gemmWat(o: GemmWatOptions): string {
   ${kernel(o)}
   ${pack('$packB', o.nr)}
   ${pack('$packA', o.mr)}
-  ${gemm(o)})
+  ${gemm(o)}
+  ${im2col()})
 `;
 }
 

@@ -113,6 +113,13 @@ export interface WasmGemmOptions {
   readonly minFlopsPerThread?: number;
 }
 
+/** What im2col needs of a convolution's geometry (core's ConvGeometry has these fields). */
+export interface Im2colGeometry {
+  readonly C: number; readonly H: number; readonly W: number; readonly OH: number; readonly OW: number;
+  readonly Cg: number; readonly KH: number; readonly KW: number;
+  readonly sh: number; readonly sw: number; readonly pt: number; readonly pl: number; readonly dh: number; readonly dw: number;
+}
+
 /** Where each thread's part of C starts and ends, and along which dimension. */
 interface Split { readonly dim: 'm' | 'n'; readonly bounds: Int32Array }
 
@@ -127,6 +134,7 @@ export class WasmGemm {
   lastThreads = 0;
   private readonly memory: WebAssembly.Memory;
   private readonly kernel: (...args: number[]) => void;
+  private readonly im2col: (...args: number[]) => void;
   private readonly workers: NodeWorker[] = [];
   private readonly scratch: number;
   private readonly heapBase: number;
@@ -148,7 +156,9 @@ export class WasmGemm {
     this.scratch = align(64 * 16);
     this.heapBase = this.scratch + this.threads * align(gemmScratchBytes());
     this.memory = new WebAssembly.Memory({ initial: Math.ceil(this.heapBase / 65536) + 1, maximum: MAX_PAGES, ...(shared ? { shared: true } : {}) });
-    this.kernel = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports.gemm as (...args: number[]) => void;
+    const exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports;
+    this.kernel = exports.gemm as (...args: number[]) => void;
+    this.im2col = exports.im2col as (...args: number[]) => void;
     this.heap = new Float32Array(this.memory.buffer);
     this.ctl = new Int32Array(this.memory.buffer, 0, 16 * 16);
     this.splitBuf = new Int32Array(this.threads + 1);
@@ -203,13 +213,44 @@ export class WasmGemm {
    * B is [K,N] at b[bo] ([N,K] when transB), C is [M,N] at c[co]; all row-major. M, K, N >= 1.
    */
   gemm(M: number, K: number, N: number, a: Float32Array, ao: number, transA: boolean, b: Float32Array, bo: number, transB: boolean, c: Float32Array, co: number, accumulate: boolean): void {
-    if (this.disposed) throw new KernelCompileError('cpu backend: the wasm GEMM engine was disposed', 'wasm-gemm');
+    this.alive();
     const pa = 0, pb = M * K + 16, pc = pb + K * N + 16;
     this.reserve(pc + M * N + 16);
     const heap = this.heap, base = this.heapBase >> 2;
     copyIn(heap, base + pa, a, ao, M * K);
     copyIn(heap, base + pb, b, bo, K * N);
     if (accumulate) copyIn(heap, base + pc, c, co, M * N);
+    this.compute(M, K, N, pa, transA, pb, transB, pc, accumulate);
+    c.set(heap.subarray(base + pc, base + pc + M * N), co);
+  }
+
+  /**
+   * conv2d's GEMM with its column matrix built in wasm memory: C[M,N] (+)= A[M,K] . cols[K,N],
+   * cols = im2col of `cnt` NCHW images starting at x[xo] (channels c0 .. c0+Cg of `g`), so
+   * K = Cg*KH*KW and N = cnt*OH*OW. Saves the JavaScript im2col and the copy of cols.
+   */
+  gemmIm2col(M: number, a: Float32Array, ao: number, x: Float32Array, xo: number, g: Im2colGeometry, cnt: number, c0: number, c: Float32Array, co: number, accumulate: boolean): void {
+    this.alive();
+    const K = g.Cg * g.KH * g.KW, N = cnt * g.OH * g.OW, img = g.C * g.H * g.W;
+    // Row reads past an image's edge are zeroed by select; slack keeps them inside memory.
+    const slack = g.OW * g.sw + g.KW * g.dw + 16;
+    const pa = 0, pb = M * K + 16, pc = pb + K * N + 16, px = pc + M * N + slack;
+    this.reserve(px + cnt * img + slack);
+    const heap = this.heap, base = this.heapBase >> 2;
+    copyIn(heap, base + pa, a, ao, M * K);
+    copyIn(heap, base + px, x, xo, cnt * img);
+    if (accumulate) copyIn(heap, base + pc, c, co, M * N);
+    this.im2col(this.heapBase + 4 * px, g.C, g.H, g.W, g.OH, g.OW, g.Cg, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, cnt, c0, this.heapBase + 4 * pb);
+    this.compute(M, K, N, pa, false, pb, false, pc, accumulate);
+    c.set(heap.subarray(base + pc, base + pc + M * N), co);
+  }
+
+  private alive(): void {
+    if (this.disposed) throw new KernelCompileError('cpu backend: the wasm GEMM engine was disposed', 'wasm-gemm');
+  }
+
+  /** Run `gemm` on operands already in memory (element offsets from the heap base), split over the threads. */
+  private compute(M: number, K: number, N: number, pa: number, transA: boolean, pb: number, transB: boolean, pc: number, accumulate: boolean): void {
     const rsa = transA ? 1 : K, csa = transA ? M : 1, rsb = transB ? 1 : N, csb = transB ? K : 1;
     const A = this.heapBase + 4 * pa, B = this.heapBase + 4 * pb, C = this.heapBase + 4 * pc;
     const beta = accumulate ? 1 : 0;
@@ -238,7 +279,6 @@ export class WasmGemm {
       failed ||= ctl[q] === FAILED;
     }
     if (failed) throw new KernelCompileError(`cpu backend: a GEMM worker failed (${M}x${K}x${N})`, 'wasm-gemm');
-    c.set(heap.subarray(base + pc, base + pc + M * N), co);
   }
 
   dispose(): void {
