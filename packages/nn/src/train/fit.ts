@@ -15,8 +15,16 @@
  * never waits on the device for a number it does not show, and the reported epoch numbers
  * are still exact means over every sample (as Keras reports them). The last partial batch
  * is trained on, through the symbolic batch dimension (one more compiled variant).
+ *
+ * Host and device overlap: step b+1 is queued (its batch gathered, its feeds checked) before
+ * fit waits for step b, so the device starts b+1 as soon as b is done instead of waiting for
+ * the host to shuffle, slice and check the next batch, and b's read-back (every logEvery
+ * steps) is handled while b+1 runs. Callbacks still see every step in order, each after its
+ * own; a callback with onBatchEnd (which may read params) turns the overlap off, so that it
+ * sees the state right after its batch. A step queued when training stops (a non-finite
+ * loss) is finished and counted.
  */
-import { type FeedValue, GraphError, OptionsError, parseOptions, type Tensor } from '@kiln/core';
+import { type FeedValue, GraphError, type HostTensor, OptionsError, parseOptions, type Tensor } from '@kiln/core';
 import { z } from 'zod';
 import { batchCount, type ColumnData, type Dataset, type RecordBatch, recordBatches, type RecordDataset } from '../data';
 import { formatDuration, formatMetric, ProgressBar, type ProgressStream } from '../progress';
@@ -197,6 +205,9 @@ export async function fit(model: Model, data: Dataset | RecordDataset, options: 
     for (const p of [stats.count, ...Object.values(stats.totals)]) model.exe.setParam(p.node.attrs.name as string, [0]);
   };
 
+  // Queue the next step before waiting for this one, unless a callback looks at every batch.
+  const overlap = !o.callbacks.some((cb) => typeof cb.onBatchEnd === 'function');
+
   await call('onTrainBegin', ctx);
   for (let epoch = o.initialEpoch; epoch < o.epochs && !ctx.stopTraining; epoch++) {
     ctx.epoch = epoch;
@@ -212,37 +223,52 @@ export async function fit(model: Model, data: Dataset | RecordDataset, options: 
     let current: Record<string, number> | undefined; // the sums' means as of the last step, when it read them
     let lastRead = skip - 1;
     const t0 = performance.now();
-    let b = 0;
-    for (const batch of recordBatches(records, { batchSize: o.batchSize, shuffle: o.shuffle, seed, epoch })) {
-      if (b < skip) { b++; done += batch.size; continue; }
-      // Read the sums back every logEvery-th step and at the end of the epoch; other steps
-      // fetch nothing, and the sums still grow on the device.
-      const reading = (b + 1) % o.logEvery === 0 || b === perEpoch - 1;
-      const out = await model.exe.run(feeds(batch), reading ? readBack : {}, { train: true });
-      const logs: BatchLogs = { size: batch.size };
+    // Each step's train run counts one run and one step; the counters a mid-epoch resume
+    // needs follow from these (the queue may already hold the next run).
+    const base = { runs: model.exe.runs, steps: model.exe.steps };
+    let finished = 0;
+    type Step = { b: number; size: number; reading: boolean; out: Promise<Record<string, HostTensor>> };
+    const finish = async ({ b, size, reading, out: pending }: Step): Promise<void> => {
+      const out = await pending;
+      finished++;
+      const logs: BatchLogs = { size };
       current = undefined;
       if (reading) {
         current = means((k) => out[`t:${k}`]!.data[0]!, out['count']!.data[0]!);
         Object.assign(logs, current);
         shown = { loss: current['loss']! };
-        if (!Number.isFinite(current['loss'])) {
+        if (!Number.isFinite(current['loss']) && !ctx.stopTraining) {
           ctx.stopTraining = true;
           const where = lastRead + 1 === b ? `batch ${b + 1}` : `one of batches ${lastRead + 2}-${b + 1}`;
           ctx.stopReason = `loss is ${current['loss']} at epoch ${epoch + 1}, ${where}`;
         }
         lastRead = b;
       }
-      samples += batch.size;
-      done += batch.size;
+      samples += size;
+      done += size;
       bar?.update(done, shown);
       ctx.batch = b;
       ctx.resume = b + 1 < perEpoch
-        ? { epoch, batch: b + 1, counters: { runs: model.exe.runs, steps: model.exe.steps } }
+        ? { epoch, batch: b + 1, counters: { runs: base.runs + finished, steps: base.steps + finished } }
         : { epoch: epoch + 1, batch: 0 };
       await call('onBatchEnd', b, logs, ctx);
+    };
+    let queued: Step | undefined;
+    let b = 0;
+    for (const batch of recordBatches(records, { batchSize: o.batchSize, shuffle: o.shuffle, seed, epoch })) {
+      if (b < skip) { b++; done += batch.size; continue; }
+      // Read the sums back every logEvery-th step and at the end of the epoch; other steps
+      // fetch nothing, and the sums still grow on the device.
+      const reading = (b + 1) % o.logEvery === 0 || b === perEpoch - 1;
+      const step: Step = { b, size: batch.size, reading, out: model.exe.run(feeds(batch), reading ? readBack : {}, { train: true }) };
+      step.out.catch(() => undefined); // awaited in finish(); a failure must not go unhandled meanwhile
       b++;
+      if (queued) await finish(queued);
+      if (overlap) queued = step;
+      else await finish(step);
       if (ctx.stopTraining) break;
     }
+    if (queued) await finish(queued);
     bar?.finish();
     const seconds = (performance.now() - t0) / 1000;
     const logs: EpochLogs = { ...(current ?? (await readSums())) };
