@@ -7,6 +7,9 @@
 #if STRIDED
 @group(0) @binding(0) var<storage, read_write> y: array<u32>;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
+// x: the source's start word, y: the destination's. Uniforms, not constants, so that the
+// slices of an unrolled loop (one per time step, at T offsets) share one pipeline.
+@group(0) @binding(2) var<uniform> offsets: vec4u;
 
 // The domain is the output (views: transpose, broadcastTo, slice, pad) or one input (concat).
 // INDEX defines `src` (input word), `dst` (output word) and `inside` (false in padding).

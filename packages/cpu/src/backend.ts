@@ -9,7 +9,7 @@ import {
   FeedError, GraphError, type Plan, type PlanBuffer, type PlanOperand, type Program, type ProfileEntry,
   type ProgramRunResult, type TypedArray,
 } from '@kiln/core';
-import { createGemmEngine, type GemmEngine, gemmThreads, type GemmPolicy } from './gemm';
+import { createGemmEngine, type GemmCall, type GemmEngine, gemmThreads, type GemmPolicy } from './gemm';
 import { acquireWebasmPool, loadGpuJs } from './gpujs';
 import { BYTES, type Kernel, type LowerContext } from './kernel';
 import { lowerElementwise } from './kernels/elementwise';
@@ -60,6 +60,8 @@ class CpuProgram implements Program {
   private readonly views = new Map<number, TypedArray>();
   private readonly kernels: Kernel[] = [];
   private readonly assigns: (() => void)[] = [];
+  /** One GEMM call per shape (see the constructor). */
+  private readonly gemmCalls = new Map<string, GemmCall>();
   /** Names of the resident params this program holds arrays of. */
   readonly paramNames = new Set<string>();
   bytes = 0;
@@ -68,22 +70,47 @@ class CpuProgram implements Program {
     const slots = plan.slots.map((b) => new ArrayBuffer(Math.max(4, b)));
     this.bytes += plan.slots.reduce((a, b) => a + Math.max(4, b), 0);
     for (const b of plan.buffers.values()) this.views.set(b.id, this.allocate(b, slots));
+    // NOTE: a program's kernels run one at a time and keep nothing in scratch memory or a GEMM
+    // call between runs, so kernels of one shape share them: the T steps of an unrolled loop
+    // hold one GEMM call (its transpose buffers; in 'webasm' mode a gpu.js kernel with its
+    // WebAssembly memory) and one scratch array, not T. Within one kernel's lowering every
+    // scratch request gets an array of its own.
+    const scratch = new Map<string, (Float32Array | Float64Array)[]>();
+    const taken = new Map<string, number>();
+    const shared = (bytes: 4 | 8, n: number): Float32Array | Float64Array => {
+      const key = `${bytes}:${n}`;
+      const list = scratch.get(key) ?? [];
+      scratch.set(key, list);
+      const k = taken.get(key) ?? 0;
+      taken.set(key, k + 1);
+      if (k === list.length) {
+        list.push(bytes === 4 ? new Float32Array(n) : new Float64Array(n));
+        this.bytes += bytes * n;
+      }
+      return list[k]!;
+    };
     const ctx: LowerContext = {
       view: (op) => this.view(typeof op === 'number' ? op : op.buf),
-      scratchF32: (n) => { this.bytes += 4 * n; return new Float32Array(n); },
-      scratchF64: (n) => { this.bytes += 8 * n; return new Float64Array(n); },
+      scratchF32: (n) => shared(4, n) as Float32Array,
+      scratchF64: (n) => shared(8, n) as Float64Array,
       gemm: {
         formulation: (m, k, n) => backend.gemm.formulation(m, k, n),
         prepare: (m, k, n) => {
-          const call = backend.gemm.prepare(m, k, n);
-          this.bytes += call.bytes;
-          return call;
+          const key = `${m},${k},${n}`;
+          let call = this.gemmCalls.get(key);
+          if (!call) {
+            call = backend.gemm.prepare(m, k, n);
+            this.bytes += call.bytes;
+            this.gemmCalls.set(key, call);
+          }
+          return { ...call, dispose: () => {} }; // disposed with the program
         },
         dispose: () => {},
       },
     };
     try {
       for (const step of plan.steps) {
+        taken.clear();
         if (step.kind === 'elementwise') this.kernels.push(lowerElementwise(step, ctx));
         else if (step.kind === 'packed') this.kernels.push(lowerPacked(step, ctx));
         else if (step.kind === 'op') {
@@ -160,6 +187,8 @@ class CpuProgram implements Program {
     if (this.disposed) return;
     this.disposed = true;
     for (const k of this.kernels) k.dispose?.();
+    for (const c of this.gemmCalls.values()) c.dispose();
+    this.gemmCalls.clear();
     this.kernels.length = 0;
     this.assigns.length = 0; // their closures hold the slot and param arrays
     this.views.clear();

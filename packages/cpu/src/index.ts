@@ -18,3 +18,4 @@ export { renderExpr, compileScalar, literal } from './render';
 export { gemmJs, createGemmEngine, type GemmEngine, type GemmPolicy, type GemmEngineOptions } from './gemm';
 export { loadGpuJs } from './gpujs';
 export { wasmFeatures, type WasmFeatures } from './wasm/gemm';
+export { compiledKernelSources } from './kernel';

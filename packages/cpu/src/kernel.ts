@@ -50,6 +50,11 @@ export function compileJs<F extends AnyFn>(op: string, params: readonly string[]
   return f as F;
 }
 
+/** Distinct generated JavaScript kernels compiled in this process so far (for tests and scripts). */
+export function compiledKernelSources(): number {
+  return compiled.size;
+}
+
 export const shapeStr = (ops: readonly { shape: readonly number[] }[]): string => ops.map((o) => `[${o.shape.join(',')}]`).join(' ');
 
 /** Bytes per element as the plan counts them (bool and i32 take 4). */

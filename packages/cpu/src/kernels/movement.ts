@@ -19,7 +19,8 @@ export function viewSource(view: StridedView, outShape: readonly number[], dtype
     return 'true';
   };
   return emitNest(nest, {
-    base: (k) => (k === 1 ? String(view.offset) : '0'),
+    // The offset is an argument, not a literal: the T slices of an unrolled loop share one source.
+    base: (k) => (k === 1 ? 'xOffset' : '0'),
     level: (d) => {
       const b = pinnedDims[d];
       if (!b) return '';
@@ -37,8 +38,9 @@ function lowerView(step: OpStep, ctx: LowerContext): Kernel {
   if (!step.view) throw new UnsupportedError(`cpu backend: ${step.op} reached the backend without a strided view`);
   const n = shapeSize(step.out.shape);
   const x = ctx.view(step.inputs[0]!), out = ctx.view(step.out);
-  const f = compileJs<(x: unknown, out: unknown) => void>(step.op, ['x', 'out'], n === 0 ? '' : viewSource(step.view, step.out.shape, step.out.dtype));
-  return { name: 'stridedCopy', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: 2 * BYTES * n, flops: 0, run: () => f(x, out) };
+  const f = compileJs<(x: unknown, out: unknown, xOffset: number) => void>(step.op, ['x', 'out', 'xOffset'], n === 0 ? '' : viewSource(step.view, step.out.shape, step.out.dtype));
+  const offset = step.view.offset;
+  return { name: 'stridedCopy', ops: step.ops, shapes: shapeStr([...step.inputs, step.out]), bytes: 2 * BYTES * n, flops: 0, run: () => f(x, out, offset) };
 }
 
 function lowerConcat(step: OpStep<'concat'>, ctx: LowerContext): Kernel {

@@ -42,9 +42,9 @@ export function stridedKernel(o: {
       body.push(d === 0 ? 'let c0 = rem;' : `let c${d} = rem % ${shape[d]}u;`, ...(d === 0 ? [] : [`rem = rem / ${shape[d]}u;`]));
     }
     const terms = o.src.strides.map((v, d) => (v === 0 ? '' : `i32(c${d}) * ${v}i`)).filter((t) => t);
-    body.push(`let src = ${[...terms, `(${o.src.offset}i)`].join(' + ')};`);
+    body.push(`let src = ${[...terms, 'i32(offsets.x)'].join(' + ')};`);
     const dterms = dst.strides.map((v, d) => (v === 0 ? '' : `c${d} * ${v}u`)).filter((t) => t);
-    body.push(`let dst = ${[...dterms, `${dst.offset}u`].join(' + ')};`);
+    body.push(`let dst = ${[...dterms, 'offsets.y'].join(' + ')};`);
     const conds = shape.flatMap((d, i) => {
       const lo = o.src.lo![i]!, hi = o.src.hi![i]!;
       return [...(lo > 0 ? [`c${i} >= ${lo}u`] : []), ...(hi < d ? [`c${i} < ${hi}u`] : [])];
@@ -53,19 +53,20 @@ export function stridedKernel(o: {
   } else {
     const c = collapse(o.shape, [o.src.strides, dst.strides]);
     body = indexCode('idx', c.shape, c.strides, ['src0', 'dst0']);
-    body.push(`let src = src0${o.src.offset ? ` + ${o.src.offset}u` : ''};`);
-    body.push(`let dst = dst0${dst.offset ? ` + ${dst.offset}u` : ''};`);
+    body.push('let src = src0 + offsets.x;');
+    body.push('let dst = dst0 + offsets.y;');
     body.push('let inside = true;');
   }
   const pad = valueBits(o.src.value ?? 0, o.dtype);
   const source = movementShader({ STRIDED: 1, N: n, INDEX: body.join('\n  '), PAD: pad });
   return {
     name: o.name,
-    key: `${o.name}[${shapeToString(o.shape)}|${o.src.strides.join(',')}+${o.src.offset}${padded ? `|pad ${o.src.lo!.join(',')}:${o.src.hi!.join(',')}=${pad}` : ''}|${dst.strides.join(',')}+${dst.offset}]`,
+    key: `${o.name}[${shapeToString(o.shape)}|${o.src.strides.join(',')}${padded ? `|pad ${o.src.lo!.join(',')}:${o.src.hi!.join(',')}=${pad}` : ''}|${dst.strides.join(',')}]`,
     source,
     workgroupSize: WG,
     grid: grid1d(n, WG),
-    bindings: [{ target: { buf: o.y }, access: 'read_write' }, { target: { buf: o.x }, access: 'read' }],
+    bindings: [{ target: { buf: o.y }, access: 'read_write' }, { target: { buf: o.x }, access: 'read' }, { target: { uniforms: true }, access: 'uniform' }],
+    uniforms: new Uint32Array([o.src.offset, dst.offset, 0, 0]),
     ops: o.ops,
     shapes: o.shapes,
     bytes: 8 * n,
