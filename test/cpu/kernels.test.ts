@@ -213,6 +213,11 @@ describe.each(['cpu', 'wasm', 'webasm'] as CpuMode[])('convolution (%s)', (mode)
 
   test('many images per chunk, and a chunk remainder', async () => {
     await checkOp('conv2d', [{ shape: [5, 1, 4, 4] }, { shape: [2, 1, 2, 2] }], conv([1, 1], [1, 1, 1, 1], [1, 1], 1), mode, tol);
+    // Five images in one chunk: the filter gradient gathers dY per group (wasm) or transposes it ...
+    await checkOp('conv2dBackpropFilter', [{ shape: [5, 4, 4, 4] }, { shape: [5, 6, 5, 5] }], { ...conv([1, 1], [1, 1, 1, 1], [1, 1], 2), filterShape: [6, 2, 2, 2] }, mode, tol);
+    // ... and the input gradient gathers X per group (and, with two groups, accumulates into y).
+    await checkOp('conv2dTranspose', [{ shape: [5, 6, 5, 5] }, { shape: [6, 2, 2, 2] }], { ...conv([1, 1], [1, 1, 1, 1], [1, 1], 2), outputPadding: [0, 0] }, mode, tol);
+    await checkOp('conv2dTranspose', [{ shape: [5, 6, 5, 5] }, { shape: [6, 4, 2, 2] }], { ...conv([1, 1], [1, 1, 1, 1], [1, 1], 1), outputPadding: [0, 0] }, mode, tol);
   });
 });
 

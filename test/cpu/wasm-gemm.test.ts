@@ -94,7 +94,7 @@ describe.each([
   test.each([
     ['3x3, pad 1', { C: 3, H: 7, W: 6, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, pb: 1, pr: 1, dh: 1, dw: 1 }],
     ['stride 2, uneven pad, dilation 2', { C: 2, H: 9, W: 8, KH: 3, KW: 2, sh: 2, sw: 2, pt: 2, pl: 0, pb: 1, pr: 3, dh: 1, dw: 2 }],
-  ] as const)('im2col in wasm + GEMM = conv2d (%s), accumulate', (_, p) => {
+  ] as const)('im2col in wasm + GEMM = conv2d (%s), accumulate; and its filter gradient', (_, p) => {
     const OH = Math.floor((p.H + p.pt + p.pb - p.dh * (p.KH - 1) - 1) / p.sh) + 1;
     const OW = Math.floor((p.W + p.pl + p.pr - p.dw * (p.KW - 1) - 1) / p.sw) + 1;
     const g = { ...p, OH, OW, Cg: p.C }, O = 5, n = 3, n0 = 1, cnt = 2, K = p.C * p.KH * p.KW, P = OH * OW;
@@ -110,6 +110,18 @@ describe.each([
     }
     engine.gemmIm2col(O, w, 0, x, n0 * p.C * p.H * p.W, g, cnt, 0, c, 0, true);
     expectClose(c, Float32Array.from(want), 1e-5, 1e-4);
+    // The filter gradient: dW[O, K] = dY[O, cnt*P] . cols^T (transposeCols).
+    const dy = rand(O * cnt * P, 10), dw = new Float32Array(O * K), wantDw = new Float64Array(O * K);
+    for (let o = 0; o < O; o++) for (let ch = 0; ch < p.C; ch++) for (let ky = 0; ky < p.KH; ky++) for (let kx = 0; kx < p.KW; kx++) {
+      let s = 0;
+      for (let nn = 0; nn < cnt; nn++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+        const iy = oy * p.sh - p.pt + ky * p.dh, ix = ox * p.sw - p.pl + kx * p.dw;
+        if (iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) s += dy[o * cnt * P + nn * P + oy * OW + ox]! * x[(((n0 + nn) * p.C + ch) * p.H + iy) * p.W + ix]!;
+      }
+      wantDw[o * K + (ch * p.KH + ky) * p.KW + kx] = s;
+    }
+    engine.gemmIm2col(O, dy, 0, x, n0 * p.C * p.H * p.W, g, cnt, 0, dw, 0, false, true);
+    expectClose(dw, Float32Array.from(wantDw), 1e-5, 1e-4);
   });
 
   test('1,000 calls make no typed array', async () => {

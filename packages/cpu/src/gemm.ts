@@ -26,9 +26,16 @@ export interface GemmCall {
   run(a: Float32Array, ao: number, b: Float32Array, bo: number, c: Float32Array, co: number, accumulate: boolean, transA?: boolean, transB?: boolean): void | Promise<void>;
   /**
    * conv2d's GEMM with the column matrix built by the formulation itself (wasm only):
-   * C[M, cnt*OH*OW] (+)= A[M, Cg*KH*KW] . im2col(cnt images at x[xo], channels c0..c0+Cg).
+   * C[M, cnt*OH*OW] (+)= A[M, Cg*KH*KW] . im2col(cnt images at x[xo], channels c0..c0+Cg), or
+   * with `transposeCols` C[M, Cg*KH*KW] (+)= A[M, cnt*OH*OW] . im2col(...)^T.
    */
-  runIm2col?(a: Float32Array, ao: number, x: Float32Array, xo: number, g: Im2colGeometry, cnt: number, c0: number, c: Float32Array, co: number, accumulate: boolean): void;
+  runIm2col?(a: Float32Array, ao: number, x: Float32Array, xo: number, g: Im2colGeometry, cnt: number, c0: number, c: Float32Array, co: number, accumulate: boolean, transposeCols?: boolean): void;
+  /**
+   * conv2d's input gradient with col2im done by the formulation (wasm only): dcols[M, N] =
+   * op(A)[M, K] . B[K, N] (this call's shape, N = cnt*OH*OW), then the cnt images at y[yo]
+   * (+)= col2im(dcols) over channels c0..c0+Cg.
+   */
+  runCol2im?(a: Float32Array, ao: number, transA: boolean, b: Float32Array, bo: number, g: Im2colGeometry, cnt: number, c0: number, y: Float32Array, yo: number, accumulate: boolean): void;
   /** How the last run executed: 'js', 'wasm' / 'wasm-relaxed' with 'xT' threads, or gpu.js's path. */
   lastPath(): string | null;
   /** Memory this call holds outside the Program's buffers (gpu.js's WebAssembly.Memory). */
@@ -170,7 +177,8 @@ const jsCall = (M: number, K: number, N: number): GemmCall => ({
 
 const wasmCall = (engine: WasmGemm, M: number, K: number, N: number): GemmCall => ({
   run: (a, ao, b, bo, c, co, acc, ta = false, tb = false) => engine.gemm(M, K, N, a, ao, ta, b, bo, tb, c, co, acc),
-  runIm2col: (a, ao, x, xo, g, cnt, c0, c, co, acc) => engine.gemmIm2col(M, a, ao, x, xo, g, cnt, c0, c, co, acc),
+  runIm2col: (a, ao, x, xo, g, cnt, c0, c, co, acc, tc) => engine.gemmIm2col(M, a, ao, x, xo, g, cnt, c0, c, co, acc, tc),
+  runCol2im: (a, ao, ta, b, bo, g, cnt, c0, y, yo, acc) => engine.gemmCol2im(K, a, ao, ta, b, bo, g, cnt, c0, y, yo, acc),
   lastPath: () => `${engine.relaxed ? 'wasm-relaxed' : 'wasm'}x${engine.lastThreads}`,
   bytes: 0, // the engine's memory is the process's, shared by every backend
   dispose: () => {},

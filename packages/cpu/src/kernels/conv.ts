@@ -133,6 +133,7 @@ function lowerBackpropFilter(step: OpStep<'conv2dBackpropFilter'>, ctx: LowerCon
   const m = meta(step, `conv2dBackpropFilter:im2col+${ctx.gemm.formulation(CgKK, P, g.Og)}`, 2 * g.N * g.O * P * CgKK);
   if (shapeSize(step.out.shape) === 0) return { ...m, run: () => {} };
   if (g.N * P === 0) return { ...m, run: () => void dw.fill(0) };
+  if (ctx.gemm.formulation(g.Og, P, CgKK) === 'wasm') return backpropFilterInWasm(step, ctx, m);
   const { nc, full, rest, calls } = chunking(g, (cnt) => ctx.gemm.prepare(CgKK, cnt * P, g.Og));
   const cols = ctx.scratchF32(CgKK * nc * P);
   const dyT = ctx.scratchF32(nc * P * g.Og);
@@ -159,6 +160,40 @@ function lowerBackpropFilter(step: OpStep<'conv2dBackpropFilter'>, ctx: LowerCon
   };
 }
 
+/**
+ * The filter gradient on the wasm GEMM: dW_g[Og, CgKK] (+)= dY_g[Og, cnt*P] . cols^T, cols built
+ * by im2col in wasm memory, written straight into dw (no transposes). A chunk of one image
+ * reads dY_g in place; larger chunks gather it into [Og][cnt*P] first.
+ */
+function backpropFilterInWasm(step: OpStep<'conv2dBackpropFilter'>, ctx: LowerContext, m: ReturnType<typeof meta>): Kernel {
+  const [xo, dyo] = step.inputs;
+  const g = step.params;
+  const x = ctx.view(xo!) as Float32Array, dy = ctx.view(dyo!) as Float32Array, dw = ctx.view(step.out) as Float32Array;
+  const CgKK = g.Cg * g.KH * g.KW, P = g.OH * g.OW;
+  const { nc, full, rest, calls } = chunking(g, (cnt) => ctx.gemm.prepare(g.Og, cnt * P, CgKK));
+  const dyg = nc > 1 ? ctx.scratchF32(g.Og * nc * P) : null;
+  const chunks = Math.ceil(g.N / nc);
+  return {
+    ...m,
+    name: 'conv2dBackpropFilter:wasm-im2col+wasm',
+    run: () => sequence(chunks * g.G, (t) => {
+      const ci = Math.floor(t / g.G), gi = t % g.G;
+      const n0 = ci * nc, cnt = Math.min(nc, g.N - n0);
+      let a = dy, ao = (n0 * g.O + gi * g.Og) * P;
+      if (cnt > 1) {
+        // dyg[o][nn*P + p] = dy[n0+nn, gi*Og + o, p]
+        for (let o = 0; o < g.Og; o++) for (let nn = 0; nn < cnt; nn++) {
+          const src = ((n0 + nn) * g.O + gi * g.Og + o) * P, dst = (o * cnt + nn) * P;
+          for (let p = 0; p < P; p++) dyg![dst + p] = dy[src + p]!;
+        }
+        a = dyg!; ao = 0;
+      }
+      return (cnt === nc ? full : rest!).runIm2col!(a, ao, x, n0 * g.C * g.H * g.W, g, cnt, gi * g.Cg, dw, gi * g.Og * CgKK, ci > 0, true);
+    }),
+    dispose: () => calls.forEach((c) => c.dispose()),
+  };
+}
+
 function lowerConvTranspose(step: OpStep<'conv2dTranspose'>, ctx: LowerContext): Kernel {
   const [xo, wo] = step.inputs;
   // The conv2d this is the adjoint of: input y (this op's output), output x, filter w as [O=Cin, Cg, KH, KW].
@@ -169,28 +204,34 @@ function lowerConvTranspose(step: OpStep<'conv2dTranspose'>, ctx: LowerContext):
   if (shapeSize(step.out.shape) === 0) return { ...m, run: () => {} };
   if (shapeSize(xo!.shape) === 0) return { ...m, run: () => void y.fill(0) };
   const { nc, full, rest, calls } = chunking(g, (cnt) => ctx.gemm.prepare(CgKK, g.Og, cnt * P));
-  const dcols = ctx.scratchF32(CgKK * nc * P);
-  const wT = ctx.scratchF32(g.G * CgKK * g.Og);
+  // The wasm GEMM reads W transposed in place and runs col2im in its own memory.
+  const inWasm = !!full.runCol2im;
+  const dcols = inWasm ? null : ctx.scratchF32(CgKK * nc * P);
+  const wT = inWasm ? null : ctx.scratchF32(g.G * CgKK * g.Og);
   const xg = nc === 1 ? null : ctx.scratchF32(g.Og * nc * P);
   const chunks = Math.ceil(g.N / nc);
   return {
     ...m,
+    name: inWasm ? 'conv2dTranspose:wasm+wasm-col2im' : m.name,
     run: () => {
-      y.fill(0);
-      for (let gi = 0; gi < g.G; gi++) packTranspose(w, gi * g.Og * CgKK, g.Og, CgKK, wT, gi * CgKK * g.Og);
+      // One group's col2im covers every channel of its images (wasm writes them whole).
+      if (!inWasm || g.G > 1) y.fill(0);
+      if (wT) for (let gi = 0; gi < g.G; gi++) packTranspose(w, gi * g.Og * CgKK, g.Og, CgKK, wT, gi * CgKK * g.Og);
       return sequence(chunks * g.G, (t) => {
         const ci = Math.floor(t / g.G), gi = t % g.G;
         const n0 = ci * nc, cnt = Math.min(nc, g.N - n0);
         let xa = x, xoff = (n0 * g.O + gi * g.Og) * P;
         if (xg) {
           for (let o = 0; o < g.Og; o++) for (let nn = 0; nn < cnt; nn++) {
-            const src = ((n0 + nn) * g.O + gi * g.Og + o) * P;
-            xg.set(x.subarray(src, src + P), (o * cnt + nn) * P);
+            const src = ((n0 + nn) * g.O + gi * g.Og + o) * P, dst = (o * cnt + nn) * P;
+            for (let p = 0; p < P; p++) xg[dst + p] = x[src + p]!;
           }
           xa = xg; xoff = 0;
         }
-        const r = (cnt === nc ? full : rest!).run(wT, gi * CgKK * g.Og, xa, xoff, dcols, 0, false);
-        const scatter = () => col2im(dcols, g, n0, cnt, gi * g.Cg, y);
+        const call = cnt === nc ? full : rest!;
+        if (inWasm) return call.runCol2im!(w, gi * g.Og * CgKK, true, xa, xoff, g, cnt, gi * g.Cg, y, n0 * g.C * g.H * g.W, g.G > 1);
+        const r = call.run(wT!, gi * CgKK * g.Og, xa, xoff, dcols!, 0, false);
+        const scatter = () => col2im(dcols!, g, n0, cnt, gi * g.Cg, y);
         return r ? r.then(scatter) : scatter();
       });
     },

@@ -213,11 +213,12 @@ function gemm(o: GemmWatOptions): string {
  * (iy, ix) falls in the padding (P = OH*OW, rows cnt*P wide). x points at the first image of
  * the chunk. Columns outside the row read a neighbour (or slack the engine keeps after the
  * images) and `select` zeroes them; rows outside the image are zero-filled whole.
+ * With `col2im`, its adjoint: x[nn, c0+c, iy, ix] += dst[...] for the (iy, ix) inside the image.
  */
-function im2col(): string {
+function im2col(col2im: boolean): string {
   const g = (n: string) => `(local.get $${n})`;
   return `
-  (func (export "im2col") (param $x i32) (param $C i32) (param $H i32) (param $W i32) (param $OH i32) (param $OW i32)
+  (func (export "${col2im ? 'col2im' : 'im2col'}") (param $x i32) (param $C i32) (param $H i32) (param $W i32) (param $OH i32) (param $OW i32)
       (param $Cg i32) (param $KH i32) (param $KW i32) (param $sh i32) (param $sw i32) (param $pt i32) (param $pl i32)
       (param $dh i32) (param $dw i32) (param $cnt i32) (param $c0 i32) (param $dst i32)
     (local $c i32) (local $ky i32) (local $kx i32) (local $nn i32) (local $oy i32) (local $ox i32)
@@ -237,16 +238,18 @@ function im2col(): string {
               (local.set $ix (i32.sub (i32.mul ${g('kx')} ${g('dw')}) ${g('pl')}))
               (local.set $src (i32.add ${g('img')} (i32.shl (i32.add (i32.mul ${g('iy')} ${g('W')}) ${g('ix')}) (i32.const 2))))
               (loop $oxl
-                (f32.store ${g('dst')} (select (f32.load ${g('src')}) (f32.const 0) (i32.lt_u ${g('ix')} ${g('W')})))
+                ${col2im
+                  ? `(if (i32.lt_u ${g('ix')} ${g('W')}) (then (f32.store ${g('src')} (f32.add (f32.load ${g('src')}) (f32.load ${g('dst')})))))`
+                  : `(f32.store ${g('dst')} (select (f32.load ${g('src')}) (f32.const 0) (i32.lt_u ${g('ix')} ${g('W')})))`}
                 (local.set $ix (i32.add ${g('ix')} ${g('sw')}))
                 (local.set $src (i32.add ${g('src')} ${g('swb')}))
                 (local.set $dst (i32.add ${g('dst')} (i32.const 4)))
                 (br_if $oxl (i32.lt_u ${g('dst')} ${g('end')}))))
             (else
-              (loop $zl
+              ${col2im ? `(local.set $dst ${g('end')})` : `(loop $zl
                 (f32.store ${g('dst')} (f32.const 0))
                 (local.set $dst (i32.add ${g('dst')} (i32.const 4)))
-                (br_if $zl (i32.lt_u ${g('dst')} ${g('end')})))))
+                (br_if $zl (i32.lt_u ${g('dst')} ${g('end')})))`}))
           (local.set $oy (i32.add ${g('oy')} (i32.const 1)))
           (br_if $oyl (i32.lt_s ${g('oy')} ${g('OH')})))
         (local.set $nn (i32.add ${g('nn')} (i32.const 1)))
@@ -268,7 +271,8 @@ export function gemmWat(o: GemmWatOptions): string {
   ${pack('$packB', o.nr)}
   ${pack('$packA', o.mr)}
   ${gemm(o)}
-  ${im2col()})
+  ${im2col(false)}
+  ${im2col(true)})
 `;
 }
 

@@ -135,6 +135,7 @@ export class WasmGemm {
   private readonly memory: WebAssembly.Memory;
   private readonly kernel: (...args: number[]) => void;
   private readonly im2col: (...args: number[]) => void;
+  private readonly col2im: (...args: number[]) => void;
   private readonly workers: NodeWorker[] = [];
   private readonly scratch: number;
   private readonly heapBase: number;
@@ -159,6 +160,7 @@ export class WasmGemm {
     const exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports;
     this.kernel = exports.gemm as (...args: number[]) => void;
     this.im2col = exports.im2col as (...args: number[]) => void;
+    this.col2im = exports.col2im as (...args: number[]) => void;
     this.heap = new Float32Array(this.memory.buffer);
     this.ctl = new Int32Array(this.memory.buffer, 0, 16 * 16);
     this.splitBuf = new Int32Array(this.threads + 1);
@@ -228,10 +230,13 @@ export class WasmGemm {
    * conv2d's GEMM with its column matrix built in wasm memory: C[M,N] (+)= A[M,K] . cols[K,N],
    * cols = im2col of `cnt` NCHW images starting at x[xo] (channels c0 .. c0+Cg of `g`), so
    * K = Cg*KH*KW and N = cnt*OH*OW. Saves the JavaScript im2col and the copy of cols.
+   * `transposeCols`: C[M, Cg*KH*KW] (+)= A[M, cnt*OH*OW] . cols^T instead (conv2d's filter
+   * gradient, dW_g = dY_g . cols^T).
    */
-  gemmIm2col(M: number, a: Float32Array, ao: number, x: Float32Array, xo: number, g: Im2colGeometry, cnt: number, c0: number, c: Float32Array, co: number, accumulate: boolean): void {
+  gemmIm2col(M: number, a: Float32Array, ao: number, x: Float32Array, xo: number, g: Im2colGeometry, cnt: number, c0: number, c: Float32Array, co: number, accumulate: boolean, transposeCols = false): void {
     this.alive();
-    const K = g.Cg * g.KH * g.KW, N = cnt * g.OH * g.OW, img = g.C * g.H * g.W;
+    const rows = g.Cg * g.KH * g.KW, width = cnt * g.OH * g.OW, img = g.C * g.H * g.W;
+    const K = transposeCols ? width : rows, N = transposeCols ? rows : width;
     // Row reads past an image's edge are zeroed by select; slack keeps them inside memory.
     const slack = g.OW * g.sw + g.KW * g.dw + 16;
     const pa = 0, pb = M * K + 16, pc = pb + K * N + 16, px = pc + M * N + slack;
@@ -241,8 +246,28 @@ export class WasmGemm {
     copyIn(heap, base + px, x, xo, cnt * img);
     if (accumulate) copyIn(heap, base + pc, c, co, M * N);
     this.im2col(this.heapBase + 4 * px, g.C, g.H, g.W, g.OH, g.OW, g.Cg, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, cnt, c0, this.heapBase + 4 * pb);
-    this.compute(M, K, N, pa, false, pb, false, pc, accumulate);
+    this.compute(M, K, N, pa, false, pb, transposeCols, pc, accumulate);
     c.set(heap.subarray(base + pc, base + pc + M * N), co);
+  }
+
+  /**
+   * conv2d's input gradient with col2im in wasm memory: dcols[Cg*KH*KW, cnt*OH*OW] = op(A)[Cg*KH*KW, K]
+   * . B[K, cnt*OH*OW], then y[cnt images at y[yo], channels c0..c0+Cg] (+)= col2im(dcols). Without
+   * `accumulate` the images' other channels become 0 (right when one group covers them all).
+   */
+  gemmCol2im(K: number, a: Float32Array, ao: number, transA: boolean, b: Float32Array, bo: number, g: Im2colGeometry, cnt: number, c0: number, y: Float32Array, yo: number, accumulate: boolean): void {
+    this.alive();
+    const M = g.Cg * g.KH * g.KW, N = cnt * g.OH * g.OW, img = g.C * g.H * g.W;
+    const pa = 0, pb = M * K + 16, pc = pb + K * N + 16, py = pc + M * N + 16;
+    this.reserve(py + cnt * img + 16);
+    const heap = this.heap, base = this.heapBase >> 2;
+    copyIn(heap, base + pa, a, ao, M * K);
+    copyIn(heap, base + pb, b, bo, K * N);
+    if (accumulate) copyIn(heap, base + py, y, yo, cnt * img);
+    else heap.fill(0, base + py, base + py + cnt * img);
+    this.compute(M, K, N, pa, transA, pb, false, pc, false);
+    this.col2im(this.heapBase + 4 * py, g.C, g.H, g.W, g.OH, g.OW, g.Cg, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, cnt, c0, this.heapBase + 4 * pc);
+    y.set(heap.subarray(base + py, base + py + cnt * img), yo);
   }
 
   private alive(): void {
