@@ -20,6 +20,7 @@ export function sumToShape(g: Tensor, shape: Shape): Tensor {
   return shapesEqual(s.shape, shape) ? s : s.reshape(shape);
 }
 
+/** Reverse-mode gradients of y with respect to xs, added to g (Graph.grad calls this). Throws GradientError for a non-scalar y without a seed, a y or x that is not f32, or a tensor of another graph. */
 export function gradients(g: Graph, y: Tensor, xs: readonly Tensor[], seed?: Tensor): Tensor[] {
   for (const t of [y, ...xs, ...(seed ? [seed] : [])]) {
     if (!(t instanceof Tensor)) throw new GradientError(`grad: expected Tensors, got ${String(t)}`);

@@ -10,6 +10,8 @@
  *   evaluate(g, { x: new Float32Array(6) }, { y, dw }); // float64 reference evaluator
  *
  * Backends (@kiln/webgpu, @kiln/cpu) implement `Backend`; `compileWith` builds an Executable.
+ *
+ * @module @kiln/core
  */
 export * from './errors';
 export { isNode, nodeBuiltin, hardwareConcurrency } from './platform';

@@ -4,10 +4,12 @@
  */
 import { OptionsError } from './errors';
 
+/** Named parameter initialisers, as Keras names them. */
 export type InitName =
   | 'zeros' | 'ones' | 'glorotUniform' | 'glorotNormal' | 'heUniform' | 'heNormal'
   | 'lecunUniform' | 'lecunNormal' | 'uniform' | 'normal' | 'truncatedNormal';
 
+/** Every InitName. */
 export const INIT_NAMES: readonly InitName[] = [
   'zeros', 'ones', 'glorotUniform', 'glorotNormal', 'heUniform', 'heNormal',
   'lecunUniform', 'lecunNormal', 'uniform', 'normal', 'truncatedNormal',
@@ -32,6 +34,7 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** FNV-1a hash of a string (seeds each param's initialiser by its name). */
 export function hashString(s: string, seed = 0x811c9dc5): number {
   let h = seed >>> 0;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
@@ -53,6 +56,7 @@ function gaussian(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
+/** A param's initial values for its shape from its initialiser and a seed; throws OptionsError naming `what` for a bad initialiser. */
 export function initValues(init: ParamInit, shape: readonly number[], seed: number, what: string): Float64Array {
   const n = shape.reduce((a, b) => a * b, 1);
   if (init instanceof Float32Array || init instanceof Int32Array || Array.isArray(init)) {

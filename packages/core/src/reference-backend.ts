@@ -13,6 +13,7 @@ import { spec } from './ops/primitives';
 import { broadcastIndex } from './ops/util';
 import type { DType } from './shape';
 
+/** A new reference backend (float64 on the host; for tests and debugging). @example const exe = await compileWith(g, createReferenceBackend()); */
 export function createReferenceBackend(): Backend {
   const params = new Map<string, Float64Array>();
   const dtypes = new Map<string, DType>();

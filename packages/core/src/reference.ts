@@ -11,6 +11,7 @@ import { type DType, shapeBind } from './shape';
 import type { RefValue } from './spec';
 import type { Tensor } from './tensor';
 
+/** A float64 result of the reference evaluator, with its shape and dtype. */
 export interface RefResult { readonly data: Float64Array; readonly shape: number[]; readonly dtype: DType }
 
 /** Deterministic initial value of a param: seeded by the graph seed and the param's name. */
@@ -29,6 +30,7 @@ export function ancestors(g: Graph, roots: readonly number[]): number[] {
   return [...need].sort((a, b) => a - b);
 }
 
+/** The float64 reference evaluator with state: params persist and train runs apply the graph's updates, like an Executable. */
 export class ReferenceSession {
   readonly params = new Map<string, Float64Array>();
   step = 0;
@@ -37,6 +39,7 @@ export class ReferenceSession {
     for (const name of graph.params.keys()) this.params.set(name, initialParam(graph, name));
   }
 
+  /** Evaluate `fetches` from `feeds` (checked as Executable.run checks them); with train: true, apply the updates after. */
   run<K extends string>(feeds: Record<string, FeedValue>, fetches: Record<K, Tensor>, options: { train?: boolean } = {}): Record<K, RefResult> {
     const g = this.graph;
     const train = options.train ?? false;

@@ -44,6 +44,7 @@ const docSchema = z.object({
   indexRanges: z.array(z.object({ input: z.string(), high: dim, use: z.string(), node: z.number().int().nonnegative() }).strict()).optional(),
 }).strict();
 
+/** The JSON document of a graph (Graph.toJSON / Graph.fromJSON). */
 export type GraphJSON = z.infer<typeof docSchema>;
 
 /**

@@ -2,17 +2,23 @@ import { ShapeError } from './errors';
 
 /** A dimension is a size, or a symbol (e.g. 'batch') bound when the graph runs. */
 export type Dim = number | string;
+/** A tensor shape: one Dim per axis (`[]` for a scalar). */
 export type Shape = readonly Dim[];
+/** Element types: 32-bit float, 32-bit signed integer, boolean. */
 export type DType = 'f32' | 'i32' | 'bool';
+/** Every DType. */
 export const DTYPES: readonly DType[] = ['f32', 'i32', 'bool'];
 
+/** A shape and a dtype: what shape inference computes for a node. */
 export interface TensorType {
   readonly shape: Shape;
   readonly dtype: DType;
 }
 
+/** `[2, batch, 3]`, as error messages print shapes. */
 export const shapeToString = (s: Shape): string => `[${s.join(', ')}]`;
 
+/** Whether every dim is a number (no symbols). */
 export const shapeIsConcrete = (s: Shape): s is readonly number[] => s.every((d) => typeof d === 'number');
 
 /** Number of elements; throws on symbolic dims (callers specialise first). */
@@ -43,6 +49,7 @@ export function shapeStrides(s: readonly number[]): number[] {
   return st;
 }
 
+/** Same rank and the same dims (symbols compared by name). */
 export const shapesEqual = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** NumPy broadcasting of any number of shapes; a symbolic dim matches itself or 1. */

@@ -11,6 +11,8 @@
  *   // choosing a backend (used by the `kiln` package with its WebGPU probe):
  *   const choice = await chooseBackend('auto', probeWebgpu);   // honours KILN_BACKEND
  *   const line = fallbackNotice(choice);                        // one stderr line, or null
+ *
+ * @module @kiln/cpu
  */
 export { createCpuBackend, type CpuBackend, type CpuBackendOptions, type CpuMode } from './backend';
 export { chooseBackend, backendFromEnv, fallbackNotice, BACKEND_ENV, type BackendChoice, type BackendRequest, type WebgpuProbe } from './select';

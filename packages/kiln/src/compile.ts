@@ -11,8 +11,10 @@ import { closeWebGPU, createWebGPUBackend, webgpuAvailable } from '@kiln/webgpu'
 import { z } from 'zod';
 import { measureBackends, softwareAdapter } from './auto';
 
+/** Which backend `compile` uses: 'auto' picks WebGPU when available (timing it against the CPU on a software adapter), else the CPU. */
 export type BackendName = 'auto' | 'webgpu' | 'cpu' | 'reference';
 
+/** Options of `compile`: the backend to use, plus compileWith's options. */
 export interface KilnCompileOptions extends CompileOptions {
   /** 'auto' (default), 'webgpu', 'cpu', or the float64 'reference' (for debugging). */
   backend?: BackendName;
@@ -62,6 +64,8 @@ async function pickBackend(request: BackendName, options: { quiet?: boolean; pro
 /**
  * Create the backend `compile` would use, without compiling anything. With no graph to time,
  * 'auto' takes a software WebGPU adapter as it is.
+ * @throws BackendUnavailableError if 'webgpu' is asked for and no adapter is available.
+ * @example const backend = await createBackend('cpu'); const exe = await compileWith(g, backend);
  */
 export async function createBackend(request: BackendName = 'auto', options: { quiet?: boolean; profile?: boolean } = {}): Promise<Backend> {
   return (await pickBackend(request, options)).backend;
@@ -71,6 +75,9 @@ export async function createBackend(request: BackendName = 'auto', options: { qu
  * Compile a graph for a backend. With 'auto' on a software WebGPU adapter, the graph's
  * training step (or forward pass) is first timed on WebGPU and on the CPU backend (zero
  * feeds, symbolic dims = 64), and the faster one is kept (one stderr line unless `quiet`).
+ * The Executable owns its backend: `exe.dispose()` frees both.
+ * @throws OptionsError for unknown options or a first argument that is not a Graph;
+ * BackendUnavailableError if the backend asked for cannot run here.
  *
  * @example
  *   const exe = await compile(g, { backend: 'auto' });
@@ -93,6 +100,7 @@ export async function compile(g: Graph, options: KilnCompileOptions = {}): Promi
  * Wait until the GPU has finished all work submitted to it. Node exits by itself without it;
  * call it before an explicit `process.exit()` so that the process never ends with work in
  * flight. The shared device stays usable (see packages/webgpu/src/gpu.ts).
+ * @example await close(); process.exit(0);
  */
 export async function close(): Promise<void> {
   await closeWebGPU();

@@ -11,6 +11,8 @@
  *   g.minimize(loss, optim.adam({ lr: 1e-3 }));
  *   const exe = await compile(g, { backend: 'auto' });
  *   const { loss: l } = await exe.run({ x: xs, y: ys }, { loss }, { train: true });
+ *
+ * @module kiln
  */
 export * from '@kiln/core';
 export * from '@kiln/nn';

@@ -6,6 +6,8 @@
  *   data.loadMnist({ dir }), data.batches(ds, { batchSize: 128, shuffle: true })
  *   await fit(model, train, { epochs: 5, batchSize: 128, validation: test })
  *   await saveCheckpoint(model, 'model.safetensors')
+ *
+ * @module @kiln/nn
  */
 export * as nn from './nn';
 export * as optim from './optim';

@@ -10,7 +10,9 @@
 import { DTypeError, parseOptions, ShapeError, type Tensor } from '@kiln/core';
 import { z } from 'zod';
 
+/** How a loss reduces its per-example values: their mean, their sum, or none (one per example). */
 export type Reduction = 'mean' | 'sum' | 'none';
+/** Options of the losses: how per-example losses are reduced. */
 export interface LossOptions { reduction?: Reduction }
 
 const reductionSchema = z.enum(['mean', 'sum', 'none']).default('mean');

@@ -15,6 +15,7 @@ export interface ProgressStream {
   columns?: number;
 }
 
+/** Options of `ProgressBar`. */
 export interface ProgressBarOptions {
   /** Samples (or steps) in one full bar. */
   total: number;

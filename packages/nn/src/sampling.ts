@@ -2,6 +2,7 @@
 import { OptionsError, parseOptions, ShapeError, type Tensor } from '@kiln/core';
 import { z } from 'zod';
 
+/** Options of `sample`: temperature, top-k truncation, seed. */
 export interface SampleOptions {
   /** 0: greedy (argmax); otherwise logits are divided by it before sampling (default 1). */
   temperature?: number;

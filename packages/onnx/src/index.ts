@@ -7,6 +7,8 @@
  *   const out = await exe.run({ input: x }, m.outputs);
  *
  * Parsing and writing go through protobufjs with ONNX's own onnx.proto (proto/).
+ *
+ * @module @kiln/onnx
  */
 export { importModel, StaticInputError, type ImportOptions, type ImportedModel } from './import';
 export { OP_TABLE } from './ops';

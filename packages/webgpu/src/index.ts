@@ -12,6 +12,8 @@
  * Inside: render.ts turns core's scalar expressions into WGSL; kernels/*.ts build kernel
  * descriptors from plan steps, mostly from the WGSL families in shaders/ (expanded by
  * preprocess.ts); program.ts turns descriptors into pipelines, bind groups and dispatches.
+ *
+ * @module @kiln/webgpu
  */
 export { createWebGPUBackend, WebGPUBackend, type WebGPUBackendOptions } from './backend';
 export { webgpuAvailable, closeWebGPU } from './gpu';

@@ -138,14 +138,14 @@ const alphaArg = (dflt: number) => optional(arg('alpha', `a number or { alpha } 
 const handOps = {
   /**
    * max(x, alpha * x): x where x > 0, else alpha * x. f32, any shape; output same shape.
-   * @param alpha - slope for x <= 0 (default 0.2), or `{ alpha }`.
+   * `alpha` (a number or `{ alpha }`) is the slope for x <= 0, default 0.2.
    * @throws DTypeError if x is not f32; OptionsError if alpha is not a number.
    * @example x.leakyRelu(0.1)
    */
   leakyRelu: { args: [tensorLike('x'), alphaArg(0.2)], fn: (x: TensorLike, alpha: number | { alpha?: number } = 0.2): Tensor => apply('leakyRelu', [x], { alpha: typeof alpha === 'number' ? alpha : alpha.alpha ?? 0.2 }) },
   /**
    * Exponential linear unit: x where x > 0, else alpha * (e^x - 1). f32, any shape.
-   * @param alpha - scale of the negative part (default 1), or `{ alpha }`.
+   * `alpha` (a number or `{ alpha }`) scales the negative part, default 1.
    * @throws DTypeError if x is not f32; OptionsError if alpha is not a number.
    * @example x.elu()
    */
@@ -273,7 +273,7 @@ const handOps = {
    * Per-example cross-entropy of logits f32 [..., C] against integer class labels (i32
    * [...], one rank less) or one-hot/probability labels (f32 [..., C]); output f32 [...].
    * Stable (built on logSoftmax). Fed integer labels outside [0, C) are a FeedError at run time.
-   * @param o - `labelSmoothing` in [0, 1] mixes the target with the uniform distribution.
+   * Option `labelSmoothing` in [0, 1] mixes the target with the uniform distribution.
    * @throws ShapeError if the class axis is symbolic or the label shape does not match.
    * @example const loss = logits.softmaxCrossEntropy(labels).mean()
    */

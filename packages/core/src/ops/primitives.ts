@@ -12,6 +12,7 @@ import { REDUCE_OPS } from './reduce';
 import { ASSIGN, CONSTANT, INPUT, PARAM } from './source';
 import { DIM_SIZE } from './shape-source';
 
+/** The spec table: every primitive's spec by name (see PrimitiveSpec). */
 export const PRIMITIVES = {
   input: INPUT, param: PARAM, constant: CONSTANT, fill: FILL, random: RANDOM, dimSize: DIM_SIZE,
   ...ELEMENTWISE, where: WHERE,
@@ -25,6 +26,7 @@ export const PRIMITIVES = {
 };
 
 type Specs = typeof PRIMITIVES;
+/** The name of a primitive: a key of the spec table. */
 export type PrimitiveName = keyof Specs;
 /** The spec type of one primitive, with its literal kind and arity. */
 export type SpecOf<K extends PrimitiveName> = Specs[K];
@@ -38,6 +40,7 @@ export type KernelPrimitive = { [K in PrimitiveName]: Specs[K]['kind'] extends K
 /** The kernel parameters of a primitive's OpSteps (PrimitiveSpec.params; the attributes when it has none). */
 export type ParamsOf<K extends KernelPrimitive> = K extends KernelPrimitive ? (Specs[K] extends { readonly params?: (...args: never[]) => infer P } ? P : KernelParams) : never;
 
+/** Every primitive's name, in table order. */
 export const PRIMITIVE_NAMES = Object.keys(PRIMITIVES) as PrimitiveName[];
 
 /** Look a spec up with its attribute type erased (passes and backends work generically). */
@@ -57,7 +60,9 @@ export function isKernelPrimitive(name: PrimitiveName): name is KernelPrimitive 
   return k !== 'source' && k !== 'elementwise' && k !== 'alias' && k !== 'state';
 }
 
+/** Primitives rendered from their scalar expression (fused; no kernel of their own). */
 export const ELEMENTWISE_NAMES = PRIMITIVE_NAMES.filter((n) => spec(n).kind === 'elementwise');
+/** Primitives every device backend has a kernel for (see KernelPrimitive). */
 export const KERNEL_PRIMITIVES = PRIMITIVE_NAMES.filter(isKernelPrimitive);
 
 // Every spec's `name` is its key in the table (a typo would name kernels and errors wrongly).

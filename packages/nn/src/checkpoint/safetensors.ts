@@ -38,6 +38,7 @@ const DTYPES = {
   U64: { size: 8, array: BigUint64Array },
 } as const;
 
+/** A safetensors dtype name (F32, I32, U8, ...), as the file header spells it. */
 export type SafetensorsDtype = keyof typeof DTYPES;
 
 /** The typed array holding each dtype (any backing buffer, so views and subarrays fit). */
@@ -54,6 +55,7 @@ export type SafetensorsTensor = {
   [D in SafetensorsDtype]: { dtype: D; shape: number[]; data: ArrayOf<D> };
 }[SafetensorsDtype];
 
+/** A parsed safetensors file: its tensors by name and its string metadata. */
 export interface SafetensorsFile {
   /** Tensors in file (offset) order. */
   tensors: Record<string, SafetensorsTensor>;

@@ -19,6 +19,7 @@ export interface Dataset<Y extends Labels = Labels> {
   yShape: number[];
 }
 
+/** One batch from `batches()`: `size` examples of x (flat, `[size, ...xShape]`) and their labels. */
 export interface Batch<Y extends Labels = Labels> {
   /** `size * prod(xShape)` values, a fresh copy the caller may keep. */
   x: Float32Array;
@@ -154,6 +155,7 @@ export function batchCount(count: number, batchSize: number, dropLast = false): 
   return dropLast ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
 }
 
+/** Options of `batches()` and `recordBatches()`: batch size, seeded per-epoch shuffling, whether to drop a last partial batch. */
 export interface BatchOptions {
   batchSize: number;
   /** Visit samples in a seeded random order (default false: in order). */
@@ -207,6 +209,7 @@ export interface RecordDataset {
   readonly columns: Readonly<Record<string, { readonly data: ColumnData; readonly shape: readonly number[] }>>;
 }
 
+/** One batch from `recordBatches()`: each column's rows for `size` examples. */
 export interface RecordBatch {
   /** Each column's rows of this batch, fresh copies. */
   columns: Record<string, ColumnData>;

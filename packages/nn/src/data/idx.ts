@@ -10,7 +10,9 @@
 import { DataFormatError } from './errors';
 import { readDataFile } from './fs';
 
+/** Element types an IDX file may hold (its type byte). */
 export type IdxDtype = 'u8' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64';
+/** The typed array an IDX file's elements are read into, by its dtype. */
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
 /** A decoded IDX file: element type, dimensions and the elements in host byte order. */
@@ -186,6 +188,7 @@ export function encodeIdx(tensor: { dtype: IdxDtype; shape: number[]; data: Arra
 /** Refuse IDX files over this many bytes unless the caller raises the limit (2 GiB). */
 export const IDX_MAX_BYTES = 2 ** 31;
 
+/** Options of `readIdxFile`: a size limit. */
 export interface ReadIdxOptions {
   /** Refuse a file (after gunzip) over this many bytes; default {@link IDX_MAX_BYTES}. */
   maxBytes?: number;

@@ -8,13 +8,16 @@ import { DataFormatError } from './errors';
 import { allInOrder, fileError } from './fs';
 import { readIdxFile } from './idx';
 
+/** MNIST's two splits. */
 export type MnistSplitName = 'train' | 'test';
 
+/** The IDX file names of each MNIST split (gzipped or not), as distributed. */
 export const MNIST_FILES: Record<MnistSplitName, { images: string; labels: string }> = {
   train: { images: 'train-images-idx3-ubyte', labels: 'train-labels-idx1-ubyte' },
   test: { images: 't10k-images-idx3-ubyte', labels: 't10k-labels-idx1-ubyte' },
 };
 
+/** One MNIST split: images f32 `[n * 784]` in [0, 1] and labels i32 `[n]` in 0..9. */
 export interface MnistSplit {
   /** count*784 pixels, row-major 28x28 per image, scaled from 0..255 to [0, 1]. */
   images: Float32Array;
@@ -23,6 +26,7 @@ export interface MnistSplit {
   count: number;
 }
 
+/** Both MNIST splits, as `loadMnist` returns them. */
 export interface Mnist {
   train: MnistSplit;
   test: MnistSplit;

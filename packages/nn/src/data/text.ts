@@ -17,12 +17,15 @@ import { createRecordDataset, type RecordDataset, shuffleIndices } from './datas
 export interface Tokenizer {
   /** Ids are `0 .. vocabSize - 1`. */
   readonly vocabSize: number;
+  /** Token ids (i32) of a text. */
   encode(text: string): Int32Array;
+  /** The text of token ids. */
   decode(ids: ArrayLike<number>): string;
   /** A JSON-able description from which {@link tokenizerFromJSON} rebuilds the same tokenizer. */
   toJSON(): TokenizerJSON;
 }
 
+/** A tokenizer as saved to JSON (`saveTokenizer`) and read back (`tokenizerFromJSON`). */
 export type TokenizerJSON = { kind: 'char'; unknown: string; vocab: string[] } | { kind: 'byte' };
 
 /**
@@ -65,12 +68,14 @@ export class CharTokenizer implements Tokenizer {
 
   get vocabSize(): number { return this.vocab.length + 1; }
 
+  /** Token ids of a text; characters outside the vocabulary map to the unknown token. */
   encode(text: string): Int32Array {
     const out: number[] = [];
     for (const c of text) out.push(this.ids.get(c) ?? 0);
     return Int32Array.from(out);
   }
 
+  /** The text of token ids. */
   decode(ids: ArrayLike<number>): string {
     let s = '';
     for (let i = 0; i < ids.length; i++) {
@@ -90,7 +95,9 @@ export class CharTokenizer implements Tokenizer {
 /** UTF-8 bytes as ids 0..255: no vocabulary to fit, nothing unknown; decoding replaces invalid sequences with U+FFFD. */
 export class ByteTokenizer implements Tokenizer {
   readonly vocabSize = 256;
+  /** The UTF-8 bytes of a text, as ids 0..255. */
   encode(text: string): Int32Array { return Int32Array.from(new TextEncoder().encode(text)); }
+  /** The text of byte ids (invalid UTF-8 becomes U+FFFD). */
   decode(ids: ArrayLike<number>): string {
     const bytes = new Uint8Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
@@ -101,6 +108,7 @@ export class ByteTokenizer implements Tokenizer {
     return new TextDecoder().decode(bytes);
   }
   toJSON(): TokenizerJSON { return { kind: 'byte' }; }
+  /** Writes `{ kind: 'byte' }` as JSON, atomically (Node). */
   async save(path: string): Promise<void> { await saveTokenizer(this, path); }
 }
 
@@ -159,6 +167,7 @@ export function splitDocuments<T>(docs: readonly T[], options: { validationFract
   return { train: docs.filter((_, i) => !isVal.has(i)), validation: docs.filter((_, i) => isVal.has(i)) };
 }
 
+/** Options of `nextTokenWindows`: window length, stride between windows, and the input and target column names. */
 export interface WindowOptions {
   /** Tokens per window (the model's context length). */
   length: number;

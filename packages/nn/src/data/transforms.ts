@@ -57,6 +57,7 @@ export function normalize(
   return out;
 }
 
+/** Per-feature mean and standard deviation fitted on training data (`fitStandardizer`); `apply` standardises new data with them. */
 export interface Standardizer {
   /** Per-feature mean of the data it was fitted on. */
   mean: Float32Array;

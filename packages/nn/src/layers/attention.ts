@@ -30,6 +30,7 @@ export interface AttentionCall {
   attnMask?: Tensor;
 }
 
+/** Options of `multiHeadAttention`: heads and their size, output size, dropout, causal masking, rotary positions, bias, initialiser, name. */
 export interface MultiHeadAttentionOptions {
   numHeads: number;
   /** Size of each head's queries and keys (and values) (default: query features / numHeads). */
@@ -150,6 +151,7 @@ export function multiHeadAttention(a: Tensor | MultiHeadAttentionOptions, b?: Mu
   };
 }
 
+/** Options of `rotaryEmbedding`: the frequency base and the first row's position. */
 export interface RotaryOptions {
   /** Default 10000. */
   base?: number;
@@ -209,6 +211,7 @@ export function sinePositionEncoding(x: Tensor): Tensor {
   return x.graph.constant(v, [t, d]);
 }
 
+/** Options of `positionEmbedding`: the table's initialiser and param name. */
 export interface PositionEmbeddingOptions {
   /** Default `{ name: 'normal', std: 0.02 }` (GPT-2). */
   init?: ParamInit;
@@ -238,6 +241,7 @@ export function positionEmbedding(maxLength: number, options: PositionEmbeddingO
   };
 }
 
+/** Options of the Transformer encoder and decoder layers: heads, feed-forward size, dropout, activation, norm kind and placement, masking, rotary positions, name. */
 export interface TransformerLayerOptions {
   numHeads: number;
   /** Hidden units of the feed-forward block (default 2048, as PyTorch). */
@@ -289,7 +293,11 @@ export interface TransformerDecoderCall extends TransformerCall {
 }
 
 export interface TransformerEncoderLayer extends Layer { (x: Tensor, call?: TransformerCall): Tensor }
-export interface TransformerDecoderLayer { (x: Tensor, memory: Tensor, call?: TransformerDecoderCall): Tensor }
+/** A decoder layer object: call it on (x [B, T, D], memory [B, S, D]) for [B, T, D]. */
+export interface TransformerDecoderLayer {
+  /** x [B, T, D] attending to memory [B, S, D] -> [B, T, D]. */
+  (x: Tensor, memory: Tensor, call?: TransformerDecoderCall): Tensor;
+}
 
 function transformerBlocks(kind: 'encoder' | 'decoder', options: TransformerLayerOptions) {
   const o = parseOptions(transformerSchema, options, `transformer${kind === 'encoder' ? 'Encoder' : 'Decoder'}Layer`);

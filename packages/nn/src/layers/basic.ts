@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { type Activation, activation as applyActivation } from './activations';
 import { activationSchema, initSchema, isTensor, type Layer, nameSchema, ownedParams, staticDim } from './common';
 
+/** Options of `dense`. */
 export interface DenseOptions {
   /** Applied after the bias (default: none, i.e. linear). */
   activation?: Activation;
@@ -78,6 +79,7 @@ export function flatten(x?: Tensor): Tensor | Layer {
   return x.rank === 2 ? x : x.reshape([x.shape[0]!, -1]);
 }
 
+/** Options of the `dropout` layer. */
 export interface DropoutOptions {
   /** Seed of this layer's random stream (default: derived from the graph seed). */
   seed?: number;
@@ -107,11 +109,13 @@ export function dropout(a: Tensor | number, b?: number | DropoutOptions, c?: Dro
  * weights are tied to its input embedding (Press & Wolf 2017; Flax's `Embed.attend`).
  */
 export interface EmbeddingLayer extends Layer {
+  /** Logits over the vocabulary: x [..., dim] times the transposed table -> [..., vocab]. */
   attend(x: Tensor): Tensor;
   /** The `[vocabSize, dim]` table in graph `g` (made if this layer has not run there yet). */
   table(g: Graph): Tensor;
 }
 
+/** Options of `embedding`. */
 export interface EmbeddingOptions {
   /** Default `{ name: 'uniform', low: -0.05, high: 0.05 }`, as Keras. */
   init?: ParamInit;

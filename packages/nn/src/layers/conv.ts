@@ -6,6 +6,7 @@ import { activationSchema, initSchema, isTensor, type Layer, nameSchema, ownedPa
 
 type Pair = number | [number, number];
 
+/** Options of the `conv2d` layer. */
 export interface Conv2dOptions {
   /** Filter height and width, e.g. 3 or [5, 3] (required; the same name as the pooling layers use). */
   kernel: Pair;
@@ -78,6 +79,7 @@ export function conv2d(a: Tensor | number, b: number | Conv2dOptions, c?: Conv2d
   };
 }
 
+/** Options of the pooling layers. */
 export interface Pool2dOptions {
   /** Window size (default 2). */
   kernel?: Pair;

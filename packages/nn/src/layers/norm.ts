@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { initSchema, isTensor, type Layer, nameSchema, ownedParams, staticDim } from './common';
 import type { ParamInit } from '@kiln/core';
 
+/** Options of the `batchNorm` layer. */
 export interface BatchNormOptions {
   /** The channel axis, kept; statistics reduce over all others (default 1: NCHW, or [batch, features]). */
   axis?: number;
@@ -86,6 +87,7 @@ export function batchNorm(a?: Tensor | BatchNormOptions, b?: BatchNormOptions): 
   };
 }
 
+/** Options of the `layerNorm` layer. */
 export interface LayerNormOptions {
   /** Axes normalised together (default [-1]); they must be static. */
   axes?: number[];
@@ -140,6 +142,7 @@ export function layerNorm(a?: Tensor | LayerNormOptions, b?: LayerNormOptions): 
   };
 }
 
+/** Options of the `rmsNorm` layer. */
 export interface RmsNormOptions {
   /** Axes normalised together (default [-1]); they must be static. */
   axes?: number[];

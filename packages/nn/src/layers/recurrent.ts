@@ -21,6 +21,7 @@ import { initSchema, isTensor, type Layer, nameSchema, ownedParams, staticDim } 
 type Kind = 'rnn' | 'lstm' | 'gru';
 const GATES: Record<Kind, number> = { rnn: 1, lstm: 4, gru: 3 };
 
+/** Options shared by the recurrent layers (`simpleRnn`, `lstm`, `gru`). */
 export interface RecurrentOptions {
   /** Stacked layers (default 1). */
   numLayers?: number;
@@ -42,11 +43,13 @@ export interface RecurrentOptions {
   name?: string;
 }
 
+/** Options of `simpleRnn`. */
 export interface SimpleRnnOptions extends RecurrentOptions {
   /** `'tanh'` (default, as ONNX and PyTorch) or `'relu'`. */
   activation?: 'tanh' | 'relu';
 }
 
+/** Options of `gru`. */
 export interface GruOptions extends RecurrentOptions {
   /**
    * Apply the reset gate after multiplying by the recurrence weights:
@@ -70,6 +73,7 @@ export interface RecurrentState {
   lengths?: Tensor;
 }
 
+/** What a recurrent layer returns: the outputs and the final state. */
 export interface RecurrentResult {
   /** The top layer's outputs, `[batch, time, directions * hidden]`. */
   y: Tensor;

@@ -74,6 +74,7 @@ export interface UpdateInput {
   readonly slots: Readonly<Record<string, Tensor>>;
 }
 
+/** What `defineOptimizer` needs from a new optimizer: its state slots and its per-param update. */
 export interface UpdateRule {
   /** Slot names and initial values (one tensor of the param's shape each). */
   readonly slots: readonly { readonly name: string; readonly init: number }[];

@@ -52,10 +52,15 @@ export interface TrainContext {
 
 /** Hooks `fit` awaits at each stage; all optional. */
 export interface Callback {
+  /** Called once before the first epoch. */
   onTrainBegin?(ctx: TrainContext): void | Promise<void>;
+  /** Called before each epoch (0-based). */
   onEpochBegin?(epoch: number, ctx: TrainContext): void | Promise<void>;
+  /** Called after each training batch with its logs (loss, metrics). */
   onBatchEnd?(batch: number, logs: BatchLogs, ctx: TrainContext): void | Promise<void>;
+  /** Called after each epoch with its logs (training and validation loss and metrics); may stop training through ctx. */
   onEpochEnd?(epoch: number, logs: EpochLogs, ctx: TrainContext): void | Promise<void>;
+  /** Called once after training stops. */
   onTrainEnd?(ctx: TrainContext): void | Promise<void>;
 }
 
@@ -69,6 +74,7 @@ function monitored(logs: EpochLogs, monitor: string, who: string): number {
   return v;
 }
 
+/** Options of `earlyStopping`. */
 export interface EarlyStoppingOptions {
   /** Which epoch log to watch (default 'val_loss'). */
   monitor?: string;
@@ -132,6 +138,7 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): Callback & { 
   };
 }
 
+/** Options of `modelCheckpoint`. */
 export interface ModelCheckpointOptions {
   /** File to write; `{epoch}` is replaced by the 1-based number of the epoch just run. */
   path: string;

@@ -18,6 +18,7 @@ import type { DType, Executable, Graph } from '@kiln/core';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors, type SafetensorsFile, type SafetensorsTensor } from '../checkpoint';
 import { Model, STATISTICS_PREFIX } from './model';
 
+/** The format tag written into every checkpoint's metadata (checked when loading). */
 export const CHECKPOINT_FORMAT = 'kiln-checkpoint';
 const VERSION = '1';
 /** Metadata keys the checkpoint itself writes; user metadata may not use them. */
@@ -25,6 +26,7 @@ const RESERVED = ['format', 'version', 'runs', 'steps', 'epoch', 'batch'] as con
 
 const TO_FILE: Record<DType, 'F32' | 'I32' | 'BOOL'> = { f32: 'F32', i32: 'I32', bool: 'BOOL' };
 
+/** Options of `saveCheckpoint`. */
 export interface SaveCheckpointOptions {
   /** The epoch to resume at (the next one to run); default 0. */
   epoch?: number;
@@ -45,11 +47,13 @@ export interface SaveCheckpointOptions {
   metadata?: Record<string, string>;
 }
 
+/** Options of `loadCheckpoint`. */
 export interface LoadCheckpointOptions {
   /** Refuse tensors the model does not have (default true). */
   strict?: boolean;
 }
 
+/** What a checkpoint records besides params: epoch, batch, the step and run counters, and user metadata. */
 export interface CheckpointInfo {
   epoch: number;
   batch: number;

@@ -31,6 +31,7 @@ import { formatDuration, formatMetric, ProgressBar, type ProgressStream } from '
 import type { BatchLogs, Callback, EpochLogs, TrainContext } from './callbacks';
 import type { Model } from './model';
 
+/** Options of `fit`. */
 export interface FitOptions {
   /** Train until this epoch count (default 1). */
   epochs?: number;
@@ -63,6 +64,7 @@ export interface FitOptions {
   progressStream?: ProgressStream;
 }
 
+/** What `fit` returns: per-epoch logs of losses and metrics. */
 export interface History {
   /** One entry per epoch run: the epoch (0-based) and its logs. */
   epochs: (EpochLogs & { epoch: number })[];
@@ -290,6 +292,7 @@ export async function fit(model: Model, data: Dataset | RecordDataset, options: 
   return history;
 }
 
+/** Options of `evaluate`. */
 export interface EvaluateOptions {
   /** Default 256. */
   batchSize?: number;
@@ -316,11 +319,13 @@ export async function evaluate(model: Model, data: Dataset | RecordDataset, opti
   return Object.fromEntries(Object.keys(fetches).map((k) => [k, sums[k]! / records.count]));
 }
 
+/** Options of `predict`. */
 export interface PredictOptions extends EvaluateOptions {
   /** `'all'`: every named output, as a record (default: the model's single or first output). */
   outputs?: 'all';
 }
 
+/** What `predict` returns: the model output for every example, in order, and its shape. */
 export interface Predicted { data: Float32Array | Int32Array | Uint8Array; shape: number[] }
 
 /**

@@ -1,6 +1,7 @@
 /** Text generation with a trained language model: one run per new token. */
 import { type Executable, GraphError, OptionsError, type Tensor } from '@kiln/core';
 
+/** Options of `generate`. */
 export interface GenerateOptions {
   /** The i32 input `[batch, length]` (or `[1, length]`) the model reads its context from. */
   input: Tensor;

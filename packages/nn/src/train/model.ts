@@ -13,7 +13,7 @@ export interface ModelSpec {
   /** The input that a dataset's `y` (labels or targets) feeds, batch first. */
   y?: Tensor;
   /**
-   * Graph inputs fed by name from a {@link RecordDataset}'s columns, of any dtype (i32 token
+   * Graph inputs fed by name from a {@link data.RecordDataset}'s columns, of any dtype (i32 token
    * ids, bool masks), labels included; batch first. With `x`/`y` or instead of them.
    */
   inputs?: Tensor[];
@@ -179,9 +179,11 @@ export class Model {
     this.metrics = { ...metrics };
   }
 
+  /** The model's graph. */
   get graph(): Graph { return this.exe.graph; }
   /** Feed names of `x` and `y` (undefined for a model fed only by record). */
   get inputName(): string | undefined { return this.x?.node.attrs.name as string | undefined; }
+  /** The name of the label input, if the model has one. */
   get labelName(): string | undefined { return this.y?.node.attrs.name as string | undefined; }
   /** Whether training runs do anything (the graph has optimizer or batchNorm updates besides the epoch statistics). */
   get trainable(): boolean {
@@ -248,6 +250,7 @@ export class Model {
       `trainable params: ${n(trainable)}; non-trainable: ${n(frozen)}; optimizer state and epoch sums: ${n(state)}`].join('\n');
   }
 
+  /** Free the Executable (and the backend it owns). */
   async dispose(): Promise<void> { await this.exe.dispose(); }
 }
 

@@ -36,6 +36,7 @@ export interface ReportData {
   stopReason?: string;
 }
 
+/** Options of `htmlReport`. */
 export interface HtmlReportOptions {
   /** The HTML file to (re)write after every epoch and at the end; omit to only collect. */
   path?: string;
@@ -191,7 +192,10 @@ ${rows}
  * @example
  * await fit(model, train, { epochs: 5, validation, callbacks: [htmlReport({ path: 'mnist-report.html', title: 'MNIST MLP' })] });
  */
-export function htmlReport(options: HtmlReportOptions = {}): Callback & { html(): string } {
+export function htmlReport(options: HtmlReportOptions = {}): Callback & {
+  /** The report so far, as a self-contained HTML document. */
+  html(): string;
+} {
   const o = parseOptions(z.object({ path: z.string().min(1).optional(), title: z.string().default('Training report') }).strict(), options, 'htmlReport');
   let data: ReportData | undefined;
   let t0 = 0;
