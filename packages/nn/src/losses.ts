@@ -34,6 +34,7 @@ function sameShape(a: Tensor, b: Tensor, what: string): void {
 /**
  * Mean squared error, averaged over each example's values.
  *
+ * @throws ShapeError unless predictions and targets have the same shape; DTypeError unless targets are f32; OptionsError for bad options.
  * @example
  * const loss = mse(dense(x, 1), y); // y: ['batch', 1]
  */
@@ -46,6 +47,7 @@ export function mse(predictions: Tensor, targets: Tensor, options?: LossOptions)
 /**
  * Mean absolute error, averaged over each example's values.
  *
+ * @throws ShapeError unless predictions and targets have the same shape; DTypeError unless targets are f32; OptionsError for bad options.
  * @example
  * const loss = mae(pred, y);
  */
@@ -60,6 +62,7 @@ export function mae(predictions: Tensor, targets: Tensor, options?: LossOptions)
  * `max(z, 0) - z * y + log(1 + exp(-|z|))`. Targets are probabilities in [0, 1] of the
  * logits' shape; `labelSmoothing` moves them towards 0.5 (`y * (1 - s) + s / 2`, as Keras).
  *
+ * @throws ShapeError unless logits and targets have the same shape; DTypeError unless targets are f32; OptionsError for bad options (labelSmoothing outside [0, 1]).
  * @example
  * const loss = binaryCrossEntropy(dense(x, 1), y);
  */
@@ -79,6 +82,7 @@ export function binaryCrossEntropy(logits: Tensor, targets: Tensor, options?: Lo
  * logits' shape without the class axis) or one-hot / probability rows (f32, the logits'
  * shape). `labelSmoothing` mixes the targets with the uniform distribution.
  *
+ * @throws DTypeError unless labels are i32 or f32; ShapeError for labels of the wrong shape or a symbolic class axis; OptionsError for bad options. Fed i32 labels outside [0, classes) are a FeedError at run time.
  * @example
  * const loss = softmaxCrossEntropy(logits, y);            // y: i32 ['batch']
  * const smoothed = softmaxCrossEntropy(logits, y, { labelSmoothing: 0.1 });

@@ -27,6 +27,7 @@ function classesOf(logits: Tensor, what: string): number {
 /**
  * Fraction of examples whose highest logit is the label (a scalar in [0, 1]).
  *
+ * @throws ShapeError for labels of the wrong shape or a symbolic class axis; DTypeError unless labels are i32 or f32 one-hot.
  * @example
  * const acc = accuracy(logits, y);
  */
@@ -39,6 +40,7 @@ export function accuracy(logits: Tensor, labels: Tensor): Tensor {
  * Fraction of examples whose label is among the `k` highest logits. Ties count in the
  * label's favour (its rank is the number of strictly greater logits).
  *
+ * @throws OptionsError unless k is a positive integer; ShapeError/DTypeError for labels as in accuracy.
  * @example
  * const top5 = topKAccuracy(logits, y, 5);
  */

@@ -32,6 +32,7 @@ export interface Cifar10Batch {
  * number of records, and a label above 9 (naming the record), which is what a CIFAR-100
  * file (2 label bytes per record) or a wrong file usually produces.
  *
+ * @throws DataFormatError for a file that is not whole CIFAR-10 records or has a label outside 0..9.
  * @example
  * const { images, labels, count } = parseCifar10(bytes, 'data_batch_1.bin');
  */

@@ -34,6 +34,7 @@ const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
  * Builds a {@link Dataset}, working out `count` from `x` and checking that `y` has as many
  * samples.
  *
+ * @throws RangeError for sample shapes that are not positive integers, or x and y that do not hold the same number of whole samples.
  * @example
  * const ds = createDataset({ x: train.images, y: train.labels, xShape: [784] });
  * ds.count; // 60000
@@ -84,6 +85,7 @@ export function mulberry32(seed: number): () => number {
 /**
  * A seeded permutation of 0..n-1 (Fisher-Yates).
  *
+ * @throws RangeError unless n is a non-negative integer.
  * @example
  * shuffleIndices(5, 42); // the same permutation on every run and machine
  */
@@ -111,7 +113,10 @@ function gather<A extends Labels>(src: A, indices: ArrayLike<number>, start: num
   return out;
 }
 
-/** The samples at `indices`, in that order, as a new dataset (copies). */
+/**
+ * The samples at `indices`, in that order, as a new dataset (copies).
+ * @throws RangeError for an index out of range.
+ */
 export function subset<Y extends Labels>(ds: Dataset<Y>, indices: ArrayLike<number>): Dataset<Y> {
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k]!;
@@ -132,6 +137,7 @@ export function subset<Y extends Labels>(ds: Dataset<Y>, indices: ArrayLike<numb
  * samples are shuffled with `seed` first (files like CIFAR's are not always well mixed);
  * `shuffle: false` takes the last samples, as Keras' `validation_split` does.
  *
+ * @throws RangeError for a validationFraction outside (0, 1) or one that leaves a side empty.
  * @example
  * const { train, validation } = trainValidationSplit(ds, { validationFraction: 0.1, seed: 1 });
  */
@@ -171,6 +177,7 @@ export interface BatchOptions {
  * Mini-batches over one epoch. The last batch has `size < batchSize` when the count does
  * not divide evenly; it is yielded, not dropped, unless `dropLast` is set.
  *
+ * @throws RangeError unless batchSize is a positive integer.
  * @example
  * for (let epoch = 0; epoch < 5; epoch++) {
  *   for (const { x, y, size } of batches(ds, { batchSize: 128, shuffle: true, seed: 1, epoch })) {
@@ -267,6 +274,7 @@ function gatherColumn<A extends ColumnData>(src: A, indices: ArrayLike<number>, 
  * Mini-batches of a {@link RecordDataset}, in the same order as {@link batches} for the same
  * count and options (the same seeded permutation per epoch).
  *
+ * @throws RangeError unless batchSize is a positive integer.
  * @example
  * for (const { columns, size } of recordBatches(ds, { batchSize: 32, shuffle: true, seed: 1, epoch })) ...
  */

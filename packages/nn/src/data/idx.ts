@@ -118,6 +118,7 @@ export function readIdxHeader(bytes: Uint8Array, name = 'idx', expect: IdxExpect
  * Decodes an IDX file held in memory. `name` (the file name) starts every error message.
  * Refuses a bad magic number, an unknown type code, a truncated file and trailing bytes.
  *
+ * @throws DataFormatError for a bad magic number, a truncated file, or a shape other than the expected one.
  * @example
  * const labels = parseIdx(encodeIdx({ dtype: 'u8', shape: [3], data: new Uint8Array([7, 2, 1]) }));
  * labels.shape; // [3]

@@ -32,6 +32,7 @@ export function scale(data: ArrayLike<number>, factor: number, offset = 0): Floa
  * `(x - mean) / std`, with one mean/std for everything or one per feature (arrays of
  * length `featureSize`, the row length).
  *
+ * @throws RangeError for mean/std of different lengths, a std <= 0, or data that is not whole rows.
  * @example
  * normalize(x, { mean: 0.1307, std: 0.3081 }); // the usual MNIST constants
  */
@@ -71,6 +72,7 @@ export interface Standardizer {
  * Fits per-feature mean and standard deviation (population, i.e. divided by count) on
  * training rows, to apply to every split alike.
  *
+ * @throws RangeError for a bad featureSize, data that is not whole rows, or no rows.
  * @example
  * const s = fitStandardizer(train.images, 784);
  * const xTrain = s.apply(train.images), xTest = s.apply(test.images);
@@ -98,6 +100,7 @@ export function fitStandardizer(data: ArrayLike<number>, featureSize: number): S
 /**
  * One-hot rows: `labels.length * classes` float32 values, 1 at each label's column.
  *
+ * @throws RangeError unless classes is a positive integer; DataFormatError for a label out of range.
  * @example
  * oneHot(new Int32Array([2, 0]), 3); // Float32Array [0, 0, 1, 1, 0, 0]
  */

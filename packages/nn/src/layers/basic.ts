@@ -34,6 +34,7 @@ const denseSchema = z.object({
  * Fully connected layer: `activation(x @ kernel + bias)` on the last axis of `x`
  * (`[..., in]` -> `[..., units]`); kernel `[in, units]`, bias `[units]`.
  *
+ * @throws OptionsError for a units count that is not a positive integer, bad options or a non-Tensor input; ShapeError for a scalar input or one whose last dim differs from the kernel's.
  * @example
  * const h = dense(x, 128, { activation: 'relu' });   // params dense_1/kernel, dense_1/bias
  * const logits = dense(h, 10);
@@ -67,6 +68,7 @@ export function dense(a: Tensor | number, b?: number | DenseOptions, c?: DenseOp
 /**
  * `[batch, d1, d2, ...]` -> `[batch, d1 * d2 * ...]`; the batch dim may be symbolic.
  *
+ * @throws ShapeError for a scalar input.
  * @example
  * flatten(x); // [batch, 16, 7, 7] -> [batch, 784]
  */
@@ -90,6 +92,7 @@ export interface DropoutOptions {
  * with probability `rate` and the rest scaled by `1 / (1 - rate)`, on the device from a
  * seeded counter-based stream; at evaluation it is the identity (the branch is folded away).
  *
+ * @throws OptionsError unless 0 <= rate < 1, or for bad options.
  * @example
  * const h = dropout(dense(x, 256, { activation: 'relu' }), 0.2);
  */
@@ -162,6 +165,7 @@ export function embedding(a: Tensor | number, b: number, c?: number | EmbeddingO
 /**
  * An activation as a layer (for `sequential`).
  *
+ * @throws OptionsError for an unknown activation name (when the layer is called).
  * @example
  * sequential([conv2d(16, { kernel: 3 }), batchNorm(), activationLayer('relu')]);
  */

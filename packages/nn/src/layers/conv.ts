@@ -53,6 +53,7 @@ function checkNCHW(x: Tensor, what: string): number {
 /**
  * 2-D convolution layer: `activation(conv2d(x, kernel) + bias)`.
  *
+ * @throws OptionsError for a filters count that is not a positive integer, bad options or groups that do not divide the channels; ShapeError unless the input is NCHW (rank 4) or if the output would be empty.
  * @example
  * const h = conv2d(x, 32, { kernel: 3, padding: 'same', activation: 'relu' }); // [b, 32, 28, 28]
  */
@@ -101,6 +102,7 @@ function pool(op: 'maxPool2d' | 'avgPool2d', x: Tensor, options: Pool2dOptions |
 /**
  * Max pooling over `kernel` windows (default 2x2, stride = kernel).
  *
+ * @throws OptionsError for bad options; ShapeError unless the input is NCHW or if the output would be empty.
  * @example
  * maxPool2d(x); // [b, c, 28, 28] -> [b, c, 14, 14]
  */
@@ -114,6 +116,7 @@ export function maxPool2d(a?: Tensor | Pool2dOptions, b?: Pool2dOptions): Tensor
 /**
  * Average pooling over `kernel` windows (default 2x2, stride = kernel); padding counts as zeros.
  *
+ * @throws OptionsError for bad options; ShapeError unless the input is NCHW or if the output would be empty.
  * @example
  * avgPool2d(x, { kernel: 3, stride: 1, padding: 'same' });
  */
@@ -127,6 +130,7 @@ export function avgPool2d(a?: Tensor | Pool2dOptions, b?: Pool2dOptions): Tensor
 /**
  * Mean over the spatial axes: `[b, c, h, w]` -> `[b, c]`.
  *
+ * @throws ShapeError unless the input is NCHW (rank 4).
  * @example
  * dense(globalAvgPool2d(features), 10);
  */

@@ -43,6 +43,7 @@ const bnSchema = z.object({
  * Both branches are in the graph; `g.isTraining()` selects one, and the compiler folds
  * the other away.
  *
+ * @throws OptionsError for bad options or a non-Tensor input; ShapeError for rank < 2 or axis 0; GraphError when one layer object is called twice in a graph.
  * @example
  * const h = batchNorm(conv2d(x, 32, { kernel: 3 })).relu();
  */
@@ -115,6 +116,7 @@ const lnSchema = z.object({
  * Layer normalisation: each example normalised over `axes` with its own mean and variance,
  * then scaled and shifted per feature. The same in training and evaluation.
  *
+ * @throws OptionsError for bad options or a non-Tensor input; ShapeError for an axis out of range or a symbolic normalised dim.
  * @example
  * const h = layerNorm(dense(x, 64)); // over the last axis
  */

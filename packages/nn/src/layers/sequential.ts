@@ -6,6 +6,7 @@ import type { Layer } from './common';
  * Chain layers: `sequential([a, b, c])(x)` is `c(b(a(x)))`. Params are created when the
  * result is applied, in order, so names count up in the order the layers run.
  *
+ * @throws OptionsError unless given an array of layers (functions of a tensor).
  * @example
  * const mlp = sequential([flatten(), dense(128, { activation: 'relu' }), dropout(0.2), dense(10)]);
  * const logits = mlp(x);

@@ -86,7 +86,10 @@ export interface UpdateRule {
 
 const registry = new WeakMap<Graph, OptimizerState[]>();
 
-/** Build a core Optimizer from validated common options and an update rule. */
+/**
+ * Build a core Optimizer from validated common options and an update rule.
+ * @throws GraphError when applied to params that already have an update, or with a scope already in use.
+ */
 export function defineOptimizer<O extends CommonOptions>(name: string, options: O, rule: UpdateRule): KilnOptimizer<O> {
   return {
     name,
@@ -157,6 +160,7 @@ function scopeFor(g: Graph, name: string, explicit?: string): string {
  * What an optimizer added to `g`: its step and learning-rate params, the learning rate of the
  * current step (fetchable), its slots. With several optimizers in the graph, name the scope.
  *
+ * @throws GraphError if the graph has no optimizer, several without a scope given, or none with that scope.
  * @example
  *   const { lr } = optimizerState(g);
  *   const out = await exe.run(feeds, { loss, lr }, { train: true }); // out.lr: the lr used
@@ -178,6 +182,7 @@ export function optimizerState(g: Graph, scope?: string): OptimizerState {
  * recompiled. With a device schedule it sets the schedule's base (peak) learning rate; a
  * `custom` schedule owns its learning rate, so that is refused.
  *
+ * @throws OptionsError for an lr that is not a finite number >= 0, or an optimizer driven by a custom (host) schedule; GraphError as in optimizerState.
  * @example setLearningRate(exe, 1e-4);
  */
 export function setLearningRate(exe: Executable, lr: number, scope?: string): void {

@@ -23,6 +23,7 @@ export interface SgdOptions extends CommonOptions { weightDecay?: number }
 /**
  * Plain gradient descent: `param -= lr * grad`.
  *
+ * @throws OptionsError for a missing or negative lr, unknown options or bad clipping values.
  * @example g.minimize(loss, sgd({ lr: 0.1 }));
  */
 export function sgd(options: SgdOptions): KilnOptimizer<Filled<SgdOptions, 'weightDecay'>> {
@@ -39,6 +40,7 @@ export interface MomentumOptions extends CommonOptions { momentum?: number; nest
  * SGD with momentum (default 0.9), optionally Nesterov's:
  * `v = momentum * v + grad; param -= lr * (nesterov ? grad + momentum * v : v)`.
  *
+ * @throws OptionsError for bad options, or nesterov with momentum 0.
  * @example g.minimize(loss, momentum({ lr: 0.01, momentum: 0.9, nesterov: true }));
  */
 export function momentum(options: MomentumOptions): KilnOptimizer<Filled<MomentumOptions, 'momentum' | 'nesterov' | 'weightDecay'>> {
@@ -85,6 +87,7 @@ const adamSchema = { ...commonSchema, beta1: decay.default(0.9), beta2: decay.de
  * `m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; param -= lr * mhat / (sqrt(vhat) + eps)`,
  * with `mhat = m / (1 - b1^t)`, `vhat = v / (1 - b2^t)`. `weightDecay` is L2 (added to g).
  *
+ * @throws OptionsError for bad options (betas outside [0, 1), a negative lr or epsilon).
  * @example g.minimize(loss, adam({ lr: 1e-3 }));
  */
 export function adam(options: AdamOptions): KilnOptimizer<Filled<AdamOptions, 'beta1' | 'beta2' | 'epsilon' | 'weightDecay'>> {
@@ -102,6 +105,7 @@ export function adam(options: AdamOptions): KilnOptimizer<Filled<AdamOptions, 'b
  * AdamW (Loshchilov & Hutter): Adam with decoupled weight decay (default 0.01):
  * `param -= lr * (mhat / (sqrt(vhat) + eps) + weightDecay * param)`.
  *
+ * @throws OptionsError for bad options (betas outside [0, 1), a negative lr or weight decay).
  * @example g.minimize(loss, adamw({ lr: 1e-3, weightDecay: 0.05 }));
  */
 export function adamw(options: AdamOptions): KilnOptimizer<Filled<AdamOptions, 'beta1' | 'beta2' | 'epsilon' | 'weightDecay'>> {
@@ -123,6 +127,7 @@ export interface RmspropOptions extends CommonOptions { rho?: number; momentum?:
  * uses `ms - mg^2`; `d = g / (sqrt(.) + eps)`; with momentum `buf = momentum buf + d` and
  * `param -= lr * buf`, else `param -= lr * d`. Defaults: rho 0.9, momentum 0.
  *
+ * @throws OptionsError for bad options.
  * @example g.minimize(loss, rmsprop({ lr: 1e-3, centered: true }));
  */
 export function rmsprop(options: RmspropOptions): KilnOptimizer<Filled<RmspropOptions, 'rho' | 'momentum' | 'epsilon' | 'centered' | 'weightDecay'>> {
@@ -154,6 +159,7 @@ export interface AdagradOptions extends CommonOptions { initialAccumulator?: num
  * Adagrad: `acc += g^2; param -= lr * g / (sqrt(acc) + eps)`, the accumulator starting at
  * `initialAccumulator` (default 0.1, as Keras and TF.js).
  *
+ * @throws OptionsError for bad options.
  * @example g.minimize(loss, adagrad({ lr: 0.01 }));
  */
 export function adagrad(options: AdagradOptions): KilnOptimizer<Filled<AdagradOptions, 'initialAccumulator' | 'epsilon' | 'weightDecay'>> {

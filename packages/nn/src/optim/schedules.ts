@@ -50,6 +50,7 @@ const stepF = (step: Tensor) => step.cast('f32');
 /**
  * The same learning rate at every step (what a plain number `lr` means).
  *
+ * @throws OptionsError for a negative or non-finite lr.
  * @example adam({ lr: schedules.constant({ lr: 1e-3 }) })
  */
 export function constant(options: { lr: number }): Schedule {
@@ -60,6 +61,7 @@ export function constant(options: { lr: number }): Schedule {
 /**
  * `lr * gamma^floor(t / stepSize)` (PyTorch's StepLR): multiply by `gamma` every `stepSize` steps.
  *
+ * @throws OptionsError for bad options (stepSize not a positive integer, gamma <= 0).
  * @example sgd({ lr: schedules.stepDecay({ lr: 0.1, stepSize: 1000, gamma: 0.5 }) })
  */
 export function stepDecay(options: { lr: number; stepSize: number; gamma?: number }): Schedule {
@@ -76,6 +78,7 @@ export function stepDecay(options: { lr: number; stepSize: number; gamma?: numbe
  * `lr * decayRate^(t / decaySteps)`, or with `staircase` `lr * decayRate^floor(t / decaySteps)`
  * (Keras' ExponentialDecay).
  *
+ * @throws OptionsError for bad options (decaySteps not a positive integer, decayRate <= 0).
  * @example adam({ lr: schedules.exponentialDecay({ lr: 1e-3, decaySteps: 1000, decayRate: 0.96 }) })
  */
 export function exponentialDecay(options: { lr: number; decaySteps: number; decayRate: number; staircase?: boolean }): Schedule {
@@ -96,6 +99,7 @@ export function exponentialDecay(options: { lr: number; decaySteps: number; deca
  * zero and step `w - 1` reaches the peak; then, with `p = min(t - w, steps - w) / (steps - w)`,
  * `minLr + (lr - minLr) * (1 + cos(pi * p)) / 2`.
  *
+ * @throws OptionsError for bad options, warmup >= steps, or minLr > lr.
  * @example adam({ lr: schedules.cosine({ lr: 1e-3, steps: 5000, warmup: 100 }) })
  */
 export function cosine(options: { lr: number; steps: number; warmup?: number; minLr?: number }): Schedule {
@@ -122,6 +126,7 @@ export function cosine(options: { lr: number; steps: number; warmup?: number; mi
 /**
  * `lr * min(1, (t + 1) / steps)`: ramp up linearly over `steps` steps, then hold `lr`.
  *
+ * @throws OptionsError for bad options (steps not a positive integer).
  * @example sgd({ lr: schedules.linearWarmup({ lr: 0.1, steps: 500 }) })
  */
 export function linearWarmup(options: { lr: number; steps: number }): Schedule {
@@ -139,6 +144,7 @@ export function linearWarmup(options: { lr: number; steps: number }): Schedule {
  * return a finite number >= 0, or the step fails before any device work. Host functions are
  * not serialised: a graph rebuilt with Graph.fromJSON trains with the last value written.
  *
+ * @throws OptionsError if fn is not a function, or (at run time) returns a negative or non-finite value.
  * @example sgd({ lr: schedules.custom((t) => (t < 100 ? 0.1 : 0.01)) })
  */
 export function custom(fn: (step: number) => number): Schedule {

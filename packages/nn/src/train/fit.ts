@@ -162,6 +162,7 @@ function epochLine(epoch: number, epochs: number, logs: EpochLogs): string {
  * Train `model` on `data` for `epochs`, in shuffled mini-batches (the same order for the
  * same seed), evaluating `validation` after each epoch. Returns the per-epoch logs.
  *
+ * @throws GraphError if the model has no training updates, or the data does not fit its inputs (shapes, dtypes, missing columns); OptionsError for bad options, an empty dataset or an initialBatch past the epoch; FeedError for fed labels or indices out of range.
  * @example
  * const history = await fit(model, train, {
  *   epochs: 10, batchSize: 128, validation,
@@ -302,6 +303,7 @@ export interface EvaluateOptions {
  * Loss and metrics over a whole dataset (evaluation mode: dropout off, batchNorm on its
  * running statistics), as means over samples: each batch mean weighted by its size.
  *
+ * @throws GraphError if the data does not fit the model's inputs; OptionsError for bad options or an empty dataset.
  * @example
  * const { loss, accuracy } = await evaluate(model, test);
  */
@@ -333,6 +335,7 @@ export interface Predicted { data: Float32Array | Int32Array | Uint8Array; shape
  * a Dataset, a flat Float32Array of whole samples of `x`, or a RecordDataset with a column
  * per input the outputs read (labels may be absent).
  *
+ * @throws GraphError if the data does not fit the model's inputs; OptionsError for bad options or a Float32Array that is not whole samples.
  * @example
  * const { data: logits } = await predict(model, test.x);        // count * 10 values
  * const predicted = argMaxRows(logits, 10);
