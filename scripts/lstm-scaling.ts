@@ -7,11 +7,12 @@
  * For each T it builds the model (input [batch, T, hidden], the LSTM, a dense head, mean
  * squared error, Adam), then times: building the graph with its gradients (`build`), the compiler
  * passes to a Plan (`plan`), the backend lowering the Plan (`lower`: kernel generation, pipelines,
- * buffers), the first training step (which also does `plan` and `lower` again inside the
- * Executable; reported without them as `first`), and the median of `--steps` further steps
- * (`step`). It prints one markdown row per T, plus graph nodes, plan steps and the distinct
- * kernels the CPU backend generated (generated JavaScript is compiled once per source).
- * Timings are wall-clock on a possibly shared machine: note the load (`uptime`) with them.
+ * buffers), their sum (`compile`), the first training step of an Executable (`first step`: it
+ * plans and lowers again, then runs, so it is what a user waits for before training starts;
+ * pipelines and generated JavaScript are cached by then), and the median of `--steps` further
+ * steps (`step`); `--compile-only` skips the runs. Each time is wall / CPU ms (CPU time of this
+ * process, all threads: less noisy than wall time on a shared machine). A row also has graph
+ * nodes, plan steps and the JavaScript kernels the CPU backend compiled new for that T.
  */
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
