@@ -81,17 +81,21 @@ const POSTED = 1, DONE = 2, EXIT = 3, FAILED = 4;
 const WORKER_SOURCE = `
 const { workerData } = require('worker_threads'); // no 'node:' prefix: a page bundle is checked for none
 const { module, memory, slot } = workerData;
-const gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
 const ctl = new Int32Array(memory.buffer, slot * ${4 * 16}, 16);
+let gemm = null;
+try { gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm; } catch (e) {}
 let seen = 0;
 for (;;) {
   Atomics.wait(ctl, 0, seen);
   const s = Atomics.load(ctl, 0);
   if (s === ${EXIT}) break;
   if (s === ${POSTED}) {
-    let done = ${DONE};
-    try { gemm(ctl[1], ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8], ctl[9], ctl[10], ctl[11], ctl[12], ctl[13]); }
-    catch (e) { done = ${FAILED}; }
+    // A worker that could not instantiate answers every job with FAILED, so no caller waits forever.
+    let done = gemm ? ${DONE} : ${FAILED};
+    if (gemm) {
+      try { gemm(ctl[1], ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8], ctl[9], ctl[10], ctl[11], ctl[12], ctl[13]); }
+      catch (e) { done = ${FAILED}; }
+    }
     Atomics.store(ctl, 0, done);
     Atomics.notify(ctl, 0);
     seen = done;
@@ -292,9 +296,16 @@ export class WasmGemm {
       posted = t;
     }
     const hi0 = bounds[1]!;
-    if (hi0 > 0) {
-      if (dim === 'n') this.kernel(M, hi0, K, A, rsa, csa, B, rsb, csb, C, N, beta, this.scratch);
-      else this.kernel(hi0, N, K, A, rsa, csa, B, rsb, csb, C, N, beta, this.scratch);
+    // NOTE: the workers are always waited for, even when this thread's part throws: a worker
+    // still running when the next call writes its arguments would compute garbage.
+    let error: unknown = null;
+    try {
+      if (hi0 > 0) {
+        if (dim === 'n') this.kernel(M, hi0, K, A, rsa, csa, B, rsb, csb, C, N, beta, this.scratch);
+        else this.kernel(hi0, N, K, A, rsa, csa, B, rsb, csb, C, N, beta, this.scratch);
+      }
+    } catch (e) {
+      error = e;
     }
     this.lastThreads = posted + 1;
     let failed = false;
@@ -303,6 +314,7 @@ export class WasmGemm {
       while (Atomics.load(ctl, q) === POSTED) Atomics.wait(ctl, q, POSTED);
       failed ||= ctl[q] === FAILED;
     }
+    if (error) throw error;
     if (failed) throw new KernelCompileError(`cpu backend: a GEMM worker failed (${M}x${K}x${N})`, 'wasm-gemm');
   }
 
