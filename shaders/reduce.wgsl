@@ -14,6 +14,13 @@
 fn combine(acc: {{T}}, v: {{T}}) -> {{T}} {
   {{COMBINE}}
 }
+
+// The value stored for output o: the result itself, or core's epilogue of it (EPILOGUE holds
+// the epilogue's input bindings, from binding 2, and apply_epilogue; see kernels/fused.ts).
+{{EPILOGUE}}
+fn finish(v: {{T}}, o: u32) -> {{OUT_T}} {
+  {{FINISH}}
+}
 #endif
 
 fn in_index(o: u32, r: u32) -> u32 {
@@ -42,7 +49,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     acc = combine(acc, x[in_index(o, r)]);
   }
 #endif
-  y[o] = acc;
+  y[o] = finish(acc, o);
 }
 #endif
 
@@ -75,7 +82,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     workgroupBarrier();
   }
   if (lid == 0u) {
+#if PARTS == 1
+    y[o] = finish(part[0], o);
+#else
     y[o * {{PARTS}}u + p] = part[0];
+#endif
   }
 }
 #endif

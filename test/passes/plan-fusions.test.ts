@@ -54,11 +54,23 @@ describe('fuseEpilogues', () => {
     expect(kernels(await plan(4))).toHaveLength(2);
   });
 
-  it('fuses only into the GEMM family', () => {
-    expect([...EPILOGUE_OPS].sort()).toEqual(['conv2d', 'conv2dBackpropFilter', 'conv2dTranspose', 'matmul']);
+  it('fuses only into the GEMM family and reductions', () => {
+    expect([...EPILOGUE_OPS].sort()).toEqual(['conv2d', 'conv2dBackpropFilter', 'conv2dTranspose', 'matmul', 'max', 'min', 'prod', 'sum']);
     const g = new Graph();
-    const y = g.input('x', [4, 6]).sum({ axes: [1] }).relu();
-    expect(kernels(planOf(g, { y }))).toHaveLength(2);
+    const x = g.input('x', [4, 6]);
+    expect(kernels(planOf(g, { y: x.transpose().relu() }))).toHaveLength(2);
+    expect(opSteps(planOf(g, { y: x.sum({ axes: [1] }).relu() })).map((s) => s.ops)).toEqual([['sum', 'relu']]);
+  });
+
+  it('fuses through a reshape of the result, reading the other inputs at the kernel\'s shape', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 6]);
+    const d = g.input('d', [4, 1]);
+    const plan = planOf(g, { y: x.sum({ axes: [1] }).reshape([4, 1]).div(d) });
+    const [s] = opSteps(plan);
+    expect(s!.ops).toEqual(['sum', 'div']);
+    expect(s!.out.shape).toEqual([4]);
+    expect(s!.epilogue!.inputs.map((i) => i.shape)).toEqual([[4]]);
   });
 });
 

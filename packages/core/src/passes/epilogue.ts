@@ -1,17 +1,19 @@
 /**
  * Epilogue fusion: an elementwise kernel that is the only reader of a GEMM-family kernel's
- * result (matmul, the convolutions) becomes that kernel's epilogue, applied as each result is
- * stored — `matmul + add(bias) + relu`, a residual add, a scale, the relu mask of a backward
- * pass — one kernel and one trip through memory instead of two.
+ * result (matmul, the convolutions) or of a reduction's becomes that kernel's epilogue, applied
+ * as each result is stored — `matmul + add(bias) + relu`, a residual add, a scale, the relu
+ * mask of a backward pass, a mean's division, the max-shift of a stable softmax — one kernel
+ * and one trip through memory instead of two.
  */
 import type { Epilogue, ElementwiseStep, OpStep, Plan, PlanStep } from '../backend';
 import { E } from '../expr';
 import type { KernelPrimitive } from '../ops/primitives';
+import { shapeSize } from '../shape';
 import { type FusionOptions, maxFusedInputs } from './lower';
 import { dropUnusedTemps, exprIsPositional, OperandList, pinnedBuffers, readersOf, substituteArgs } from './plan-util';
 
-/** Kernels whose stores apply an epilogue on every backend (WebGPU: the GEMM family's store). */
-export const EPILOGUE_OPS: ReadonlySet<KernelPrimitive> = new Set<KernelPrimitive>(['matmul', 'conv2d', 'conv2dTranspose', 'conv2dBackpropFilter']);
+/** Kernels whose stores apply an epilogue on every backend (WebGPU: the GEMM family's and the reductions' stores). */
+export const EPILOGUE_OPS: ReadonlySet<KernelPrimitive> = new Set<KernelPrimitive>(['matmul', 'conv2d', 'conv2dTranspose', 'conv2dBackpropFilter', 'sum', 'prod', 'max', 'min']);
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
@@ -44,8 +46,8 @@ export function fuseEpilogues(plan: Plan, options: FusionOptions = {}): Plan {
       if (p === undefined || pinned.has(buf) || readers.get(buf)!.length !== 1) continue;
       if (!s.inputs.every((i) => i.buf !== buf || sameShape(i.shape, s.out.shape))) continue;
       const op = steps[p] as OpStep;
-      if (!sameShape(op.out.shape, s.out.shape)) continue;
       const fused = withEpilogue(op, s, buf);
+      if (!fused) continue;
       const bound = new Set([...fused.inputs, ...fused.epilogue!.inputs].map((i) => i.buf)).size + 1;
       if (bound > maxBuffers) continue;
       steps[k] = fused;
@@ -57,11 +59,24 @@ export function fuseEpilogues(plan: Plan, options: FusionOptions = {}): Plan {
   return dropUnusedTemps({ ...plan, steps: steps.filter((s): s is PlanStep => s !== undefined) });
 }
 
-/** `op` storing `ew` of its result (read by `ew` from buffer `buf`) into `ew`'s output. */
-function withEpilogue(op: OpStep, ew: ElementwiseStep, buf: number): OpStep {
+/**
+ * `op` storing `ew` of its result (read by `ew` from buffer `buf`) into `ew`'s output, which
+ * keeps `op`'s shape (its kernel's parameters depend on it). When `ew` reads the result through a
+ * reshape (same elements, other shape), each other input must be one element or one per
+ * output element, read at `op`'s shape; otherwise undefined.
+ */
+function withEpilogue(op: OpStep, ew: ElementwiseStep, buf: number): OpStep | undefined {
+  const shape = op.out.shape;
+  const n = shapeSize(shape);
+  const reshaped = !sameShape(shape, ew.out.shape);
+  if (shapeSize(ew.out.shape) !== n) return undefined;
+  if (reshaped && ew.inputs.some((i) => i.buf !== buf && shapeSize(i.shape) !== 1 && shapeSize(i.shape) !== n)) return undefined;
   const extra = new OperandList();
-  const args = ew.inputs.map((i) => (i.buf === buf ? E.arg(0, i.dtype) : E.arg(1 + extra.at(i), i.dtype)));
+  const args = ew.inputs.map((i) => {
+    if (i.buf === buf) return E.arg(0, i.dtype);
+    return E.arg(1 + extra.at(reshaped && shapeSize(i.shape) === n ? { ...i, shape } : i), i.dtype);
+  });
   const epilogue: Epilogue = { expr: substituteArgs(ew.expr, (i) => args[i]!), inputs: extra.list };
-  return { ...op, out: ew.out, epilogue, ops: [...op.ops, ...ew.ops] };
+  return { ...op, out: { ...ew.out, shape }, epilogue, ops: [...op.ops, ...ew.ops] };
 }
 

@@ -15,6 +15,7 @@ import { type Binding, grid1d, type Kernel } from '../kernel';
 import { collapse, indexCode } from '../layout';
 import { preprocess } from '../preprocess';
 import { renderExpr, storageType } from '../render';
+import { exprKey } from './fused';
 
 export const ELEMENTWISE_WG = 256;
 
@@ -93,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   const name = `ew_${step.ops.slice(0, 4).join('_')}${step.ops.length > 4 ? '_etc' : ''}`;
   return {
     name,
-    key: `${name}[${shapeToString(out.shape)}${W === 4 ? ' x4' : ''}]`,
+    key: `${name}[${shapeToString(out.shape)}${W === 4 ? ' x4' : ''}] e${exprKey(step.expr)} ${step.inputs.map((x) => `${x.dtype}${shapeToString(x.shape)}`).join(' ')}`,
     source,
     workgroupSize: ELEMENTWISE_WG,
     grid: grid1d(threads, ELEMENTWISE_WG),

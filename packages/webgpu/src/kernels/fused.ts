@@ -4,13 +4,34 @@
  * writing its part of one packed buffer. Both render core's expressions with render.ts.
  */
 import {
-  type Epilogue, KernelCompileError, type PackedElementwiseStep, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString,
+  type Epilogue, type Expr, exprNodes, KernelCompileError, type PackedElementwiseStep, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString,
 } from '@kiln/core';
 import { type Binding, grid1d, type Kernel } from '../kernel';
 import { collapse, indexCode } from '../layout';
 import { preprocess } from '../preprocess';
 import { renderExpr, storageType } from '../render';
 import type { GemmIO } from './gemm';
+
+/**
+ * A short name of an expression's exact content (FNV-1a over its nodes in topological order),
+ * for variant keys: kernels whose expressions differ in a literal get different keys.
+ */
+export function exprKey(...roots: readonly Expr[]): string {
+  const at = new Map<Expr, number>();
+  let h = 0x811c9dc5;
+  const mix = (text: string) => {
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  };
+  for (const root of roots) {
+    for (const e of exprNodes(root)) {
+      at.set(e, at.size);
+      const kids = e.k === 'call' ? e.a : e.k === 'select' ? [e.c, e.a, e.b] : e.k === 'cast' ? [e.a] : [];
+      mix(`${e.k}:${e.t}:${e.k === 'call' ? e.f : e.k === 'arg' ? e.i : e.k === 'lit' ? Object.is(e.v, -0) ? '-0' : String(e.v) : ''}(${kids.map((x) => at.get(x)).join(',')});`);
+    }
+    mix('|');
+  }
+  return h.toString(16).padStart(8, '0');
+}
 
 /** A storage value as its expression type (bool is stored as u32 0/1). */
 const load = (o: PlanOperand, v: string) => (o.dtype === 'bool' ? `(${v} != 0u)` : v);
@@ -65,7 +86,7 @@ export function gemmWithEpilogue(io: GemmIO, epilogue: Epilogue, outShape: reado
     ...inner,
     buffers: [...inner.buffers, ...epilogue.inputs.map((x, k) => ({ name: names[k]!, access: 'read' as const, target: { buf: x.buf }, elem: storageType(x.dtype) }))],
     helpers: `${inner.helpers}\n\n${fns}`,
-    variant: `${inner.variant} epilogue ${fns.replace(/\s+/g, ' ')}`,
+    variant: `${inner.variant} epilogue e${exprKey(epilogue.expr)} ${epilogue.inputs.map((x) => `${x.dtype}${shapeToString(x.shape)}`).join(' ')}`,
     store: (b, m, n, v) => wrapStore(inner.store(b, m, n, 'KILN_VALUE'), v, (x, at) => `apply_epilogue(${x}, ${at})`),
     ...(inner.store4 ? { store4: (b: string, m: string, n4: string, v: string) => wrapStore(inner.store4!(b, m, n4, 'KILN_VALUE'), v, (x, at) => `apply_epilogue4(${x}, ${at} * 4u)`) } : {}),
     ...(inner.scalar ? { scalar: () => wrap(inner.scalar!()) } : {}),
@@ -121,7 +142,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   const read = step.inputs.reduce((a, x) => a + shapeSize(x.shape), 0);
   return {
     name: `packed_${step.segments.length}`,
-    key: `packed[${step.segments.map((g) => `${g.ops.join('_')}@${g.offset}:${shapeToString(g.shape)}`).join(' ')}]`,
+    key: `packed[${step.segments.map((g) => `${g.offset}:${shapeToString(g.shape)}<${g.inputs.map((x) => `${x.dtype}${bufs.indexOf(x.buf)}${shapeSize(x.shape) === 1 ? 's' : ''}`).join(',')}>`).join(' ')}] e${exprKey(...step.segments.map((g) => g.expr))}`,
     source,
     workgroupSize: PACKED_WG,
     grid: grid1d(threads, PACKED_WG),

@@ -6,7 +6,8 @@
  * the device. argMax/argMin walk their axis in one invocation per output.
  */
 import { E, type OpStep, shapeSize, spec } from '@kiln/core';
-import { type BuildContext, ceilDiv, grid1d, type Kernel, single } from '../kernel';
+import { type Binding, type BuildContext, ceilDiv, grid1d, type Kernel, single } from '../kernel';
+import { epilogueFns, exprKey } from './fused';
 import { type Defines, preprocess, shader } from '../preprocess';
 import { literal, renderExpr, storageType } from '../render';
 
@@ -20,7 +21,7 @@ const MANY_OUTPUTS = 4096;
 /** Workgroups a split reduction aims for. */
 const TARGET_WORKGROUPS = 256;
 
-const FLAGS = { SERIAL: 0, TREE: 0, ARG: 0, VEC4: 0, COMBINE: '', INIT: '0', IN_INDEX: 'return 0u;', CHUNK: 1, PARTS: 1, R: 0, INNER: 1, LEN: 1, BETTER: 'false' };
+const FLAGS = { SERIAL: 0, TREE: 0, ARG: 0, VEC4: 0, COMBINE: '', INIT: '0', IN_INDEX: 'return 0u;', CHUNK: 1, PARTS: 1, R: 0, INNER: 1, LEN: 1, BETTER: 'false', EPILOGUE: '', FINISH: 'return v;' };
 const reduceShader = (d: Defines) => shader('reduce.wgsl', { ...FLAGS, ...d });
 
 /** WGSL body of in_index(o, r) for reducing `axes` of `shape`. */
@@ -66,9 +67,17 @@ export function reduceKernels(step: OpStep<'sum' | 'prod' | 'max' | 'min'>, ctx:
     COMBINE: [...comb.lines, `return ${comb.value};`].join('\n  '),
     INIT: literal(r.init(x.dtype), x.dtype),
   };
+  // Core's epilogue (fuseEpilogues), applied by whichever kernel stores the final outputs.
+  const epilogue = step.epilogue;
+  const names = epilogue?.inputs.map((_, k) => `EP${k}`) ?? [];
+  const finishing: Defines = epilogue ? {
+    EPILOGUE: [...epilogue.inputs.map((x, k) => `@group(0) @binding(${k + 2}) var<storage, read> ${names[k]}: array<${storageType(x.dtype)}>;`), epilogueFns(epilogue, step.out.shape, names)].join('\n'),
+    FINISH: 'return apply_epilogue(v, o);',
+  } : {};
+  const epilogueBindings: Binding[] = epilogue?.inputs.map((x) => ({ target: { buf: x.buf }, access: 'read' })) ?? [];
   const meta = { ops: step.ops, shapes: `${x.dtype}[${x.shape.join(', ')}] axes [${[...axes].join(', ')}] -> [${step.out.shape.join(', ')}]`, flops: shapeSize(x.shape) };
   const inIndex = reduceIndexCode(x.shape, axes);
-  const keyBase = `${step.op}[${x.shape.join(',')}|${[...axes].join(',')}|${T}]`;
+  const keyBase = `${step.op}[${x.shape.join(',')}|${[...axes].join(',')}|${T}]${epilogue ? ` epilogue e${exprKey(epilogue.expr)} ${epilogue.inputs.map((i) => `${i.dtype}[${i.shape.join(',')}]`).join(' ')}` : ''}`;
   if (O === 0) return [];
   // On CPU-emulated adapters an invocation per output is best as soon as there are a few SIMD
   // groups of outputs; GPUs want many more threads (and trees for long rows).
@@ -79,19 +88,20 @@ export function reduceKernels(step: OpStep<'sum' | 'prod' | 'max' | 'min'>, ctx:
   if (serial) {
     return [{
       name: `reduce_${step.op}`, key: `serial_${keyBase}${vec4 ? ' x4' : ''}`,
-      source: reduceShader({ ...common, SERIAL: 1, WG: SERIAL_WG, R, IN_INDEX: inIndex, VEC4: vec4 ? 1 : 0 }),
+      source: reduceShader({ ...common, ...finishing, SERIAL: 1, WG: SERIAL_WG, R, IN_INDEX: inIndex, VEC4: vec4 ? 1 : 0 }),
       workgroupSize: SERIAL_WG, grid: grid1d(O, SERIAL_WG),
-      bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }],
+      bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }, ...epilogueBindings],
       bytes: 4 * (shapeSize(x.shape) + O), ...meta,
     }];
   }
   const parts = Math.max(1, Math.min(ceilDiv(R, TREE_WG * 8), ceilDiv(TARGET_WORKGROUPS, O)));
   const chunk = ceilDiv(R, parts);
+  const final = parts === 1;
   const tree = (out: { buf: number } | { scratch: number }): Kernel => ({
     name: `reduce_${step.op}`, key: `tree_${keyBase}|parts ${parts}`,
-    source: reduceShader({ ...common, TREE: 1, WG: TREE_WG, R, CHUNK: chunk, PARTS: parts, IN_INDEX: inIndex }),
+    source: reduceShader({ ...common, ...(final ? finishing : {}), TREE: 1, WG: TREE_WG, R, CHUNK: chunk, PARTS: parts, IN_INDEX: inIndex }),
     workgroupSize: TREE_WG, grid: [parts, O, 1],
-    bindings: [{ target: out, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }],
+    bindings: [{ target: out, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }, ...(final ? epilogueBindings : [])],
     bytes: 4 * (shapeSize(x.shape) + O * parts), ...meta,
   });
   if (parts === 1) return [tree({ buf: step.out.buf })];
@@ -100,9 +110,9 @@ export function reduceKernels(step: OpStep<'sum' | 'prod' | 'max' | 'min'>, ctx:
     tree({ scratch: partials }),
     {
       name: `reduce_${step.op}`, key: `partials_${keyBase}|parts ${parts}`,
-      source: reduceShader({ ...common, SERIAL: 1, WG: SERIAL_WG, R: parts, IN_INDEX: `return o * ${parts}u + r;` }),
+      source: reduceShader({ ...common, ...finishing, SERIAL: 1, WG: SERIAL_WG, R: parts, IN_INDEX: `return o * ${parts}u + r;` }),
       workgroupSize: SERIAL_WG, grid: grid1d(O, SERIAL_WG),
-      bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { scratch: partials }, access: 'read' }],
+      bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { scratch: partials }, access: 'read' }, ...epilogueBindings],
       ops: step.ops, shapes: meta.shapes, bytes: 4 * (O * parts + O), flops: O * parts,
     },
   ];
