@@ -15,7 +15,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { buildModel, compile, data, evaluate, fit, nn, optim, saveCheckpoint, type EpochLogs } from 'kiln';
-import { cli } from '../cli';
+import { cli, runMain } from '../cli';
 
 const { augment, createDataset, loadCifar10, normalize, randomCrop, randomHorizontalFlip, scale, subset } = data;
 const { activationLayer, batchNorm, conv2d, dense, globalAvgPool2d, maxPool2d, sequential, softmaxCrossEntropy, accuracy } = nn;
@@ -38,7 +38,7 @@ function options(argv: readonly string[]) {
   }, argv);
   const { values } = c;
   return {
-    data: values.data ?? c.fail('--data DIR is required: the folder of data_batch_1..5.bin and test_batch.bin (see examples/cifar/README.md)'),
+    data: c.existing('data', values.data, 'folder') ?? c.fail('--data DIR is required: the folder of data_batch_1..5.bin and test_batch.bin (see examples/cifar/README.md)'),
     epochs: c.int('epochs', values.epochs, 1) ?? 10,
     batchSize: c.int('batch-size', values['batch-size'], 1) ?? 128,
     lr: c.positive('lr', values.lr, 2e-3),
@@ -140,10 +140,5 @@ export async function main(argv: readonly string[] = process.argv.slice(2), log:
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  try {
-    await main();
-  } catch (e) {
-    console.error(`cifar: ${(e as Error).message}`);
-    process.exitCode = 1;
-  }
+  await runMain('cifar', () => main());
 }

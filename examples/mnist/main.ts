@@ -16,7 +16,7 @@
  * (write a self-contained HTML report of the run: curves per epoch, timing, backend).
  */
 import { close, compile, data, evaluate, fit, htmlReport, loadCheckpoint, saveCheckpoint } from 'kiln';
-import { cli } from '../cli';
+import { cli, runMain } from '../cli';
 import { mnistModel, type ModelKind } from './model';
 
 const { createDataset, loadMnist, resolveMnistDir, subset } = data;
@@ -54,7 +54,7 @@ function options() {
     testLimit: c.int('test-limit', values['test-limit'], 1),
     seed: c.int('seed', values.seed, 0)!,
     out: values.out ?? `checkpoints/mnist-${model}.safetensors`,
-    resume: values.resume,
+    resume: c.existing('resume', values.resume, 'file'),
     report: values.report,
   };
 }
@@ -100,4 +100,4 @@ async function main(): Promise<void> {
   console.log(`test accuracy: ${(result['accuracy']! * 100).toFixed(2)}%`);
 }
 
-await main();
+await runMain('mnist', main);

@@ -14,7 +14,7 @@
  * @module @kiln/core
  */
 export * from './errors';
-export { isNode, nodeBuiltin, hardwareConcurrency } from './platform';
+export { isNode, nodeBuiltin, hardwareConcurrency, ownedBytes } from './platform';
 export * from './shape';
 export * from './expr';
 export * from './spec';
@@ -38,7 +38,7 @@ export { gradients, sumToShape } from './autodiff';
 export { ReferenceSession, evaluate, initialParam, type RefResult } from './reference';
 export { checkFeeds, bindAttrs } from './feeds';
 export { Executable, compileWith, formatBytes, programMemory, PROGRAM_CACHE_SIZE, type CompileOptions, type MemoryReport, type RunOptions, type ProfileRecord, type TrainHook } from './executable';
-export { buildPlan, EPILOGUE_OPS, PASSES, PLAN_FUSIONS, validate, type PGraph, type PlanOptions } from './passes';
+export { buildPlan, EPILOGUE_OPS, PASSES, PLAN_FUSIONS, PROLOGUE_OPS, validate, type PGraph, type PlanOptions } from './passes';
 export { liveRanges, type LiveRange, planMemory, validatePlan } from './passes/validate-plan';
 export { DEFAULT_MAX_STORAGE_BUFFERS, MAX_FUSED_INPUTS, MAX_FUSED_OPS, MIN_STORAGE_BUFFERS } from './passes/lower';
 export { createReferenceBackend } from './reference-backend';

@@ -51,3 +51,20 @@ export function hardwareConcurrency(): number {
   }
   return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency || 1;
 }
+
+/**
+ * `bytes` as a plain Uint8Array that owns its whole buffer (byteOffset 0): itself when it
+ * already is one, else a copy. Node's Buffers (fs.readFile, protobufjs's encoder) may be views
+ * into a shared pool, whose `.buffer` holds unrelated bytes and whose `.slice()` does not copy;
+ * public APIs that return bytes pass them through here.
+ *
+ * @example
+ * const bytes = ownedBytes(await fs.readFile(path)); // bytes.buffer is this file's bytes only
+ */
+export function ownedBytes(bytes: Uint8Array): Uint8Array {
+  const plain = Object.getPrototypeOf(bytes) === Uint8Array.prototype;
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
+    return plain ? bytes : new Uint8Array(bytes.buffer);
+  }
+  return new Uint8Array(bytes);
+}

@@ -5,7 +5,7 @@
  * and its 64-bit integers (Long objects) into numbers.
  */
 import protobuf from 'protobufjs';
-import { SerializationError } from '@kiln/core';
+import { ownedBytes, SerializationError } from '@kiln/core';
 import { ONNX_PROTO } from './onnx-proto.gen';
 
 const root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
@@ -59,5 +59,6 @@ export const decodeTensor = (bytes: Uint8Array, what = 'onnx tensor'): TensorPro
 export function encodeModel(m: ModelProto): Uint8Array {
   const err = ModelProtoType.verify(m);
   if (err) throw new SerializationError(`onnx export: the model does not fit onnx.proto (${err})`);
-  return ModelProtoType.encode(ModelProtoType.fromObject(m)).finish();
+  // NOTE: protobufjs's writer returns a Node Buffer, possibly a view into Node's shared pool.
+  return ownedBytes(ModelProtoType.encode(ModelProtoType.fromObject(m)).finish());
 }

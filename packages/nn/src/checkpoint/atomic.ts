@@ -16,7 +16,7 @@
  * failure becomes a CheckpointError naming the target and the operation, the Node error as
  * its cause.
  */
-import { nodeBuiltin } from '@kiln/core';
+import { nodeBuiltin, ownedBytes } from '@kiln/core';
 import { CheckpointError } from './errors';
 
 type Fs = typeof import('node:fs/promises');
@@ -101,6 +101,39 @@ export async function removeStaleTemps(path: string, ops?: FileOps): Promise<str
   return removed;
 }
 
+/** Whether `dir` is a folder that can be listed (mkdir may report EACCES/EROFS for an existing one). */
+const isFolder = (dir: string, fs: FileOps): Promise<boolean> => fs.readdir(dir).then(() => true, () => false);
+
+/**
+ * Creates `dir` and its missing ancestors one level at a time, each with a plain
+ * (non-recursive) mkdir: up from `dir` until a level exists, then down again.
+ */
+// NOTE: not `mkdir(dir, { recursive: true })`: Node 20's recursive mkdir never settles under
+// /proc (e.g. /proc/nope/x), where each level fails with ENOENT; level by level, the first
+// failure other than ENOENT/EEXIST, or an ENOENT once the parent exists, is thrown.
+async function makeFolders(path: string, dir: string, fs: FileOps): Promise<void> {
+  const { dirname } = nodeBuiltin<typeof import('node:path')>('node:path', 'checkpoint files');
+  const missing: string[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      await fs.mkdir(d);
+      break;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || (code !== 'ENOENT' && (await isFolder(d, fs)))) break;
+      if (code !== 'ENOENT' || dirname(d) === d) throw ioError(path, `create folder ${d}`, e);
+      missing.push(d);
+    }
+  }
+  for (const d of missing.reverse()) {
+    try {
+      await fs.mkdir(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(path, `create folder ${d}`, e);
+    }
+  }
+}
+
 /**
  * Writes `bytes` to `path` atomically and durably (see the module comment); creates missing
  * folders. Stale temporary files of the same target are removed first.
@@ -115,11 +148,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, ops?: Fil
   const fs = ops ?? (await nodeOps());
   const { dirname } = nodeBuiltin<typeof import('node:path')>('node:path', 'checkpoint files');
   const dir = dirname(path);
-  try {
-    await fs.mkdir(dir, { recursive: true });
-  } catch (e) {
-    throw ioError(path, `create folder ${dir}`, e);
-  }
+  await makeFolders(path, dir, fs);
   await removeStaleTemps(path, fs);
   const tmp = await tempPath(path);
   active.add(tmp);
@@ -170,5 +199,5 @@ export async function readFileChecked(path: string, ops?: Pick<Fs, 'readFile'> &
     throw ioError(path, 'read', e);
   }
   await removeStaleTemps(path, fs);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  return ownedBytes(buf);
 }

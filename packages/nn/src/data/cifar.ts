@@ -100,7 +100,8 @@ const CIFAR10_FOLDER = 'cifar-10-batches-bin';
  * the folder that holds it. Files may be gzipped. Any record count per file is accepted (a
  * small file in the same format reads the same).
  *
- * @throws DataFormatError naming every file missing or malformed, with where to download them.
+ * @throws DataFormatError naming the folder when it does not exist or holds none of the files,
+ *   else every file missing or malformed; with where to download them.
  * @example
  * const { train, test } = await loadCifar10({ dir: 'cifar-10-batches-bin' });
  * train.count; // 50000
@@ -111,12 +112,16 @@ export async function loadCifar10(options: { dir: string }): Promise<{ train: Ci
   const nested = join(options.dir, CIFAR10_FOLDER);
   const dir = !existsSync(join(options.dir, CIFAR10_FILES.test[0])) && existsSync(nested) ? nested : options.dir;
   const names = [...CIFAR10_FILES.train, ...CIFAR10_FILES.test];
+  const where = `(CIFAR-10 needs ${names.join(', ')}: download ${CIFAR10_URL} and pass the '${CIFAR10_FOLDER}' folder it unpacks to)`;
+  // A wrong folder is one message, not one "cannot open" per file.
+  if (!existsSync(dir)) throw new DataFormatError(`${dir}: no such folder ${where}`);
+  if (!names.some((n) => existsSync(join(dir, n)))) throw new DataFormatError(`${dir}: none of the CIFAR-10 files is in this folder ${where}`);
   let batches: Cifar10Batch[];
   try {
     batches = await allInOrder(names.map((n) => readCifar10File(join(dir, n))));
   } catch (e) {
     if (!(e instanceof DataFormatError)) throw e;
-    throw new DataFormatError(`${e.message} (CIFAR-10 needs ${names.join(', ')}: download ${CIFAR10_URL} and pass the '${CIFAR10_FOLDER}' folder it unpacks to)`, { cause: e });
+    throw new DataFormatError(`${e.message} ${where}`, { cause: e });
   }
   return { train: concatBatches(batches.slice(0, -1)), test: batches.at(-1)! };
 }

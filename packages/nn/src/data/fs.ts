@@ -3,7 +3,7 @@
  * the functions, so that `@kiln/nn` still loads in a browser where only the pure
  * byte-level parsers are usable.
  */
-import { nodeBuiltin } from '@kiln/core';
+import { nodeBuiltin, ownedBytes } from '@kiln/core';
 import { DataFormatError } from './errors';
 
 /** True when the bytes start with the gzip magic 0x1f 0x8b. */
@@ -82,7 +82,7 @@ export async function readDataFile(path: string, limits: ReadLimits): Promise<Ui
       }
       try {
         const raw = await fh.readFile();
-        return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+        return ownedBytes(raw);
       } catch (e) {
         throw fileError(path, 'read', e);
       }
@@ -136,7 +136,7 @@ async function gunzipBounded(path: string, fh: import('node:fs/promises').FileHa
 }
 
 function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
+  if (chunks.length === 1) return ownedBytes(chunks[0]!);
   const out = new Uint8Array(total);
   let at = 0;
   for (const c of chunks) { out.set(c, at); at += c.length; }
