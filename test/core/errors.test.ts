@@ -1,5 +1,6 @@
 // Every error class, triggered, with its message checked.
 import { compileWith, concat, createReferenceBackend, DisposedError, DTypeError, evaluate, FeedError, Graph, GraphError, OptionsError, SerializationError, ShapeError } from '@kiln/core';
+import { watchWork } from '../support/observe-work';
 
 describe('typed errors at build time', () => {
   const g = new Graph();
@@ -66,6 +67,7 @@ describe('typed errors at run time, before any device work', () => {
 
   it('FeedError for missing, unknown, wrong-size and wrong-dtype feeds; the Executable still works', async () => {
     const backend = createReferenceBackend();
+    const work = watchWork(backend);
     const exe = await compileWith(g, backend);
     await expect(exe.run({ x: new Float32Array(6) }, { y })).rejects.toThrow(/missing feed 'i'/);
     await expect(exe.run({ x: new Float32Array(6), i: new Int32Array(2), z: new Float32Array(1) }, { y })).rejects.toThrow(/unknown feed 'z'/);
@@ -73,10 +75,10 @@ describe('typed errors at run time, before any device work', () => {
     await expect(exe.run({ x: new Float32Array(6), i: new Float32Array(2) }, { y })).rejects.toThrow(/dtype f32 \(Float32Array\) does not match input dtype i32/);
     await expect(exe.run({ x: new Float32Array(6), i: new Int32Array(3) }, { y })).rejects.toThrow(/dim 'batch' is 3 here but 2 in another feed/);
     await expect(exe.run({ x: new Float32Array(6), i: new Int32Array(3) }, { y })).rejects.toBeInstanceOf(FeedError);
-    expect(backend.stats.submissions).toBe(0);
+    expect(work.programRuns).toBe(0);
     const r = await exe.run({ x: Float32Array.of(1, 2, 3, 4, 5, 6), i: Int32Array.of(1, 2) }, { y });
     expect(Array.from(r.y.data)).toEqual([7, 17]);
-    expect(backend.stats.submissions).toBe(1);
+    expect(work.programRuns).toBe(1);
     await exe.dispose();
     await expect(exe.run({ x: new Float32Array(6), i: new Int32Array(2) }, { y })).rejects.toThrow(DisposedError);
   });
@@ -117,13 +119,14 @@ describe('fed indices and labels are checked against their range before any disp
     const y = g.input('y', ['batch'], 'i32');
     const loss = logits.softmaxCrossEntropy(y).mean();
     const backend = createReferenceBackend();
+    const work = watchWork(backend);
     const exe = await compileWith(g, backend);
     const x = new Float32Array(30);
     await expect(exe.run({ logits: x, y: Int32Array.of(1, 12, 3) }, { loss })).rejects.toThrow(FeedError);
     await expect(exe.run({ logits: x, y: Int32Array.of(1, 12, 3) }, { loss })).rejects.toThrow(
       "feed 'y': value 12 at position [1] is out of range for softmaxCrossEntropy labels (10 classes): valid range is [0, 10)");
     await expect(exe.run({ logits: x, y: Int32Array.of(0, 9, -1) }, { loss })).rejects.toThrow(/value -1 at position \[2\]/);
-    expect(backend.stats.submissions).toBe(0);
+    expect(work.programRuns).toBe(0);
     const ok = await exe.run({ logits: x, y: Int32Array.of(0, 9, 3) }, { loss });
     expect(ok.loss.data[0]).toBeCloseTo(Math.log(10), 5);
     expect(() => evaluate(g, { logits: x, y: [12, 0, 0] }, { loss })).toThrow(/value 12 at position \[0\]/);
@@ -259,6 +262,7 @@ describe('graph validation of state, symbols, names, values and sizes', () => {
     const i = g.input('i', [2], 'i32');
     const s = x.sum().add(i.cast('f32').sum());
     const backend = createReferenceBackend();
+    const work = watchWork(backend);
     const exe = await compileWith(g, backend);
     const data = new Float32Array(8);
     const bad: [unknown, RegExp][] = [
@@ -277,7 +281,7 @@ describe('graph validation of state, symbols, names, values and sizes', () => {
       await expect(exe.run(feeds as never, { s })).rejects.toThrow(FeedError);
       await expect(exe.run(feeds as never, { s })).rejects.toThrow(msg);
     }
-    expect(backend.stats.submissions).toBe(0);
+    expect(work.programRuns).toBe(0);
     expect(Array.from((await exe.run({ x: { data: data.fill(1), shape: [2, 4] }, i: [1, 2] }, { s })).s.data)).toEqual([11]);
   });
 });

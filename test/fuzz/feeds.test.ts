@@ -1,9 +1,11 @@
 // Fuzz Executable.run with malformed feeds (and some malformed fetches and options) on the
 // reference and cpu backends. Every call runs or is refused with a typed error before any
-// device work: a refused run dispatches nothing, counts no run, and leaves every param as it
-// was; the Executable keeps working.
+// device work: a refused run reaches no program of the backend (watched from outside, not read
+// from the backend's own counters), counts no run, and leaves every param as it was; the
+// Executable keeps working.
 import { type Backend, compileWith, createReferenceBackend, type Executable, Graph, KilnError, ReferenceSession, type Tensor } from '@kiln/core';
 import { createCpuBackend } from '@kiln/cpu';
+import { watchWork } from '../support/observe-work';
 import { BUDGET, oddValue, rng, type Rng, SCALE, SEED, Tally } from './fuzz';
 
 function model() {
@@ -72,6 +74,7 @@ async function state(exe: Executable): Promise<string> {
 async function fuzzBackend(make: () => Backend | Promise<Backend>, inputs: number, seed: number, t: Tally): Promise<void> {
   const { g, loss, probs } = model();
   const backend = await make();
+  const work = watchWork(backend);
   const exe = await compileWith(g, backend, { ownsBackend: true });
   const r = rng(seed);
   const other = new Graph().fill([1], 1);
@@ -81,14 +84,15 @@ async function fuzzBackend(make: () => Backend | Promise<Backend>, inputs: numbe
     const train = r.chance(0.3);
     const fetches: unknown = r.chance(0.03) ? r.pick([null, { loss: 1 }, { o: other }, []]) : r.chance(0.5) ? { loss } : { loss, probs };
     const options: unknown = r.chance(0.03) ? r.pick([null, { train: 'yes' }, { profile: 1 }, 5, { trian: true }]) : { train };
-    const submissions = backend.stats.submissions;
+    const runs = work.programRuns;
     const res = await t.try(() => `run(${String(JSON.stringify(feeds, (_, v) => (ArrayBuffer.isView(v) ? `${v.constructor.name}(${(v as Uint8Array).length})` : typeof v === 'bigint' ? String(v) : v)))?.slice(0, 400)}, ${typeof fetches}, ${JSON.stringify(options)})`,
       () => exe.run(feeds as never, fetches as Record<string, Tensor>, options as never), (e) => e instanceof KilnError);
     if (res.ok) {
+      if (work.programRuns !== runs + 1) t.problem(`an accepted run ran ${work.programRuns - runs} programs on the backend, not 1`);
       before = await state(exe);
       continue;
     }
-    if (backend.stats.submissions !== submissions) t.problem(`a refused run dispatched work (${submissions} -> ${backend.stats.submissions} submissions)`);
+    if (work.programRuns !== runs) t.problem(`a refused run reached the backend (${work.programRuns - runs} program runs)`);
     const after = await state(exe);
     if (after !== before) t.problem(`a refused run changed the Executable: ${before.slice(0, 200)} -> ${after.slice(0, 200)}`);
   }
@@ -102,6 +106,7 @@ async function fuzzBackend(make: () => Backend | Promise<Backend>, inputs: numbe
   if (!(Object.is(got, want) || Math.abs(got - want) <= 1e-5 * (1 + Math.abs(want)) || (Number.isNaN(got) && Number.isNaN(want)))) {
     t.problem(`the Executable no longer computes what it holds: loss ${got}, the evaluator says ${want}`);
   }
+  work.restore();
   await exe.dispose();
 }
 

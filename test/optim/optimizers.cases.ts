@@ -5,6 +5,7 @@
 import { type Backend, compileWith, type Executable, Graph, type Optimizer, type Tensor } from '@kiln/core';
 import { getLearningRate, optimizerState, type Schedule, schedules, setLearningRate, adagrad, adam, adamw, momentum, rmsprop, sgd } from '../../packages/nn/src/optim';
 import { expectClose, FORMULAS, type RefOptions, refOptimizer } from './reference-optimizers';
+import { watchWork } from '../support/observe-work';
 
 export interface OptimizerSuiteOptions {
   /** Tolerance of device values against the float64 rules (default 1e-5 + 1e-4 relative). */
@@ -122,30 +123,6 @@ async function countLowerings(backend: Backend, body: () => Promise<void>): Prom
     (backend as { lower: Backend['lower'] }).lower = original;
   }
   return n;
-}
-
-/**
- * Watch what really runs on a backend: every Program it lowers is wrapped to count its runs,
- * and on WebGPU the device's own queue counts submissions. `restore()` puts both back.
- */
-function watchRuns(backend: Backend): { lowered: number; programRuns: number; submits: number | null; restore(): void } {
-  const queue = (backend as { device?: GPUDevice }).device?.queue;
-  const w = { lowered: 0, programRuns: 0, submits: queue ? 0 : null as number | null, restore: () => {} };
-  const lower = backend.lower;
-  (backend as { lower: Backend['lower'] }).lower = async (plan) => {
-    w.lowered++;
-    const program = await lower.call(backend, plan);
-    const run = program.run.bind(program);
-    program.run = (...args) => { w.programRuns++; return run(...args); };
-    return program;
-  };
-  const submit = queue?.submit;
-  if (queue && submit) queue.submit = (cbs) => { w.submits!++; submit.call(queue, cbs); };
-  w.restore = () => {
-    (backend as { lower: Backend['lower'] }).lower = lower;
-    if (queue) delete (queue as { submit?: unknown }).submit; // back to GPUQueue.prototype.submit
-  };
-  return w;
 }
 
 async function withExe(g: Graph, backend: Backend, body: (exe: Executable) => Promise<void>): Promise<void> {
@@ -266,7 +243,7 @@ export function describeOptimizers(name: string, makeBackend: () => Promise<Back
     it('a training step is one program run (one queue submission on WebGPU), compiled once', () => guard(async () => {
       const { g, loss } = quadratic(adam({ lr: 0.1, clipNorm: 1 }));
       const backend = await makeBackend();
-      const w = watchRuns(backend);
+      const w = watchWork(backend);
       try {
         await withExe(g, backend, async (exe) => {
           for (let i = 1; i <= 4; i++) {
