@@ -74,16 +74,24 @@ export function wasmFeatures(): WasmFeatures {
   return features;
 }
 
-/** A worker's control word (first int of its 16-int block; the next 13 are gemm's arguments). */
+/**
+ * Each worker's 32-int control block: [0] the state word, [1] the job (JOB_*), [2..] its
+ * arguments (13 for gemm, 18 for im2col / col2im).
+ */
 const POSTED = 1, DONE = 2, EXIT = 3, FAILED = 4;
+const CTL_INTS = 32;
+const JOB_GEMM = 0, JOB_IM2COL = 1, JOB_COL2IM = 2;
 
 /** Source of each worker: instantiate the module over the shared memory, then serve jobs. */
 const WORKER_SOURCE = `
 const { workerData } = require('worker_threads'); // no 'node:' prefix: a page bundle is checked for none
 const { module, memory, slot } = workerData;
-const ctl = new Int32Array(memory.buffer, slot * ${4 * 16}, 16);
-let gemm = null;
-try { gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm; } catch (e) {}
+const ctl = new Int32Array(memory.buffer, slot * ${4 * CTL_INTS}, ${CTL_INTS});
+let jobs = null;
+try {
+  const e = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  jobs = [e.gemm, e.im2col, e.col2im];
+} catch (e) {}
 let seen = 0;
 for (;;) {
   Atomics.wait(ctl, 0, seen);
@@ -91,10 +99,12 @@ for (;;) {
   if (s === ${EXIT}) break;
   if (s === ${POSTED}) {
     // A worker that could not instantiate answers every job with FAILED, so no caller waits forever.
-    let done = gemm ? ${DONE} : ${FAILED};
-    if (gemm) {
-      try { gemm(ctl[1], ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8], ctl[9], ctl[10], ctl[11], ctl[12], ctl[13]); }
-      catch (e) { done = ${FAILED}; }
+    let done = jobs ? ${DONE} : ${FAILED};
+    if (jobs) {
+      try {
+        if (ctl[1] === ${JOB_GEMM}) jobs[0](ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8], ctl[9], ctl[10], ctl[11], ctl[12], ctl[13], ctl[14]);
+        else jobs[ctl[1]](ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8], ctl[9], ctl[10], ctl[11], ctl[12], ctl[13], ctl[14], ctl[15], ctl[16], ctl[17], ctl[18], ctl[19]);
+      } catch (e) { done = ${FAILED}; }
     }
     Atomics.store(ctl, 0, done);
     Atomics.notify(ctl, 0);
@@ -138,8 +148,8 @@ export class WasmGemm {
   lastThreads = 0;
   private readonly memory: WebAssembly.Memory;
   private readonly kernel: (...args: number[]) => void;
-  private readonly im2col: (...args: number[]) => void;
-  private readonly col2im: (...args: number[]) => void;
+  private readonly im2colFn: (...args: number[]) => void;
+  private readonly col2imFn: (...args: number[]) => void;
   private readonly workers: NodeWorker[] = [];
   private readonly scratch: number;
   private readonly heapBase: number;
@@ -158,15 +168,15 @@ export class WasmGemm {
     const shared = this.threads > 1;
     const name = `${this.relaxed ? 'relaxed' : 'simd'}${shared ? 'Shared' : ''}` as keyof typeof GEMM_WASM;
     const module = new WebAssembly.Module(moduleBytes(name) as BufferSource);
-    this.scratch = align(64 * 16);
+    this.scratch = align(4 * CTL_INTS * 16);
     this.heapBase = this.scratch + this.threads * align(gemmScratchBytes());
     this.memory = new WebAssembly.Memory({ initial: Math.ceil(this.heapBase / 65536) + 1, maximum: MAX_PAGES, ...(shared ? { shared: true } : {}) });
     const exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports;
     this.kernel = exports.gemm as (...args: number[]) => void;
-    this.im2col = exports.im2col as (...args: number[]) => void;
-    this.col2im = exports.col2im as (...args: number[]) => void;
+    this.im2colFn = exports.im2col as (...args: number[]) => void;
+    this.col2imFn = exports.col2im as (...args: number[]) => void;
     this.heap = new Float32Array(this.memory.buffer);
-    this.ctl = new Int32Array(this.memory.buffer, 0, 16 * 16);
+    this.ctl = new Int32Array(this.memory.buffer, 0, 16 * CTL_INTS);
     this.splitBuf = new Int32Array(this.threads + 1);
     if (shared) {
       const { Worker } = nodeBuiltin<typeof import('node:worker_threads')>('node:worker_threads', 'cpu backend threads');
@@ -192,7 +202,7 @@ export class WasmGemm {
     }
     if (this.heap.buffer !== this.memory.buffer || this.heap.length * 4 !== this.memory.buffer.byteLength) {
       this.heap = new Float32Array(this.memory.buffer);
-      this.ctl = new Int32Array(this.memory.buffer, 0, 16 * 16);
+      this.ctl = new Int32Array(this.memory.buffer, 0, 16 * CTL_INTS);
     }
   }
 
@@ -249,7 +259,7 @@ export class WasmGemm {
     copyIn(heap, base + pa, a, ao, M * K);
     copyIn(heap, base + px, x, xo, cnt * img);
     if (accumulate) copyIn(heap, base + pc, c, co, M * N);
-    this.im2col(this.heapBase + 4 * px, g.C, g.H, g.W, g.OH, g.OW, g.Cg, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, cnt, c0, this.heapBase + 4 * pb);
+    this.columns(JOB_IM2COL, this.heapBase + 4 * px, g, cnt, c0, this.heapBase + 4 * pb);
     this.compute(M, K, N, pa, false, pb, transposeCols, pc, accumulate);
     c.set(heap.subarray(base + pc, base + pc + M * N), co);
   }
@@ -270,7 +280,7 @@ export class WasmGemm {
     if (accumulate) copyIn(heap, base + py, y, yo, cnt * img);
     else heap.fill(0, base + py, base + py + cnt * img);
     this.compute(M, K, N, pa, transA, pb, false, pc, false);
-    this.col2im(this.heapBase + 4 * py, g.C, g.H, g.W, g.OH, g.OW, g.Cg, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, cnt, c0, this.heapBase + 4 * pc);
+    this.columns(JOB_COL2IM, this.heapBase + 4 * py, g, cnt, c0, this.heapBase + 4 * pc);
     y.set(heap.subarray(base + py, base + py + cnt * img), yo);
   }
 
@@ -287,10 +297,11 @@ export class WasmGemm {
     const ctl = this.ctl;
     let posted = 0;
     for (let t = 1; t < this.threads && bounds[t]! < bounds[t + 1]!; t++) {
-      const lo = bounds[t]!, hi = bounds[t + 1]!, q = t * 16;
+      const lo = bounds[t]!, hi = bounds[t + 1]!, q = t * CTL_INTS;
+      ctl[q + 1] = JOB_GEMM;
       if (dim === 'n') setArgs(ctl, q, M, hi - lo, K, A, rsa, csa, B + 4 * lo * csb, rsb, csb, C + 4 * lo, N, beta);
       else setArgs(ctl, q, hi - lo, N, K, A + 4 * lo * rsa, rsa, csa, B, rsb, csb, C + 4 * lo * N, N, beta);
-      ctl[q + 13] = this.scratch + t * align(gemmScratchBytes());
+      ctl[q + 14] = this.scratch + t * align(gemmScratchBytes());
       Atomics.store(ctl, q, POSTED);
       Atomics.notify(ctl, q);
       posted = t;
@@ -308,22 +319,56 @@ export class WasmGemm {
       error = e;
     }
     this.lastThreads = posted + 1;
+    this.join(posted, error, `${M}x${K}x${N}`);
+  }
+
+  /** Wait for workers 1..posted; then rethrow this thread's error, or report a failed worker. */
+  private join(posted: number, error: unknown, what: string): void {
+    const ctl = this.ctl;
     let failed = false;
     for (let t = 1; t <= posted; t++) {
-      const q = t * 16;
+      const q = t * CTL_INTS;
       while (Atomics.load(ctl, q) === POSTED) Atomics.wait(ctl, q, POSTED);
       failed ||= ctl[q] === FAILED;
     }
     if (error) throw error;
-    if (failed) throw new KernelCompileError(`cpu backend: a GEMM worker failed (${M}x${K}x${N})`, 'wasm-gemm');
+    if (failed) throw new KernelCompileError(`cpu backend: a wasm worker failed (${what})`, 'wasm-gemm');
+  }
+
+  /**
+   * im2col or col2im (job) over the threads: each takes a range of the group's channels, whose
+   * rows of the column matrix (and, for col2im, whose image channels) no other thread touches.
+   */
+  private columns(job: typeof JOB_IM2COL | typeof JOB_COL2IM, x: number, g: Im2colGeometry, cnt: number, c0: number, cols: number): void {
+    const fn = job === JOB_IM2COL ? this.im2colFn : this.col2imFn;
+    const rowsPerChannel = g.KH * g.KW, width = cnt * g.OH * g.OW;
+    // Scaled with minFlopsPerThread, so a test that splits every GEMM splits these too.
+    const minElems = Math.max(1, (MIN_COLUMN_ELEMS_PER_THREAD * this.minFlops) / MIN_FLOPS_PER_THREAD);
+    const t = Math.max(1, Math.min(this.threads, g.Cg, Math.floor((g.Cg * rowsPerChannel * width) / minElems)));
+    const ctl = this.ctl;
+    const at = (i: number) => Math.round((g.Cg * i) / t);
+    for (let i = 1; i < t; i++) {
+      const lo = at(i), hi = at(i + 1), q = i * CTL_INTS;
+      ctl[q + 1] = job;
+      setColumnArgs(ctl, q, x, g, hi - lo, cnt, c0 + lo, cols + 4 * lo * rowsPerChannel * width);
+      Atomics.store(ctl, q, POSTED);
+      Atomics.notify(ctl, q);
+    }
+    let error: unknown = null;
+    try {
+      fn(x, g.C, g.H, g.W, g.OH, g.OW, at(1), g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, cnt, c0, cols);
+    } catch (e) {
+      error = e;
+    }
+    this.join(t - 1, error, `${job === JOB_IM2COL ? 'im2col' : 'col2im'} of ${cnt} images`);
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (let t = 1; t <= this.workers.length; t++) {
-      Atomics.store(this.ctl, t * 16, EXIT);
-      Atomics.notify(this.ctl, t * 16);
+      Atomics.store(this.ctl, t * CTL_INTS, EXIT);
+      Atomics.notify(this.ctl, t * CTL_INTS);
     }
     for (const w of this.workers) void w.terminate();
     this.workers.length = 0;
@@ -333,6 +378,16 @@ export class WasmGemm {
 /** Below this much work a thread does not pay for its wake-up (~20-50 us; scripts/README.md). */
 export const MIN_FLOPS_PER_THREAD = 1 << 20;
 
+/** Below this many column-matrix elements per thread, im2col / col2im stay on one thread. */
+export const MIN_COLUMN_ELEMS_PER_THREAD = 1 << 15;
+
+/** An im2col / col2im job's arguments (the wasm functions' order) into a control block. */
+function setColumnArgs(ctl: Int32Array, q: number, x: number, g: Im2colGeometry, cg: number, cnt: number, c0: number, cols: number): void {
+  ctl[q + 2] = x; ctl[q + 3] = g.C; ctl[q + 4] = g.H; ctl[q + 5] = g.W; ctl[q + 6] = g.OH; ctl[q + 7] = g.OW;
+  ctl[q + 8] = cg; ctl[q + 9] = g.KH; ctl[q + 10] = g.KW; ctl[q + 11] = g.sh; ctl[q + 12] = g.sw; ctl[q + 13] = g.pt;
+  ctl[q + 14] = g.pl; ctl[q + 15] = g.dh; ctl[q + 16] = g.dw; ctl[q + 17] = cnt; ctl[q + 18] = c0; ctl[q + 19] = cols;
+}
+
 /** dst[at..] = src[so..so+n]; a whole array goes in without a subarray view. */
 function copyIn(dst: Float32Array, at: number, src: Float32Array, so: number, n: number): void {
   if (so === 0 && src.length === n) dst.set(src, at);
@@ -341,8 +396,8 @@ function copyIn(dst: Float32Array, at: number, src: Float32Array, so: number, n:
 
 /** A job's `gemm` arguments into a worker's control block (no array per call). */
 function setArgs(ctl: Int32Array, q: number, M: number, N: number, K: number, a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, beta: number): void {
-  ctl[q + 1] = M; ctl[q + 2] = N; ctl[q + 3] = K; ctl[q + 4] = a; ctl[q + 5] = rsa; ctl[q + 6] = csa;
-  ctl[q + 7] = b; ctl[q + 8] = rsb; ctl[q + 9] = csb; ctl[q + 10] = c; ctl[q + 11] = ldc; ctl[q + 12] = beta;
+  ctl[q + 2] = M; ctl[q + 3] = N; ctl[q + 4] = K; ctl[q + 5] = a; ctl[q + 6] = rsa; ctl[q + 7] = csa;
+  ctl[q + 8] = b; ctl[q + 9] = rsb; ctl[q + 10] = csb; ctl[q + 11] = c; ctl[q + 12] = ldc; ctl[q + 13] = beta;
 }
 
 const engines = new Map<string, { engine: WasmGemm; users: number }>();
