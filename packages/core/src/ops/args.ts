@@ -34,8 +34,10 @@ export interface Arg {
 // NOTE: duck-typed, not `instanceof Tensor`: tensor.ts builds its methods from this module's
 // table, so importing the class here would be an import cycle. Graph.addNode still checks
 // `instanceof Tensor` and the graph each input belongs to.
+/** Whether v is a Tensor (duck-typed; see the NOTE above). */
 export const isTensor = (v: unknown): v is Tensor =>
   typeof v === 'object' && v !== null && typeof (v as Tensor).id === 'number' && typeof (v as Tensor).graph === 'object' && (v as Tensor).graph !== null;
+/** Whether v is a Tensor, a number or a boolean: what ops lift to a tensor. */
 export const isTensorLike = (v: unknown): v is TensorLike => isTensor(v) || typeof v === 'number' || typeof v === 'boolean';
 
 /** A Tensor operand. */
@@ -51,7 +53,9 @@ export const optional = (a: Arg): Arg => ({ ...a, optional: true });
 
 // ---------------------------------------------------------------- shared schemas
 
+/** An integer (an axis, a size). */
 export const int = z.number().int();
+/** A list of integers (axes, a permutation). */
 export const ints = z.array(int);
 /** A tensor-like value inside an options object (batchNorm's mean, dropout's training flag). */
 // NOTE: typed `unknown`, not TensorLike: a zod type over Tensor would make Tensor's method
@@ -59,9 +63,11 @@ export const ints = z.array(int);
 export const tensorLikeField = z.custom<unknown>((v): boolean => isTensorLike(v), 'expected a Tensor, a number or a boolean');
 /** A Tensor inside an options object or array (typed `unknown` for the same reason). */
 export const tensorField = z.custom<unknown>((v): boolean => isTensor(v), 'expected a Tensor');
+/** 'f32', 'i32' or 'bool'. */
 export const dtypeSchema = z.enum(DTYPES as [DType, ...DType[]]);
 /** A shape argument: non-negative integers and symbol names, and (reshape) one -1. */
 export const shapeSchema = z.array(z.union([z.number().int().min(-1), z.string().min(1)]));
+/** Any number, NaN and +-Infinity included (fill values, clip bounds). */
 export const number = ieeeNumber;
 
 /**
@@ -96,6 +102,9 @@ export function checkArgs(op: string, args: readonly Arg[], values: readonly unk
 /**
  * `fn` with its arguments checked first (see checkArgs). Tensor methods call the same function
  * with the tensor as the first argument, so they are checked too.
+ * @typeParam F - the op's function type, which the checked function keeps.
+ * @throws GraphError or OptionsError from checkArgs, before fn runs.
+ * @example const clip01 = checkedOp('clip01', [tensor('x')], (x: Tensor) => x.maximum(0).minimum(1));
  */
 export function checkedOp<F extends (...args: never[]) => unknown>(op: string, args: readonly Arg[], fn: F): F {
   const call = fn as unknown as (...a: unknown[]) => unknown;

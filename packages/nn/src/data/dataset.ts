@@ -3,6 +3,7 @@
  * Everything is deterministic in (seed, epoch): a run can be replayed exactly.
  */
 
+/** A dataset's labels: i32 class indices or f32 targets (one-hot rows, regression values). */
 export type Labels = Int32Array | Float32Array;
 
 /**
