@@ -1,6 +1,6 @@
 // Layer objects own their params: a second call reuses them, gradients sum over the calls,
 // and a call that does not fit the params made by the first is a typed error.
-import { evaluate, Graph, GraphError, ShapeError } from '@kiln/core';
+import { evaluate, Graph, GraphError, ShapeError, type Tensor } from '@kiln/core';
 import { batchNorm, conv2d, dense, embedding, layerNorm, paramCount, rmsNorm, sequential } from '../../packages/nn/src/layers';
 import { gradCheck, values } from './gradcheck';
 
@@ -33,13 +33,21 @@ describe('layer objects share their params', () => {
     expect([...g.params.keys()]).toEqual(['dense_1/kernel', 'dense_1/bias', 'layer_norm_1/gamma', 'layer_norm_1/beta', 'dense_2/kernel', 'dense_2/bias']);
   });
 
-  test('a layer object used in two graphs makes params in each', () => {
-    const cell = dense(3, { name: 'cell' });
+  test.each([
+    ['dense', () => dense(3, { name: 'cell' }), [1, 2]],
+    ['conv2d', () => conv2d(2, { kernel: 1, name: 'cell' }), [1, 1, 2, 2]],
+    ['layer_norm', () => layerNorm({ name: 'cell' }), [1, 2]],
+    ['embedding', () => embedding(4, 2, { name: 'cell' }), [1, 2]],
+  ] as const)('a %s layer object called in a second graph is a GraphError naming it and both graphs', (kind, make, shape) => {
+    const cell = make() as (x: Tensor) => Tensor;
     const g1 = new Graph(), g2 = new Graph();
-    cell(g1.input('x', [1, 2])); cell(g1.input('y', [1, 2]));
-    cell(g2.input('x', [1, 7]));
-    expect([...g1.params.keys()]).toEqual(['cell/kernel', 'cell/bias']);
-    expect(g2.nodes[g2.params.get('cell/kernel')!.id]!.shape).toEqual([7, 3]);
+    const input = (g: Graph, name: string) => g.input(name, [...shape], kind === 'embedding' ? 'i32' : 'f32');
+    cell(input(g1, 'x')); cell(input(g1, 'y'));
+    const params = g2.params.size;
+    expect(() => cell(input(g2, 'z'))).toThrow(new RegExp(`^${kind} 'cell': this layer object's params live in graph #\\d+ \\(inputs x, y\\); it was called in graph #\\d+ \\(inputs z\\)`));
+    expect(() => cell(input(g2, 'w'))).toThrow(GraphError);
+    expect(g2.params.size).toBe(params);
+    expect([...g1.params.keys()].filter((k) => k.startsWith('cell/')).length).toBeGreaterThan(0);
   });
 
   test('embedding, conv2d, layerNorm and rmsNorm reuse; attend ties the output projection to the table', () => {

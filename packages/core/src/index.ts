@@ -15,6 +15,8 @@
  */
 export * from './errors';
 export { isNode, nodeBuiltin, hardwareConcurrency, ownedBytes } from './platform';
+/** Argument checking at a public function's boundary, as the ops do it (used by @kiln/nn and @kiln/onnx). */
+export * as args from './ops/args';
 export * from './shape';
 export * from './expr';
 export * from './spec';

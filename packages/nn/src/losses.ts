@@ -9,6 +9,7 @@
  */
 import { DTypeError, parseOptions, ShapeError, type Tensor } from '@kiln/core';
 import { z } from 'zod';
+import { check, optional, opts, tensor } from './args';
 
 /** How a loss reduces its per-example values: their mean, their sum, or none (one per example). */
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -39,6 +40,7 @@ function sameShape(a: Tensor, b: Tensor, what: string): void {
  * const loss = mse(dense(x, 1), y); // y: ['batch', 1]
  */
 export function mse(predictions: Tensor, targets: Tensor, options?: LossOptions): Tensor {
+  check('mse', [tensor('predictions'), tensor('targets'), optional(opts())], [predictions, targets, options]);
   const o = parseOptions(z.object({ reduction: reductionSchema }).strict(), options, 'mse');
   sameShape(predictions, targets, 'mse');
   return reduce(predictions.sub(targets).square(), o.reduction);
@@ -52,6 +54,7 @@ export function mse(predictions: Tensor, targets: Tensor, options?: LossOptions)
  * const loss = mae(pred, y);
  */
 export function mae(predictions: Tensor, targets: Tensor, options?: LossOptions): Tensor {
+  check('mae', [tensor('predictions'), tensor('targets'), optional(opts())], [predictions, targets, options]);
   const o = parseOptions(z.object({ reduction: reductionSchema }).strict(), options, 'mae');
   sameShape(predictions, targets, 'mae');
   return reduce(predictions.sub(targets).abs(), o.reduction);
@@ -67,6 +70,7 @@ export function mae(predictions: Tensor, targets: Tensor, options?: LossOptions)
  * const loss = binaryCrossEntropy(dense(x, 1), y);
  */
 export function binaryCrossEntropy(logits: Tensor, targets: Tensor, options?: LossOptions & { labelSmoothing?: number }): Tensor {
+  check('binaryCrossEntropy', [tensor('logits'), tensor('targets'), optional(opts())], [logits, targets, options]);
   const o = parseOptions(z.object({ reduction: reductionSchema, labelSmoothing: z.number().min(0).max(1).default(0) }).strict(), options, 'binaryCrossEntropy');
   sameShape(logits, targets, 'binaryCrossEntropy');
   const y = o.labelSmoothing > 0 ? targets.mul(1 - o.labelSmoothing).add(o.labelSmoothing / 2) : targets;
@@ -88,8 +92,7 @@ export function binaryCrossEntropy(logits: Tensor, targets: Tensor, options?: Lo
  * const smoothed = softmaxCrossEntropy(logits, y, { labelSmoothing: 0.1 });
  */
 export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, options?: LossOptions & { labelSmoothing?: number }): Tensor {
+  check('softmaxCrossEntropy', [tensor('logits'), tensor('labels'), optional(opts())], [logits, labels, options]);
   const o = parseOptions(z.object({ reduction: reductionSchema, labelSmoothing: z.number().min(0).max(1).default(0) }).strict(), options, 'softmaxCrossEntropy');
-  if (labels.dtype !== 'i32' && labels.dtype !== 'f32') throw new DTypeError(`softmaxCrossEntropy: labels ${labels} must be i32 class indices or f32 rows`);
-  if (labels.dtype === 'f32') sameShape(logits, labels, 'softmaxCrossEntropy');
   return reduce(logits.softmaxCrossEntropy(labels, { labelSmoothing: o.labelSmoothing }), o.reduction);
 }

@@ -8,6 +8,7 @@
  * Labels are i32 class indices (`[batch]`) or f32 one-hot rows (`[batch, classes]`).
  */
 import { DTypeError, OptionsError, ShapeError, type Tensor } from '@kiln/core';
+import { check, numberArg, numbers, optional, tensor } from './args';
 
 function classIndices(logits: Tensor, labels: Tensor, what: string): Tensor {
   if (labels.dtype === 'i32') {
@@ -32,6 +33,7 @@ function classesOf(logits: Tensor, what: string): number {
  * const acc = accuracy(logits, y);
  */
 export function accuracy(logits: Tensor, labels: Tensor): Tensor {
+  check('accuracy', [tensor('logits'), tensor('labels')], [logits, labels]);
   const target = classIndices(logits, labels, 'accuracy');
   return logits.argMax({ axis: -1 }).equal(target).cast('f32').mean();
 }
@@ -45,6 +47,7 @@ export function accuracy(logits: Tensor, labels: Tensor): Tensor {
  * const top5 = topKAccuracy(logits, y, 5);
  */
 export function topKAccuracy(logits: Tensor, labels: Tensor, k: number): Tensor {
+  check('topKAccuracy', [tensor('logits'), tensor('labels'), numberArg('k', 'a positive integer')], [logits, labels, k]);
   if (!Number.isInteger(k) || k < 1) throw new OptionsError(`topKAccuracy: k must be a positive integer, got ${String(k)}`);
   const classes = classesOf(logits, 'topKAccuracy');
   const target = classIndices(logits, labels, 'topKAccuracy');
@@ -61,6 +64,7 @@ export function topKAccuracy(logits: Tensor, labels: Tensor, k: number): Tensor 
  * const acc = binaryAccuracy(dense(x, 1), y);
  */
 export function binaryAccuracy(logits: Tensor, targets: Tensor, threshold = 0): Tensor {
+  check('binaryAccuracy', [tensor('logits'), tensor('targets'), optional(numberArg('threshold'))], [logits, targets, threshold]);
   return logits.greater(threshold).equal(targets.greater(0.5)).cast('f32').mean();
 }
 
@@ -72,6 +76,7 @@ export function binaryAccuracy(logits: Tensor, targets: Tensor, threshold = 0): 
  * const cm = confusionMatrixOp(logits, y); // fetch per batch, add up on the host
  */
 export function confusionMatrixOp(logits: Tensor, labels: Tensor): Tensor {
+  check('confusionMatrixOp', [tensor('logits'), tensor('labels')], [logits, labels]);
   const classes = classesOf(logits, 'confusionMatrixOp');
   const target = classIndices(logits, labels, 'confusionMatrixOp');
   if (logits.rank !== 2) throw new ShapeError(`confusionMatrixOp: logits ${logits} must be [batch, classes]`);
@@ -93,6 +98,7 @@ function rowsOf(values: ArrayLike<number>, classes: number, what: string): numbe
  * argMaxRows(Float32Array.of(0.1, 0.9, 0.8, 0.2), 2); // Int32Array [1, 0]
  */
 export function argMaxRows(values: ArrayLike<number>, classes: number): Int32Array {
+  check('argMaxRows', [numbers('values'), numberArg('classes', 'a positive integer')], [values, classes]);
   const rows = rowsOf(values, classes, 'argMaxRows');
   const out = new Int32Array(rows);
   for (let r = 0; r < rows; r++) {
@@ -110,6 +116,7 @@ export function argMaxRows(values: ArrayLike<number>, classes: number): Int32Arr
  * accuracyOf(pred.data, test.labels, 10); // 0.9812
  */
 export function accuracyOf(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
+  check('accuracyOf', [numbers('logits'), numbers('labels'), numberArg('classes', 'a positive integer')], [logits, labels, classes]);
   return topKAccuracyOf(logits, labels, classes, 1);
 }
 
@@ -120,6 +127,7 @@ export function accuracyOf(logits: ArrayLike<number>, labels: ArrayLike<number>,
  * topKAccuracyOf(pred.data, labels, 10, 5);
  */
 export function topKAccuracyOf(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number, k: number): number {
+  check('topKAccuracyOf', [numbers('logits'), numbers('labels'), numberArg('classes', 'a positive integer'), numberArg('k', 'a positive integer')], [logits, labels, classes, k]);
   const rows = rowsOf(logits, classes, 'topKAccuracyOf');
   if (labels.length !== rows) throw new RangeError(`topKAccuracyOf: ${rows} rows of logits but ${labels.length} labels`);
   if (rows === 0) return 0;
@@ -144,6 +152,7 @@ export function topKAccuracyOf(logits: ArrayLike<number>, labels: ArrayLike<numb
  * m[3 * 10 + 5]; // 3s predicted as 5
  */
 export function confusionMatrix(predicted: ArrayLike<number>, labels: ArrayLike<number>, classes: number): Int32Array {
+  check('confusionMatrix', [numbers('predicted'), numbers('labels'), numberArg('classes', 'a positive integer')], [predicted, labels, classes]);
   if (predicted.length !== labels.length) throw new RangeError(`confusionMatrix: ${predicted.length} predictions but ${labels.length} labels`);
   const m = new Int32Array(classes * classes);
   for (let i = 0; i < labels.length; i++) {

@@ -3,7 +3,7 @@
  * and constants become initializers. Kiln's training-only primitives (gradients of conv and
  * pooling, assign, random) are an UnsupportedError naming the node, never left out silently.
  */
-import { type DType, type Graph, initialParam, type Node, type Tensor, TRAINING_INPUT, UnsupportedError, GraphError } from '@kiln/core';
+import { args, describeValue, type DType, Graph, initialParam, OptionsError, type Node, type Tensor, TRAINING_INPUT, UnsupportedError, GraphError } from '@kiln/core';
 import { encodeModel, type NodeProto, type TensorProto, type ValueInfoProto, type AttributeProto } from './proto';
 import { ONNX_DTYPE, ONNX_OF, toTensorProto } from './tensor';
 
@@ -23,6 +23,29 @@ export interface ExportOptions {
   name?: string;
 }
 
+/**
+ * exportModel's arguments, checked before any work (as core's op arguments are): a missing or
+ * malformed one is an OptionsError naming it, a non-Tensor in inputs/outputs a GraphError.
+ */
+// NOTE: by hand, not with a zod schema as ops/args.ts does: @kiln/onnx does not depend on zod.
+function checkExportArgs(graph: unknown, options: unknown): void {
+  const bad = (what: string, expected: string, v: unknown) => new OptionsError(`exportModel: ${what}: expected ${expected}, got ${describeValue(v)}`);
+  if (!(graph instanceof Graph)) throw bad("argument 'graph'", 'a Graph', graph);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw bad("argument 'options'", 'an options object { inputs, outputs }', options);
+  const o = options as Record<string, unknown>;
+  const known = ['inputs', 'outputs', 'params', 'name'];
+  const unknown = Object.keys(o).filter((k) => !known.includes(k));
+  if (unknown.length) throw new OptionsError(`exportModel: unknown option '${unknown[0]}' (options: ${known.join(', ')})`);
+  for (const field of ['inputs', 'outputs']) {
+    const v = o[field];
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || args.isTensor(v)) throw bad(`options.${field}`, 'an object of Tensors by name', v);
+    for (const [name, t] of Object.entries(v)) if (!args.isTensor(t)) throw new GraphError(`exportModel: options.${field}.${name}: expected a Tensor, got ${describeValue(t)}`);
+  }
+  if (Object.keys(o['outputs'] as object).length === 0) throw new OptionsError('exportModel: options.outputs: expected at least one output');
+  if (o['params'] !== undefined && (typeof o['params'] !== 'object' || o['params'] === null)) throw bad('options.params', 'an object or Map of param values by name', o['params']);
+  if (o['name'] !== undefined && (typeof o['name'] !== 'string' || o['name'] === '')) throw bad('options.name', 'a non-empty string', o['name']);
+}
+
 type Attr = number | string | number[] | TensorProto;
 function attribute(name: string, v: Attr): AttributeProto {
   if (typeof v === 'string') return { name, type: 3, s: new TextEncoder().encode(v) };
@@ -33,7 +56,8 @@ function attribute(name: string, v: Attr): AttributeProto {
 
 /**
  * Write a Kiln inference graph as an ONNX model (bytes of a .onnx file, opset 18).
- * Shapes with symbolic dims become named dims (`dim_param`). Throws GraphError for an input
+ * Shapes with symbolic dims become named dims (`dim_param`). Throws OptionsError for a
+ * missing or malformed argument or option (naming the field), GraphError for an input
  * the outputs need that `inputs` does not name, UnsupportedError for a primitive ONNX has no
  * counterpart for (training-only ops, random numbers).
  *
@@ -42,6 +66,7 @@ function attribute(name: string, v: Attr): AttributeProto {
  *   fs.writeFileSync('model.onnx', bytes);
  */
 export function exportModel(graph: Graph, options: ExportOptions): Uint8Array {
+  checkExportArgs(graph, options);
   const g = graph;
   const inputName = new Map<number, string>();
   for (const [name, t] of Object.entries(options.inputs)) {

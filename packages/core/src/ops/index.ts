@@ -11,7 +11,7 @@
  * spec entry, a hand-written op's here; both reach `ops.*`, Tensor's methods and the API reference.
  */
 import { z } from 'zod';
-import { GraphError, OptionsError, ShapeError } from '../errors';
+import { DTypeError, GraphError, OptionsError, ShapeError } from '../errors';
 import { type DType, type Dim, normAxis, type Shape } from '../shape';
 import type { Attrs } from '../spec';
 import type { Tensor, TensorLike } from '../tensor';
@@ -274,15 +274,25 @@ const handOps = {
    * [...], one rank less) or one-hot/probability labels (f32 [..., C]); output f32 [...].
    * Stable (built on logSoftmax). Fed integer labels outside [0, C) are a FeedError at run time.
    * Option `labelSmoothing` in [0, 1] mixes the target with the uniform distribution.
-   * @throws ShapeError if the class axis is symbolic or the label shape does not match.
+   * @throws ShapeError if the class axis is symbolic or the labels are neither i32 [...] nor f32
+   *   [..., C] of the logits' shape (naming both); DTypeError for bool labels.
    * @example const loss = logits.softmaxCrossEntropy(labels).mean()
    */
   softmaxCrossEntropy: { args: [tensor('logits'), tensor('labels'), optional(options(z.object({ labelSmoothing: z.number().min(0).max(1).optional() }).strict()))], fn: (logits: Tensor, labels: Tensor, o: { labelSmoothing?: number } = {}): Tensor => {
       const labelSmoothing = o.labelSmoothing ?? 0;
       const classes = logits.shape.at(-1);
       if (typeof classes !== 'number') throw new ShapeError('softmaxCrossEntropy: the class dimension must be static');
+      // Checked here, not left to the mul below: its error would name an internal node.
+      const want = labels.dtype === 'i32' ? logits.shape.slice(0, -1) : logits.shape;
+      if (labels.dtype === 'bool' || labels.rank !== want.length || labels.shape.some((d, i) => d !== want[i])) {
+        const Err = labels.dtype === 'bool' ? DTypeError : ShapeError;
+        throw new Err(
+          `softmaxCrossEntropy: labels ${labels} must be i32 class indices [${logits.shape.slice(0, -1).join(', ')}] (the logits' shape without the class axis) ` +
+            `or f32 one-hot/probability rows [${logits.shape.join(', ')}], for logits ${logits}` +
+            (labels.dtype === 'f32' && labels.rank === logits.rank - 1 ? ' (f32 class indices: cast them with .cast(\'i32\'))' : ''),
+        );
+      }
       let target = labels.dtype === 'i32' ? oneHotOf(labels, { depth: classes }, 'softmaxCrossEntropy labels') : labels;
-      if (labels.dtype === 'i32' && labels.rank !== logits.rank - 1) throw new ShapeError(`softmaxCrossEntropy: integer labels ${labels} must have the logits' shape without the class axis (logits ${logits})`);
       if (labelSmoothing > 0) target = target.mul(1 - labelSmoothing).add(labelSmoothing / classes);
       // 0 log 0 is 0 (a class the target gives no weight costs nothing even at a -inf logit);
       // target * logp would make it 0 * -inf = NaN.

@@ -120,7 +120,7 @@ async function makeFolders(path: string, dir: string, fs: FileOps): Promise<void
       break;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' || (code !== 'ENOENT' && (await isFolder(d, fs)))) break;
+      if (code !== 'ENOENT' && (await isFolder(d, fs))) break;
       if (code !== 'ENOENT' || dirname(d) === d) throw ioError(path, `create folder ${d}`, e);
       missing.push(d);
     }

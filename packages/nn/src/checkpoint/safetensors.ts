@@ -16,6 +16,7 @@
 import { z } from 'zod';
 import { readFileChecked, writeFileAtomic } from './atomic';
 import { CheckpointError } from './errors';
+import { bytesArg, check, optional, opts, stringArg } from '../args';
 
 // Reference dtype table, in the reference's enum order (increasing alignment); the writer
 // sorts by the reverse of this order.
@@ -93,6 +94,7 @@ function checkBool(file: string, name: string, data: Uint8Array): void {
  * );
  */
 export function encodeSafetensors(tensors: Record<string, SafetensorsTensor>, metadata?: Record<string, string>): Uint8Array {
+  check('encodeSafetensors', [opts('tensors'), optional(opts('metadata'))], [tensors, metadata]);
   const file = 'encodeSafetensors';
   const entries = Object.entries(tensors);
   for (const [name, t] of entries) {
@@ -162,6 +164,7 @@ const issue = (e: z.ZodError) => e.issues.map((i) => `${i.path.join('.') || 'val
  * const w = tensors['w']; // { dtype: 'F32', shape: [2, 2], data: Float32Array }
  */
 export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): SafetensorsFile {
+  check('decodeSafetensors', [bytesArg(), optional(stringArg('file'))], [bytes, file]);
   if (bytes.length < 8) {
     throw new CheckpointError(`${file}: truncated: ${bytes.length} bytes, the 8-byte header length alone needs 8`);
   }

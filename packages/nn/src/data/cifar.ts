@@ -8,6 +8,7 @@
 import { nodeBuiltin } from '@kiln/core';
 import { DataFormatError } from './errors';
 import { allInOrder, readDataFile } from './fs';
+import { bytesArg, check, optional, stringArg } from '../args';
 
 /** Pixel bytes of one image: 3 channels of 32x32. */
 export const CIFAR10_IMAGE_BYTES = 3 * 32 * 32;
@@ -37,6 +38,7 @@ export interface Cifar10Batch {
  * const { images, labels, count } = parseCifar10(bytes, 'data_batch_1.bin');
  */
 export function parseCifar10(bytes: Uint8Array, name = 'cifar10'): Cifar10Batch {
+  check('parseCifar10', [bytesArg(), optional(stringArg('name'))], [bytes, name]);
   if (bytes.length === 0) throw new DataFormatError(`${name}: empty, expected ${CIFAR10_RECORD_BYTES}-byte records`);
   if (bytes.length % CIFAR10_RECORD_BYTES !== 0) {
     const whole = Math.floor(bytes.length / CIFAR10_RECORD_BYTES);

@@ -2,6 +2,8 @@
  * In-memory datasets, seeded shuffling, train/validation split and mini-batches.
  * Everything is deterministic in (seed, epoch): a run can be replayed exactly.
  */
+import { check, dimsArg, numbers, opts } from '../args';
+import { DataFormatError } from './errors';
 
 /** A dataset's labels: i32 class indices or f32 targets (one-hot rows, regression values). */
 export type Labels = Int32Array | Float32Array;
@@ -35,7 +37,8 @@ const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
  * Builds a {@link Dataset}, working out `count` from `x` and checking that `y` has as many
  * samples.
  *
- * @throws RangeError for sample shapes that are not positive integers, or x and y that do not hold the same number of whole samples.
+ * @throws OptionsError for missing or wrong-typed parts; RangeError for sample shapes that are not
+ *   positive integers; DataFormatError when x and y do not hold the same number of whole samples.
  * @example
  * const ds = createDataset({ x: train.images, y: train.labels, xShape: [784] });
  * ds.count; // 60000
@@ -46,16 +49,18 @@ export function createDataset<Y extends Labels>(parts: {
   xShape: number[];
   yShape?: number[];
 }): Dataset<Y> {
+  check('createDataset', [opts('parts')], [parts]);
+  check('createDataset', [numbers('x'), numbers('y'), dimsArg('xShape')], [parts.x, parts.y, parts.xShape]);
   const { x, y, xShape, yShape = [] } = parts;
   const xs = prod(xShape);
   const ys = prod(yShape);
   if (xs <= 0 || ys <= 0 || [...xShape, ...yShape].some((d) => !Number.isInteger(d))) {
     throw new RangeError(`createDataset: sample shapes must be positive integers, got x [${xShape}] y [${yShape}]`);
   }
-  if (x.length % xs !== 0) throw new RangeError(`createDataset: x has ${x.length} values, not a multiple of xShape [${xShape}] (${xs})`);
+  if (x.length % xs !== 0) throw new DataFormatError(`createDataset: x has ${x.length} values, not a multiple of xShape [${xShape}] (${xs})`);
   const count = x.length / xs;
   if (y.length !== count * ys) {
-    throw new RangeError(`createDataset: x holds ${count} samples of [${xShape}] but y has ${y.length} values, expected ${count * ys} for yShape [${yShape}]`);
+    throw new DataFormatError(`createDataset: x holds ${count} samples of [${xShape}] but y has ${y.length} values, expected ${count * ys} for yShape [${yShape}]`);
   }
   return { x, y, count, xShape: [...xShape], yShape: [...yShape] };
 }
@@ -222,6 +227,8 @@ export interface RecordBatch {
   /** Each column's rows of this batch, fresh copies. */
   columns: Record<string, ColumnData>;
   size: number;
+  /** The dataset index of each row, in batch order (to name a sample in an error). */
+  indices: ArrayLike<number>;
 }
 
 /**
@@ -289,6 +296,6 @@ export function* recordBatches(ds: RecordDataset, options: BatchOptions): Genera
     if (dropLast && end - start < batchSize) return;
     const columns: Record<string, ColumnData> = {};
     for (const [k, data, per] of cols) columns[k] = order === null ? data.slice(start * per, end * per) : gatherColumn(data, order, start, end, per);
-    yield { columns, size: end - start };
+    yield { columns, size: end - start, indices: order === null ? Uint32Array.from({ length: end - start }, (_, k) => start + k) : order.subarray(start, end) };
   }
 }

@@ -9,6 +9,7 @@
  */
 import { DataFormatError } from './errors';
 import { readDataFile } from './fs';
+import { bytesArg, check, optional, opts, stringArg } from '../args';
 
 /** Element types an IDX file may hold (its type byte). */
 export type IdxDtype = 'u8' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64';
@@ -78,6 +79,7 @@ export interface IdxHeader {
  * readIdxHeader(new Uint8Array([0, 0, 0x08, 1, 0, 0, 0, 3])); // { dtype: 'u8', shape: [3], totalBytes: 11, ... }
  */
 export function readIdxHeader(bytes: Uint8Array, name = 'idx', expect: IdxExpectation = {}): IdxHeader | { need: number } {
+  check('readIdxHeader', [bytesArg(), optional(stringArg('name')), optional(opts('expect'))], [bytes, name, expect]);
   if (bytes.length < 4) return { need: 4 };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, false);
@@ -124,6 +126,7 @@ export function readIdxHeader(bytes: Uint8Array, name = 'idx', expect: IdxExpect
  * labels.shape; // [3]
  */
 export function parseIdx(bytes: Uint8Array, name = 'idx', expect: IdxExpectation = {}): IdxTensor {
+  check('parseIdx', [bytesArg(), optional(stringArg('name')), optional(opts('expect'))], [bytes, name, expect]);
   const header = readIdxHeader(bytes, name, expect);
   if ('need' in header) {
     throw new DataFormatError(

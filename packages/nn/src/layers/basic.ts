@@ -6,7 +6,7 @@
 import { type Graph, OptionsError, parseOptions, type ParamInit, ShapeError, type Tensor } from '@kiln/core';
 import { z } from 'zod';
 import { type Activation, activation as applyActivation } from './activations';
-import { activationSchema, initSchema, isTensor, type Layer, nameSchema, ownedParams, staticDim } from './common';
+import { activationSchema, checkLayerInput, initSchema, isTensor, type Layer, nameSchema, ownedParams, staticDim } from './common';
 
 /** Options of `dense`. */
 export interface DenseOptions {
@@ -45,6 +45,7 @@ const denseSchema = z.object({
 export function dense(x: Tensor, units: number, options?: DenseOptions): Tensor;
 export function dense(units: number, options?: DenseOptions): Layer;
 export function dense(a: Tensor | number, b?: number | DenseOptions, c?: DenseOptions): Tensor | Layer {
+  checkLayerInput('dense', 'x', a, b);
   if (isTensor(a)) return dense(b as number, c)(a);
   const units = a;
   if (!Number.isInteger(units) || units <= 0) throw new OptionsError(`dense: units must be a positive integer, got ${String(units)}`);
@@ -140,6 +141,7 @@ export interface EmbeddingOptions {
 export function embedding(ids: Tensor, vocabSize: number, dim: number, options?: EmbeddingOptions): Tensor;
 export function embedding(vocabSize: number, dim: number, options?: EmbeddingOptions): EmbeddingLayer;
 export function embedding(a: Tensor | number, b: number, c?: number | EmbeddingOptions, d?: EmbeddingOptions): Tensor | EmbeddingLayer {
+  checkLayerInput('embedding', 'ids', a, b);
   if (isTensor(a)) return embedding(b, c as number, d)(a);
   const vocab = a, dim = b;
   for (const [k, v] of [['vocabSize', vocab], ['dim', dim]] as const) {

@@ -2,7 +2,7 @@
 import { OptionsError, type Padding, parseOptions, type ParamInit, ShapeError, type Tensor } from '@kiln/core';
 import { z } from 'zod';
 import { type Activation, activation as applyActivation } from './activations';
-import { activationSchema, initSchema, isTensor, type Layer, nameSchema, ownedParams, pairSchema, staticDim } from './common';
+import { activationSchema, checkLayerInput, initSchema, isTensor, type Layer, nameSchema, ownedParams, pairSchema, staticDim } from './common';
 
 type Pair = number | [number, number];
 
@@ -60,6 +60,7 @@ function checkNCHW(x: Tensor, what: string): number {
 export function conv2d(x: Tensor, filters: number, options: Conv2dOptions): Tensor;
 export function conv2d(filters: number, options: Conv2dOptions): Layer;
 export function conv2d(a: Tensor | number, b: number | Conv2dOptions, c?: Conv2dOptions): Tensor | Layer {
+  checkLayerInput('conv2d', 'x', a, b);
   if (isTensor(a)) return conv2d(b as number, c as Conv2dOptions)(a);
   const filters = a;
   if (!Number.isInteger(filters) || filters <= 0) throw new OptionsError(`conv2d: filters must be a positive integer, got ${String(filters)}`);

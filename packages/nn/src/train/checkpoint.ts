@@ -17,6 +17,7 @@
 import type { DType, Executable, Graph } from '@kiln/core';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors, type SafetensorsFile, type SafetensorsTensor } from '../checkpoint';
 import { Model, STATISTICS_PREFIX } from './model';
+import { bytesArg, check, optional, opts, pathArg, targetArg } from '../args';
 
 /** The format tag written into every checkpoint's metadata (checked when loading). */
 export const CHECKPOINT_FORMAT = 'kiln-checkpoint';
@@ -137,6 +138,7 @@ async function collect(target: Model | Executable, options: SaveCheckpointOption
  * const bytes = await checkpointBytes(model, { epoch: 1 });
  */
 export async function checkpointBytes(target: Model | Executable, options: SaveCheckpointOptions = {}): Promise<Uint8Array> {
+  check('checkpointBytes', [targetArg, optional(opts())], [target, options]);
   const { tensors, metadata } = await collect(target, options, 'checkpointBytes');
   return encodeSafetensors(tensors, metadata);
 }
@@ -155,6 +157,7 @@ export async function checkpointBytes(target: Model | Executable, options: SaveC
  * await saveCheckpoint(model, 'checkpoints/mnist-mlp.safetensors', { epoch: 5 });
  */
 export async function saveCheckpoint(target: Model | Executable, path: string, options: SaveCheckpointOptions = {}): Promise<void> {
+  check('saveCheckpoint', [targetArg, pathArg(), optional(opts())], [target, path, options]);
   const { tensors, metadata } = await collect(target, options, path);
   await saveSafetensors(path, tensors, metadata);
 }
@@ -229,6 +232,7 @@ export async function restoreCheckpoint(target: Model | Executable, file: Safete
  * await fit(model, train, { epochs: 10, initialEpoch: epoch, initialBatch: batch });
  */
 export async function loadCheckpoint(target: Model | Executable, path: string, options: LoadCheckpointOptions = {}): Promise<CheckpointInfo> {
+  check('loadCheckpoint', [targetArg, pathArg(), optional(opts())], [target, path, options]);
   const file = await loadSafetensors(path);
   return restoreCheckpoint(target, file, { ...options, source: path });
 }
@@ -240,5 +244,6 @@ export async function loadCheckpoint(target: Model | Executable, path: string, o
  * const { epoch } = await loadCheckpointBytes(model, await checkpointBytes(other));
  */
 export async function loadCheckpointBytes(target: Model | Executable, bytes: Uint8Array, options: LoadCheckpointOptions = {}): Promise<CheckpointInfo> {
+  check('loadCheckpointBytes', [targetArg, bytesArg(), optional(opts())], [target, bytes, options]);
   return restoreCheckpoint(target, decodeSafetensors(bytes, 'checkpoint'), { ...options, source: 'checkpoint' });
 }

@@ -24,12 +24,25 @@
  * sees the state right after its batch. A step queued when training stops (a non-finite
  * loss) is finished and counted.
  */
-import { type FeedValue, GraphError, type HostTensor, OptionsError, parseOptions, type Tensor } from '@kiln/core';
+import { type FeedValue, FeedError, GraphError, type HostTensor, OptionsError, parseOptions, type Tensor } from '@kiln/core';
 import { z } from 'zod';
 import { batchCount, type ColumnData, type Dataset, type RecordBatch, recordBatches, type RecordDataset } from '../data';
 import { formatDuration, formatMetric, ProgressBar, type ProgressStream } from '../progress';
 import type { BatchLogs, Callback, EpochLogs, TrainContext } from './callbacks';
 import type { Model } from './model';
+import { check, dataset, modelArg, optional, opts } from '../args';
+
+/**
+ * A feed value out of range, reported by its position in the (shuffled) batch, renamed by its
+ * dataset sample: `value 7 at position [0]` becomes `value 7 of dataset sample 4213 (batch row 0)`.
+ */
+function withSampleIndex(e: unknown, batch: RecordBatch): unknown {
+  const m = e instanceof FeedError ? /at position \[(\d+)((?:, \d+)*)\]/.exec(e.message) : null;
+  const sample = m ? batch.indices[Number(m[1])] : undefined;
+  if (!m || sample === undefined) return e;
+  const at = m[2] ? ` at [${m[2].slice(2)}]` : '';
+  return new FeedError((e as FeedError).message.replace(m[0], `of dataset sample ${sample}${at} (batch row ${m[1]})`));
+}
 
 /** Options of `fit`. */
 export interface FitOptions {
@@ -170,6 +183,7 @@ function epochLine(epoch: number, epochs: number, logs: EpochLogs): string {
  * });
  */
 export async function fit(model: Model, data: Dataset | RecordDataset, options: FitOptions = {}): Promise<History> {
+  check('fit', [modelArg, dataset(), optional(opts())], [model, data, options]);
   const o = parseOptions(fitSchema, options, 'fit');
   if (!model.trainable) throw new GraphError('fit: the model has no training updates (give buildModel an optimizer)');
   const records = asRecords(model, data, 'fit', true);
@@ -263,7 +277,7 @@ export async function fit(model: Model, data: Dataset | RecordDataset, options: 
       // Read the sums back every logEvery-th step and at the end of the epoch; other steps
       // fetch nothing, and the sums still grow on the device.
       const reading = (b + 1) % o.logEvery === 0 || b === perEpoch - 1;
-      const step: Step = { b, size: batch.size, reading, out: model.exe.run(feeds(batch), reading ? readBack : {}, { train: true }) };
+      const step: Step = { b, size: batch.size, reading, out: model.exe.run(feeds(batch), reading ? readBack : {}, { train: true }).catch((e: unknown) => { throw withSampleIndex(e, batch); }) };
       step.out.catch(() => undefined); // awaited in finish(); a failure must not go unhandled meanwhile
       b++;
       if (queued) await finish(queued);
@@ -308,6 +322,7 @@ export interface EvaluateOptions {
  * const { loss, accuracy } = await evaluate(model, test);
  */
 export async function evaluate(model: Model, data: Dataset | RecordDataset, options: EvaluateOptions = {}): Promise<Record<string, number>> {
+  check('evaluate', [modelArg, dataset(), optional(opts())], [model, data, options]);
   const { batchSize } = parseOptions(z.object({ batchSize: z.number().int().positive().default(256) }).strict(), options, 'evaluate');
   const fetches: Record<string, Tensor> = { loss: model.loss, ...model.metrics };
   const records = asRecords(model, data, 'evaluate', true);

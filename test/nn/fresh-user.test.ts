@@ -1,0 +1,136 @@
+// What a first-time user hits, one table row per case: missing or wrong-typed arguments to the
+// public nn/onnx/checkpoint/data functions are typed errors naming the function and the argument
+// (never a TypeError from inside); labels that fit no loss are named as such; a bad label in
+// fit names its dataset sample; a save under /proc fails instead of hanging; exported bytes own
+// their buffer; npm pack is refused with one line.
+import { spawnSync } from 'node:child_process';
+import { createReferenceBackend, DTypeError, FeedError, Graph, GraphError, OptionsError, ShapeError } from '@kiln/core';
+import { CheckpointError } from '../../packages/nn/src/checkpoint';
+import { writeFileAtomic } from '../../packages/nn/src/checkpoint/atomic';
+import { createDataset, DataFormatError, parseCifar10, parseIdx } from '../../packages/nn/src/data';
+import { accuracy, binaryCrossEntropy, confusionMatrix, dense, mae, mse, softmaxCrossEntropy, topKAccuracy } from '../../packages/nn/src/nn';
+import { sgd } from '../../packages/nn/src/optim';
+import { buildModel, checkpointBytes, evaluate, fit, loadCheckpoint, loadCheckpointBytes, saveCheckpoint } from '../../packages/nn/src/train';
+import { exportModel } from '../../packages/onnx/src';
+
+const tinyModel = () => buildModel((g) => {
+  const x = g.input('x', ['batch', 4]);
+  const y = g.input('y', ['batch'], 'i32');
+  const logits = dense(x, 3);
+  return { x, y, output: logits, loss: softmaxCrossEntropy(logits, y), optimizer: sgd({ lr: 0.1 }) };
+}, { seed: 2, compile: createReferenceBackend() });
+
+const graph = () => {
+  const g = new Graph();
+  return { g, x: g.input('x', [2, 3]), y: g.input('y', [2], 'i32') };
+};
+const U = undefined as never;
+
+describe('bad arguments are typed errors naming the function and the argument', () => {
+  const sync: [string, () => unknown, new (...a: never[]) => Error, RegExp][] = [
+    ['nn.softmaxCrossEntropy labels', () => { const { x } = graph(); return softmaxCrossEntropy(x, U); }, GraphError, /^softmaxCrossEntropy: argument 'labels': expected a Tensor, got undefined/],
+    ['nn.accuracy labels', () => { const { x } = graph(); return accuracy(x, U); }, GraphError, /^accuracy: argument 'labels': expected a Tensor, got undefined/],
+    ['nn.mse targets null', () => { const { x } = graph(); return mse(x, null as never); }, GraphError, /^mse: argument 'targets'/],
+    ['nn.mae predictions', () => { const { x } = graph(); return mae(U, x); }, GraphError, /^mae: argument 'predictions'/],
+    ['nn.topKAccuracy k', () => { const { x, y } = graph(); return topKAccuracy(x, y, U); }, OptionsError, /^topKAccuracy: argument 'k': expected a positive integer/],
+    ['nn.confusionMatrix labels', () => confusionMatrix([0], U, 2), OptionsError, /^confusionMatrix: argument 'labels'/],
+    ['nn.dense missing input', () => dense(U, 3), GraphError, /^dense: argument 'x': expected a Tensor, got undefined/],
+    ['data.parseIdx bytes', () => parseIdx(U), OptionsError, /^parseIdx: argument 'bytes': expected a Uint8Array, got undefined/],
+    ['data.parseCifar10 bytes', () => parseCifar10('x' as never), OptionsError, /^parseCifar10: argument 'bytes': expected a Uint8Array/],
+    ['data.createDataset parts', () => createDataset(U), OptionsError, /^createDataset: argument 'parts'/],
+    ['data.createDataset count/xShape', () => createDataset({ x: new Float32Array(10), y: new Int32Array(3), xShape: [4] }), DataFormatError, /not a multiple of xShape \[4\]/],
+    ['data.createDataset x/y count', () => createDataset({ x: new Float32Array(8), y: new Int32Array(3), xShape: [4] }), DataFormatError, /expected 2 for yShape/],
+    ['onnx.exportModel options', () => exportModel(graph().g, U), OptionsError, /^exportModel: argument 'options': expected an options object/],
+    ['onnx.exportModel outputs', () => { const { g, x } = graph(); return exportModel(g, { inputs: { x }, outputs: U }); }, OptionsError, /^exportModel: options.outputs: expected an object of Tensors by name, got undefined/],
+    ['onnx.exportModel graph', () => exportModel(U, { inputs: {}, outputs: {} }), OptionsError, /^exportModel: argument 'graph': expected a Graph/],
+    ['onnx.exportModel output not a tensor', () => { const { g, x } = graph(); return exportModel(g, { inputs: { x }, outputs: { y: 3 as never } }); }, GraphError, /^exportModel: options.outputs.y: expected a Tensor, got 3/],
+  ];
+  test.each(sync)('%s', (_, call, Err, message) => {
+    expect(call).toThrow(Err);
+    expect(call).toThrow(message);
+  });
+
+  const async: [string, (m: Awaited<ReturnType<typeof tinyModel>>) => Promise<unknown>, new (...a: never[]) => Error, RegExp][] = [
+    ['fit model', () => fit(U, createDataset({ x: new Float32Array(4), y: new Int32Array(1), xShape: [4] })), OptionsError, /^fit: argument 'model': expected a Model/],
+    ['fit data', (m) => fit(m, U), OptionsError, /^fit: argument 'data': expected a Dataset/],
+    ['evaluate data', (m) => evaluate(m, null as never), OptionsError, /^evaluate: argument 'data'/],
+    ['loadCheckpointBytes bytes', (m) => loadCheckpointBytes(m, U), OptionsError, /^loadCheckpointBytes: argument 'bytes': expected a Uint8Array, got undefined/],
+    ['saveCheckpoint path', (m) => saveCheckpoint(m, U), OptionsError, /^saveCheckpoint: argument 'path': expected a file path/],
+    ['loadCheckpoint path', (m) => loadCheckpoint(m, 7 as never), OptionsError, /^loadCheckpoint: argument 'path'/],
+    ['checkpointBytes target', () => checkpointBytes(U), OptionsError, /^checkpointBytes: argument 'target': expected a Model or an Executable/],
+  ];
+  test.each(async)('%s', async (_, call, Err, message) => {
+    const m = await tinyModel();
+    try {
+      const e = await call(m).then(() => undefined, (x: unknown) => x);
+      expect(e).toBeInstanceOf(Err);
+      expect((e as Error).message).toMatch(message);
+    } finally {
+      await m.dispose();
+    }
+  });
+});
+
+describe('labels that fit no loss name the loss and what it takes', () => {
+  const rows: [string, [number[], 'f32' | 'i32' | 'bool'], new (...a: never[]) => Error, RegExp][] = [
+    ['f32 class indices', [[2], 'f32'], ShapeError, /^softmaxCrossEntropy: labels Tensor\(lab: f32\[2\]\) must be i32 class indices \[2\] \(the logits' shape without the class axis\) or f32 one-hot\/probability rows \[2, 3\].*cast them with \.cast\('i32'\)/],
+    ['i32 of the wrong batch', [[3], 'i32'], ShapeError, /^softmaxCrossEntropy: labels .* must be i32 class indices \[2\]/],
+    ['f32 rows of the wrong width', [[2, 4], 'f32'], ShapeError, /^softmaxCrossEntropy: labels .* f32 one-hot\/probability rows \[2, 3\]/],
+    ['bool labels', [[2, 3], 'bool'], DTypeError, /^softmaxCrossEntropy: labels .* must be i32 class indices/],
+  ];
+  test.each(rows)('%s (Tensor method and nn loss)', (_, [shape, dtype], Err, message) => {
+    const { g, x } = graph();
+    const lab = g.input('lab', shape, dtype);
+    for (const call of [() => x.softmaxCrossEntropy(lab), () => softmaxCrossEntropy(x, lab)]) {
+      expect(call).toThrow(Err);
+      expect(call).toThrow(message);
+    }
+  });
+  test.each([['mse', mse], ['mae', mae], ['binaryCrossEntropy', binaryCrossEntropy]] as const)('%s: targets of another shape or dtype name the loss', (name, loss) => {
+    const { g, x, y } = graph();
+    expect(() => loss(x, g.input('t', [2]))).toThrow(new RegExp(`^${name}: predictions .* and targets .* must have the same shape`));
+    expect(() => loss(x, y.reshape([2, 1]).broadcastTo([2, 3]))).toThrow(DTypeError);
+  });
+});
+
+test('fit names a bad label by its dataset sample, not its row in the shuffled batch', async () => {
+  const m = await tinyModel();
+  try {
+    const y = new Int32Array(16).fill(1);
+    y[11] = 7;
+    const ds = createDataset({ x: new Float32Array(64).fill(0.5), y, xShape: [4] });
+    const e = await fit(m, ds, { epochs: 1, batchSize: 16, shuffle: true, seed: 3, verbose: false }).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(FeedError);
+    expect((e as Error).message).toMatch(/value 7 of dataset sample 11 \(batch row \d+\) is out of range/);
+  } finally {
+    await m.dispose();
+  }
+});
+
+test('a checkpoint save under /proc fails with a CheckpointError instead of hanging', async () => {
+  const e = await writeFileAtomic('/proc/nope/x.safetensors', new Uint8Array(4)).then(() => undefined, (x: unknown) => x);
+  expect(e).toBeInstanceOf(CheckpointError);
+  expect((e as Error).message).toMatch(/^\/proc\/nope\/x\.safetensors: create folder \/proc\/nope failed: ENOENT/);
+}, 5000);
+
+test('onnx.exportModel returns a plain Uint8Array that owns its buffer', () => {
+  const { g, x } = graph();
+  const bytes = exportModel(g, { inputs: { x }, outputs: { y: x.relu() } });
+  expect(Object.getPrototypeOf(bytes)).toBe(Uint8Array.prototype);
+  expect(bytes.byteOffset).toBe(0);
+  expect(bytes.buffer.byteLength).toBe(bytes.byteLength);
+  const copy = bytes.slice();
+  copy[0] = (bytes[0]! + 1) & 255;
+  expect(copy[0]).not.toBe(bytes[0]);
+});
+
+test('npm pack of a package is refused with one line; pnpm without a build too', () => {
+  for (const [agent, why] of [['npm/11.0.0 node/v20', /refusing to pack with npm\/11\.0\.0/], ['pnpm/9.0.0 node/v20', /dist\/ is missing/]] as const) {
+    const r = spawnSync(process.execPath, ['../../scripts/prepack-guard.mjs'], { cwd: 'packages/onnx', env: { ...process.env, npm_config_user_agent: agent }, encoding: 'utf8' });
+    if (agent.startsWith('pnpm') && r.status === 0) continue; // a build is present here (pack-check ran): the pnpm path passes
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(why);
+    expect(r.stderr).toMatch(/^@kiln\/onnx: .*pnpm build && pnpm pack/);
+  }
+});
