@@ -106,6 +106,12 @@ const WRITTEN: Row[] = [
   ['cumsum', ({ x }) => x.cumsum(any({ axis: 0, exclusive: 'yes' })), OptionsError, ['cumsum attrs: invalid options', 'exclusive']],
   ['add', ({ x }) => x.add(any(new Float32Array(3))), GraphError, ["argument 'b'", 'got Float32Array']],
   ['add', () => ops.add(1, 2), GraphError, ['needs at least one Tensor argument']],
+  // the Graph builder's own arguments
+  ['grad', ({ g }) => g.grad(bad, []), GraphError, ["argument 'y'", 'got undefined']],
+  ['grad', ({ g, x }) => g.grad(x, any(x)), OptionsError, ["argument 'xs'", 'an array of Tensors', 'got Tensor']],
+  ['minimize', ({ g, x }) => g.minimize(x, bad), OptionsError, ["argument 'optimizer'", 'got undefined']],
+  ['minimize', ({ g, x }) => g.minimize(x, { name: 'noop', apply: () => {} }, any({ parms: [] })), OptionsError, ['minimize: invalid options', 'parms']],
+  ['param', ({ g }) => g.param('p', [2], any(3)), OptionsError, ["param 'p'", 'options must be an object', 'got 3']],
 ];
 
 // Every op that takes tensors: a missing first operand, and a stray trailing argument.

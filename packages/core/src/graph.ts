@@ -10,6 +10,7 @@ import { type GraphJSON, graphFromJSON, graphToJSON } from './serialize';
 import type { TypedArray } from './host';
 import { INIT_NAMES, type InitName, type ParamInit } from './init';
 import { parseOptions, TRAINING_INPUT } from './options';
+import { arg, checkArgs, optional, options as optionsArg, tensor as tensorArg, tensorField } from './ops/args';
 import { spec as specOf } from './ops/primitives';
 import type { PrimitiveName } from './ops/primitives';
 import type { Attrs } from './spec';
@@ -178,10 +179,13 @@ export class Graph {
    * minimize() unless `trainable: false`. `init` is a named initialiser ('zeros' by default,
    * 'glorotUniform', 'heNormal', ... or `{ name, scale }`), `{ constant }` or the values.
    * @throws GraphError if the name is taken; ShapeError for a symbolic shape or values of the
-   * wrong length; DTypeError for values that do not fit the dtype; OptionsError for an unknown initialiser.
+   * wrong length; DTypeError for values that do not fit the dtype; OptionsError for an unknown
+   * initialiser or options that are not an object.
    * @example const w = g.param('w', [784, 10], { init: 'glorotUniform' });
    */
   param(name: string, shape: readonly number[], options: { init?: ParamInit; dtype?: DType; trainable?: boolean } = {}): Tensor {
+    options ??= {}; // null means the defaults, as for every options argument
+    if (typeof options !== 'object' || Array.isArray(options)) throw new OptionsError(`param '${name}': options must be an object, got ${describe(options)}`);
     if (this.params.has(name) || this.inputs.has(name)) throw new GraphError(`param '${name}' is already defined`);
     checkShape(shape, `param '${name}'`);
     if (!shapeIsConcrete(shape)) throw new ShapeError(`param '${name}': shape ${shapeToString(shape)} must be concrete`);
@@ -327,10 +331,12 @@ export class Graph {
   /**
    * Reverse-mode gradients of `y` (a scalar, or any shape with a `seed` of that shape)
    * with respect to `xs`, added to this graph as ordinary nodes; each has its x's shape.
-   * @throws GradientError for a non-scalar y without a seed or a non-differentiable path.
+   * @throws GradientError for a non-scalar y without a seed or a non-differentiable path;
+   * GraphError if y (or seed) is not a Tensor; OptionsError if xs is not an array of Tensors.
    * @example const [dw] = g.grad(loss, [w]);
    */
   grad(y: Tensor, xs: readonly Tensor[], seed?: Tensor): Tensor[] {
+    checkArgs('grad', GRAD_ARGS, [y, xs, seed]);
     return gradients(this, y, xs, seed);
   }
 
@@ -362,12 +368,14 @@ export class Graph {
    * `run(..., { train: true })`. Returns the gradients, one per parameter (all trainable
    * params unless `params` is given).
    * @throws GraphError if loss is not of this graph, a listed tensor is not a param, or there
-   * are no trainable params; GradientError if loss is not a scalar.
+   * are no trainable params; GradientError if loss is not a scalar; OptionsError for a missing
+   * optimizer or unknown options.
    * @example g.minimize(loss, optim.adam({ lr: 1e-3 }));
    */
   minimize(loss: Tensor, optimizer: Optimizer, options: { params?: readonly Tensor[] } = {}): Tensor[] {
+    checkArgs('minimize', MINIMIZE_ARGS, [loss, optimizer, options]);
     if (!(loss instanceof Tensor) || loss.graph !== this) throw new GraphError('minimize: loss must be a Tensor of this graph');
-    const params = options.params ?? this.trainableParams();
+    const params = options?.params ?? this.trainableParams();
     for (const p of params) if (p.op !== 'param') throw new GraphError(`minimize: ${p} is not a param`);
     if (!params.length) throw new GraphError('minimize: the graph has no trainable params');
     const grads = this.grad(loss, params);
@@ -469,6 +477,15 @@ export class Graph {
     return this.constant(x, [], dtype);
   }
 }
+
+const GRAD_ARGS = [
+  tensorArg('y'), arg('xs', 'an array of Tensors', { value: z.array(tensorField) }), optional(tensorArg('seed')),
+];
+const MINIMIZE_ARGS = [
+  tensorArg('loss'),
+  arg('optimizer', 'an optimizer (optim.sgd(...), optim.adam(...), ...)', { value: z.custom<unknown>((v): boolean => typeof (v as Optimizer | null)?.apply === 'function') }),
+  optional(optionsArg(z.object({ params: z.array(tensorField).optional() }).strict())),
+];
 
 /**
  * A hook run on the host before each training step, given the number of training steps run
