@@ -34,7 +34,10 @@ export default {
   mutator: { excludedMutations: ['StringLiteral'] },
   coverageAnalysis: 'perTest',
   concurrency: 2,
-  timeoutMS: 20000,
+  // A mutant that hangs a run (a promise never settled in the run queue, a loop that never
+  // ends) is detected at 2x the covering tests' own time plus this; 20 s made each of them
+  // cost a minute of a worker on a loaded machine (93 of the first 627 mutants hung).
+  timeoutMS: 10000,
   timeoutFactor: 2,
   reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/index.html' },

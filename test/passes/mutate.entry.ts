@@ -1,7 +1,8 @@
 /**
- * The test run of `pnpm mutate` (stryker.config.mjs), as one jest file: the pass tests, the
- * typed-error tests, the runtime tests, the profile report, the optimizer suite on the
- * reference backend and the plan-parity table, loaded in that order (targeted and fast first).
+ * The test run of `pnpm mutate` (stryker.config.mjs), as one jest file: every pass test of
+ * test/passes, the runtime's state tests, the typed-error tests, the runtime tests, the profile
+ * and memory reports, the plan fusions (reference and cpu), the optimizer suite on the reference
+ * backend and the plan-parity table, loaded in that order (targeted and fast first).
  *
  * Why one file: Stryker runs jest once per mutant, and under ESM every test file links the
  * whole core module graph again (~0.6 s); one file pays it once.
@@ -45,9 +46,14 @@ g.test = bailing(g.test);
 
 await import('./simplify.test');
 await import('./fusion.test');
+await import('./lowering.test');
+await import('./fusion-limits.test');
+await import('./executable-state.test');
 await import('../core/errors.test');
 await import('../core/runtime.test');
 await import('../profile/report.test');
+await import('../profile/memory.test');
 await import('./memory-plan.test');
+await import('./plan-fusions.test');
 await import('../optim/reference.test');
 await import('../core/plan.test');
