@@ -11,6 +11,8 @@ import { createDataset, DataFormatError, parseCifar10, parseIdx } from '../../pa
 import { accuracy, binaryCrossEntropy, confusionMatrix, dense, mae, mse, softmaxCrossEntropy, topKAccuracy } from '../../packages/nn/src/nn';
 import { sgd } from '../../packages/nn/src/optim';
 import { buildModel, checkpointBytes, evaluate, fit, loadCheckpoint, loadCheckpointBytes, saveCheckpoint } from '../../packages/nn/src/train';
+import * as kilnNn from '../../packages/nn/src';
+import * as onnx from '../../packages/onnx/src';
 import { exportModel } from '../../packages/onnx/src';
 
 const tinyModel = () => buildModel((g) => {
@@ -67,6 +69,36 @@ describe('bad arguments are typed errors naming the function and the argument', 
       expect((e as Error).message).toMatch(message);
     } finally {
       await m.dispose();
+    }
+  });
+});
+
+// Every public function of @kiln/nn (nn, data, checkpoint, optim and the top level) and
+// @kiln/onnx, with undefined and then null in each argument position (the others filled with a
+// tensor and small numbers): a typed error or a result, never a TypeError or a bare Error.
+const publicFunctions = Object.entries({ nn: kilnNn.nn, data: kilnNn.data, checkpoint: kilnNn.checkpoint, optim: kilnNn.optim, top: kilnNn, onnx })
+  .flatMap(([mod, ns]) => Object.entries(ns as Record<string, unknown>)
+    .filter(([name, f]) => typeof f === 'function' && !/^[A-Z]/.test(name)) // classes (errors, Model, ProgressBar) are not calls
+    .map(([name, f]) => [`${mod}.${name}`, f as (...a: unknown[]) => unknown] as const));
+
+describe('every public function: a missing argument is a typed error', () => {
+  test('the table covers the exports', () => {
+    expect(publicFunctions.length).toBeGreaterThan(80);
+    for (const name of ['nn.dense', 'nn.softmaxCrossEntropy', 'data.parseIdx', 'top.fit', 'top.saveCheckpoint', 'onnx.exportModel', 'onnx.importModel']) {
+      expect(publicFunctions.map(([n]) => n)).toContain(name);
+    }
+  });
+  test.each(publicFunctions)('%s', async (_, f) => {
+    const arity = Math.max(f.length, 1);
+    for (let k = 0; k < arity; k++) {
+      for (const missing of [undefined, null]) {
+        const { x } = graph();
+        const callArgs: unknown[] = [x, 3, 3, 3].slice(0, arity);
+        callArgs[k] = missing;
+        const e = await (async () => f(...callArgs))().then(() => undefined, (err: unknown) => err);
+        if (e === undefined) continue;
+        expect({ argument: k, missing, error: `${(e as Error).name}: ${(e as Error).message}` }).toEqual({ argument: k, missing, error: expect.not.stringMatching(/^(TypeError|Error):/) });
+      }
     }
   });
 });

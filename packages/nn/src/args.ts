@@ -21,6 +21,11 @@ export const graph = (name = 'graph'): args.Arg => arg(name, 'a Graph', { value:
 // which import this module, so Model is not yet defined while this module loads.
 export const modelArg: args.Arg = arg('model', 'a Model (from buildModel)', { value: z.custom((v) => v instanceof Model) });
 export const targetArg: args.Arg = arg('target', 'a Model or an Executable', { value: z.custom((v) => v instanceof Model || v instanceof Executable) });
+export const exeArg: args.Arg = arg('exe', 'an Executable', { value: z.custom((v) => v instanceof Executable) });
+/** An array of token-id documents (Int32Array each). */
+export const docsArg = (name: string): args.Arg => arg(name, 'an array of Int32Array documents', { value: z.array(z.instanceof(Int32Array)) });
+/** Any array (its items are the function's to check). */
+export const arrayArg = (name: string, expected: string): args.Arg => arg(name, expected, { value: z.array(z.unknown()) });
 export const stringArg = (name: string): args.Arg => arg(name, 'a string', { value: z.string() });
 export const numberArg = (name: string, expected = 'a number'): args.Arg => arg(name, expected, { value: z.number() });
 /** A sample shape: an array of numbers (their values are the function's to check). */

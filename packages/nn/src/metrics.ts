@@ -8,7 +8,7 @@
  * Labels are i32 class indices (`[batch]`) or f32 one-hot rows (`[batch, classes]`).
  */
 import { DTypeError, OptionsError, ShapeError, type Tensor } from '@kiln/core';
-import { check, numberArg, numbers, optional, tensor } from './args';
+import { arrayArg, check, numberArg, numbers, optional, tensor } from './args';
 
 function classIndices(logits: Tensor, labels: Tensor, what: string): Tensor {
   if (labels.dtype === 'i32') {
@@ -172,6 +172,7 @@ export function confusionMatrix(predicted: ArrayLike<number>, labels: ArrayLike<
  * console.log(formatConfusionMatrix(m, 10));
  */
 export function formatConfusionMatrix(m: ArrayLike<number>, classes: number, labels?: readonly string[]): string {
+  check('formatConfusionMatrix', [numbers('m'), numberArg('classes', 'a positive integer'), optional(arrayArg('labels', 'an array of class names'))], [m, classes, labels]);
   const names = labels ?? Array.from({ length: classes }, (_, i) => String(i));
   const w = Math.max(...Array.from(m, (v) => String(v).length), ...names.map((n) => n.length)) + 1;
   const head = ' '.repeat(w) + names.map((n) => n.padStart(w)).join('');

@@ -1,6 +1,7 @@
 /** Choosing the next token from a language model's logits, on the device. */
 import { OptionsError, parseOptions, ShapeError, type Tensor } from '@kiln/core';
 import { z } from 'zod';
+import { check, optional, opts, tensor } from './args';
 
 /** Options of `sample`: temperature, top-k truncation, seed. */
 export interface SampleOptions {
@@ -24,6 +25,7 @@ export interface SampleOptions {
  * const next = sampleLogits(lastLogits, { temperature: 0.8, topK: 20 }); // i32 [batch]
  */
 export function sampleLogits(logits: Tensor, options: SampleOptions = {}): Tensor {
+  check('sampleLogits', [tensor('logits'), opts()], [logits, options]);
   const o = parseOptions(z.object({ temperature: z.number().nonnegative().finite().default(1), topK: z.number().int().positive().optional(), seed: z.number().int().optional() }).strict(), options, 'sampleLogits');
   if (logits.rank < 1) throw new ShapeError(`sampleLogits: logits ${logits} need a vocab axis`);
   const vocab = logits.shape[logits.rank - 1];

@@ -3,7 +3,7 @@
  * onto them where every value fits (f64/f16/bf16 -> f32, (u)int8/16 and int64/uint32/uint64
  * -> i32 when in range), and anything else is a SerializationError naming the tensor.
  */
-import { type DType, SerializationError, UnsupportedError } from '@kiln/core';
+import { describeValue, type DType, OptionsError, SerializationError, UnsupportedError } from '@kiln/core';
 import { int64, type TensorProto } from './proto';
 
 /** ONNX TensorProto.DataType codes (onnx.proto). */
@@ -76,6 +76,7 @@ export function tensorDims(t: TensorProto, what: string): number[] {
 
 /** Decode a TensorProto's values into Kiln's dtypes (checking that they fit). */
 export function fromTensorProto(t: TensorProto, what: string): HostTensor {
+  if (typeof t !== 'object' || t === null) throw new OptionsError(`fromTensorProto: argument 't': expected a TensorProto (decodeTensor's result), got ${describeValue(t)}`);
   const code = t.data_type ?? 0;
   if (t.data_location === 1 || (t.external_data?.length ?? 0) > 0) {
     throw new SerializationError(`${what}: refers to external data (${(t.external_data ?? []).map((e) => `${e.key}=${e.value}`).join(', ') || 'no location'}); Kiln reads self-contained models only`);
@@ -151,6 +152,10 @@ function fromSmallTypes(t: TensorProto, code: number, dtype: DType, dims: number
 
 /** A host tensor as a TensorProto (raw little-endian data, Kiln's dtypes). */
 export function toTensorProto(name: string, h: HostTensor): TensorProto {
+  if (typeof name !== 'string') throw new OptionsError(`toTensorProto: argument 'name': expected a string, got ${describeValue(name)}`);
+  if (typeof h !== 'object' || h === null || !(h.dtype in ONNX_OF) || !ArrayBuffer.isView(h.data) || !Array.isArray(h.dims)) {
+    throw new OptionsError(`toTensorProto: argument 'h': expected a host tensor { dtype: 'f32' | 'i32' | 'bool', dims, data }, got ${describeValue(h)}`);
+  }
   const bytes = new Uint8Array(h.dtype === 'bool' ? h.data.length : h.data.length * 4);
   const dv = new DataView(bytes.buffer);
   for (let i = 0; i < h.data.length; i++) {

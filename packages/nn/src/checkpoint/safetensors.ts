@@ -16,7 +16,7 @@
 import { z } from 'zod';
 import { readFileChecked, writeFileAtomic } from './atomic';
 import { CheckpointError } from './errors';
-import { bytesArg, check, optional, opts, stringArg } from '../args';
+import { bytesArg, check, optional, opts, pathArg, stringArg } from '../args';
 
 // Reference dtype table, in the reference's enum order (increasing alignment); the writer
 // sorts by the reverse of this order.
@@ -248,7 +248,8 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): Safe
  * half-written checkpoint, and the temporary files of a save that was killed are removed by
  * the next save or load of `path`. Missing folders are created.
  *
- * @throws CheckpointError for tensors that cannot be encoded (before touching the disk), or
+ * @throws OptionsError for a missing or wrong-typed argument; CheckpointError for tensors that
+ *   cannot be encoded (before touching the disk), or
  *   naming `path` and the failed operation, with the Node error (EISDIR, EACCES, ENOSPC,
  *   ENAMETOOLONG, ...) as its cause.
  * @example
@@ -259,6 +260,7 @@ export async function saveSafetensors(
   tensors: Record<string, SafetensorsTensor>,
   metadata?: Record<string, string>,
 ): Promise<void> {
+  check('saveSafetensors', [pathArg(), opts('tensors'), optional(opts('metadata'))], [path, tensors, metadata]);
   const bytes = encodeSafetensors(tensors, metadata); // refuse bad tensors before touching the disk
   await writeFileAtomic(path, bytes);
 }
@@ -266,11 +268,13 @@ export async function saveSafetensors(
 /**
  * Reads a safetensors file with {@link decodeSafetensors}; errors name `path`.
  *
- * @throws CheckpointError: the file cannot be read (the Node error is its cause), or any
+ * @throws OptionsError unless `path` is a non-empty string; CheckpointError: the file cannot be
+ *   read (the Node error is its cause), or any
  *   refusal of {@link decodeSafetensors}.
  * @example
  * const { tensors, metadata } = await loadSafetensors('checkpoints/mlp.safetensors');
  */
 export async function loadSafetensors(path: string): Promise<SafetensorsFile> {
+  check('loadSafetensors', [pathArg()], [path]);
   return decodeSafetensors(await readFileChecked(path), path);
 }

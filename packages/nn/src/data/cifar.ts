@@ -8,7 +8,7 @@
 import { nodeBuiltin } from '@kiln/core';
 import { DataFormatError } from './errors';
 import { allInOrder, readDataFile } from './fs';
-import { bytesArg, check, optional, stringArg } from '../args';
+import { bytesArg, check, optional, opts, stringArg } from '../args';
 
 /** Pixel bytes of one image: 3 channels of 32x32. */
 export const CIFAR10_IMAGE_BYTES = 3 * 32 * 32;
@@ -109,6 +109,7 @@ const CIFAR10_FOLDER = 'cifar-10-batches-bin';
  * train.count; // 50000
  */
 export async function loadCifar10(options: { dir: string }): Promise<{ train: Cifar10Batch; test: Cifar10Batch }> {
+  check('loadCifar10', [opts()], [options]);
   const { join } = nodeBuiltin<typeof import('node:path')>('node:path', 'loadCifar10');
   const { existsSync } = nodeBuiltin<typeof import('node:fs')>('node:fs', 'loadCifar10');
   const nested = join(options.dir, CIFAR10_FOLDER);

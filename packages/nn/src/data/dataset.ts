@@ -2,7 +2,7 @@
  * In-memory datasets, seeded shuffling, train/validation split and mini-batches.
  * Everything is deterministic in (seed, epoch): a run can be replayed exactly.
  */
-import { check, dimsArg, numbers, opts } from '../args';
+import { check, dataset, dimsArg, numbers, opts } from '../args';
 import { DataFormatError } from './errors';
 
 /** A dataset's labels: i32 class indices or f32 targets (one-hot rows, regression values). */
@@ -124,6 +124,7 @@ function gather<A extends Labels>(src: A, indices: ArrayLike<number>, start: num
  * @throws RangeError for an index out of range.
  */
 export function subset<Y extends Labels>(ds: Dataset<Y>, indices: ArrayLike<number>): Dataset<Y> {
+  check('subset', [dataset('ds'), numbers('indices')], [ds, indices]);
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k]!;
     if (!Number.isInteger(i) || i < 0 || i >= ds.count) throw new RangeError(`subset: index ${i} at position ${k} is out of range 0..${ds.count - 1}`);
@@ -151,6 +152,7 @@ export function trainValidationSplit<Y extends Labels>(
   ds: Dataset<Y>,
   options: { validationFraction: number; seed?: number; shuffle?: boolean },
 ): { train: Dataset<Y>; validation: Dataset<Y> } {
+  check('trainValidationSplit', [dataset('ds'), opts()], [ds, options]);
   const { validationFraction: f, seed = 0, shuffle = true } = options;
   if (!(f > 0 && f < 1)) throw new RangeError(`trainValidationSplit: validationFraction must be in (0, 1), got ${f}`);
   const nVal = Math.round(ds.count * f);
@@ -264,6 +266,7 @@ export function createRecordDataset(columns: Record<string, { data: ColumnData; 
 
 /** The samples at `indices`, in that order (copies). */
 export function subsetRecords(ds: RecordDataset, indices: ArrayLike<number>): RecordDataset {
+  check('subsetRecords', [dataset('ds'), numbers('indices')], [ds, indices]);
   const columns: Record<string, { data: ColumnData; shape: number[] }> = {};
   for (const [k, c] of Object.entries(ds.columns)) columns[k] = { data: gatherColumn(c.data, indices, 0, indices.length, prod([...c.shape])), shape: [...c.shape] };
   return { count: indices.length, columns };

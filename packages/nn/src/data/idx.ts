@@ -79,7 +79,7 @@ export interface IdxHeader {
  * readIdxHeader(new Uint8Array([0, 0, 0x08, 1, 0, 0, 0, 3])); // { dtype: 'u8', shape: [3], totalBytes: 11, ... }
  */
 export function readIdxHeader(bytes: Uint8Array, name = 'idx', expect: IdxExpectation = {}): IdxHeader | { need: number } {
-  check('readIdxHeader', [bytesArg(), optional(stringArg('name')), optional(opts('expect'))], [bytes, name, expect]);
+  check('readIdxHeader', [bytesArg(), optional(stringArg('name')), opts('expect')], [bytes, name, expect]);
   if (bytes.length < 4) return { need: 4 };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, false);
@@ -126,7 +126,7 @@ export function readIdxHeader(bytes: Uint8Array, name = 'idx', expect: IdxExpect
  * labels.shape; // [3]
  */
 export function parseIdx(bytes: Uint8Array, name = 'idx', expect: IdxExpectation = {}): IdxTensor {
-  check('parseIdx', [bytesArg(), optional(stringArg('name')), optional(opts('expect'))], [bytes, name, expect]);
+  check('parseIdx', [bytesArg(), optional(stringArg('name')), opts('expect')], [bytes, name, expect]);
   const header = readIdxHeader(bytes, name, expect);
   if ('need' in header) {
     throw new DataFormatError(
@@ -169,6 +169,7 @@ export function parseIdx(bytes: Uint8Array, name = 'idx', expect: IdxExpectation
  * bytes.length; // 4 + 2*4 + 4 = 16
  */
 export function encodeIdx(tensor: { dtype: IdxDtype; shape: number[]; data: ArrayLike<number> }): Uint8Array {
+  check('encodeIdx', [opts('tensor')], [tensor]);
   const { dtype, shape, data } = tensor;
   const info = DTYPES[dtype];
   if (info === undefined) throw new DataFormatError(`encodeIdx: unknown dtype '${String(dtype)}'`);

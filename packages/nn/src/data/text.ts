@@ -12,6 +12,7 @@ import { nodeBuiltin } from '@kiln/core';
 import { writeFileAtomic } from '../checkpoint/atomic';
 import { DataFormatError } from './errors';
 import { createRecordDataset, type RecordDataset, shuffleIndices } from './dataset';
+import { arrayArg, check, docsArg, numberArg, optional, opts, pathArg } from '../args';
 
 /** What every tokenizer offers. */
 export interface Tokenizer {
@@ -138,6 +139,7 @@ async function saveTokenizer(t: Tokenizer, path: string): Promise<void> {
  * const tok = await loadTokenizer('charlm.vocab.json');
  */
 export async function loadTokenizer(path: string): Promise<Tokenizer> {
+  check('loadTokenizer', [pathArg()], [path]);
   const text = await nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises', 'reading a vocabulary').readFile(path, 'utf8');
   let json: unknown;
   try {
@@ -157,6 +159,7 @@ export async function loadTokenizer(path: string): Promise<Tokenizer> {
  * const { train, validation } = splitDocuments(speeches, { validationFraction: 0.1, seed: 1 });
  */
 export function splitDocuments<T>(docs: readonly T[], options: { validationFraction: number; seed?: number }): { train: T[]; validation: T[] } {
+  check('splitDocuments', [arrayArg('docs', 'an array of documents'), opts()], [docs, options]);
   const { validationFraction: f, seed = 0 } = options;
   if (!(f > 0 && f < 1)) throw new RangeError(`splitDocuments: validationFraction must be in (0, 1), got ${f}`);
   if (docs.length < 2) throw new RangeError(`splitDocuments: needs at least 2 documents, got ${docs.length}`);
@@ -190,6 +193,7 @@ export interface WindowOptions {
  * await fit(model, ds, { batchSize: 32, shuffle: true, seed: 1 });
  */
 export function nextTokenWindows(docs: readonly Int32Array[], options: WindowOptions): RecordDataset {
+  check('nextTokenWindows', [docsArg('docs'), opts()], [docs, options]);
   const { length, stride = options.length, inputName = 'tokens', targetName = 'targets' } = options;
   for (const [k, v] of [['length', length], ['stride', stride]] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new RangeError(`nextTokenWindows: ${k} must be a positive integer, got ${String(v)}`);
@@ -218,6 +222,7 @@ export function nextTokenWindows(docs: readonly Int32Array[], options: WindowOpt
  * const baseline = bigramCrossEntropy(trainIds, validIds, tok.vocabSize); // e.g. 2.4 nats/char
  */
 export function bigramCrossEntropy(train: readonly Int32Array[], validation: readonly Int32Array[], vocabSize: number, alpha = 0.1): number {
+  check('bigramCrossEntropy', [docsArg('train'), docsArg('validation'), numberArg('vocabSize', 'a positive integer'), optional(numberArg('alpha'))], [train, validation, vocabSize, alpha]);
   const counts = new Float64Array(vocabSize * vocabSize), totals = new Float64Array(vocabSize);
   for (const d of train) for (let i = 1; i < d.length; i++) { counts[d[i - 1]! * vocabSize + d[i]!]!++; totals[d[i - 1]!]!++; }
   let nll = 0, n = 0;

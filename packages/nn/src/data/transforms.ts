@@ -5,6 +5,7 @@
  */
 import { type Dataset, type Labels, mixSeed, mulberry32 } from './dataset';
 import { DataFormatError } from './errors';
+import { arrayArg, check, dataset, numberArg, numbers, optional, opts } from '../args';
 
 function checkRows(what: string, length: number, featureSize: number): number {
   if (!Number.isInteger(featureSize) || featureSize <= 0) {
@@ -23,6 +24,7 @@ function checkRows(what: string, length: number, featureSize: number): number {
  * scale(new Uint8Array([0, 255]), 1 / 255); // Float32Array [0, 1]
  */
 export function scale(data: ArrayLike<number>, factor: number, offset = 0): Float32Array {
+  check('scale', [numbers('data'), numberArg('factor'), optional(numberArg('offset'))], [data, factor, offset]);
   const out = new Float32Array(data.length);
   for (let i = 0; i < out.length; i++) out[i] = data[i]! * factor + offset;
   return out;
@@ -40,6 +42,7 @@ export function normalize(
   data: ArrayLike<number>,
   stats: { mean: number | ArrayLike<number>; std: number | ArrayLike<number> },
 ): Float32Array {
+  check('normalize', [numbers('data'), opts('stats')], [data, stats]);
   const mean = typeof stats.mean === 'number' ? [stats.mean] : stats.mean;
   const std = typeof stats.std === 'number' ? [stats.std] : stats.std;
   const featureSize = Math.max(mean.length, std.length);
@@ -78,6 +81,7 @@ export interface Standardizer {
  * const xTrain = s.apply(train.images), xTest = s.apply(test.images);
  */
 export function fitStandardizer(data: ArrayLike<number>, featureSize: number): Standardizer {
+  check('fitStandardizer', [numbers('data'), numberArg('featureSize', 'a positive integer')], [data, featureSize]);
   const count = checkRows('fitStandardizer', data.length, featureSize);
   if (count === 0) throw new RangeError('fitStandardizer: no rows to fit');
   // Two passes in float64: a one-pass E[x^2] - E[x]^2 in float32 loses all precision
@@ -105,6 +109,7 @@ export function fitStandardizer(data: ArrayLike<number>, featureSize: number): S
  * oneHot(new Int32Array([2, 0]), 3); // Float32Array [0, 0, 1, 1, 0, 0]
  */
 export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array {
+  check('oneHot', [numbers('labels'), numberArg('classes', 'a positive integer')], [labels, classes]);
   if (!Number.isInteger(classes) || classes <= 0) throw new RangeError(`oneHot: classes must be a positive integer, got ${classes}`);
   const out = new Float32Array(labels.length * classes);
   for (let i = 0; i < labels.length; i++) {
@@ -175,6 +180,7 @@ export function randomCrop(options: { padding: number; fill?: number }): Augment
  * augment(train, [randomHorizontalFlip()], { seed: 1, epoch });
  */
 export function randomHorizontalFlip(options: { probability?: number } = {}): Augmentation {
+  check('randomHorizontalFlip', [opts()], [options]);
   const { probability = 0.5 } = options;
   if (!(probability >= 0 && probability <= 1)) throw new RangeError(`randomHorizontalFlip: probability must be in [0, 1], got ${String(probability)}`);
   return (x, sampleShape, count, random) => {
@@ -203,6 +209,7 @@ export function randomHorizontalFlip(options: { probability?: number } = {}): Au
  * }
  */
 export function augment<Y extends Labels>(ds: Dataset<Y>, augmentations: readonly Augmentation[], options: { seed?: number; epoch?: number } = {}): Dataset<Y> {
+  check('augment', [dataset('ds'), arrayArg('augmentations', 'an array of augmentations (randomCrop(), ...)'), opts()], [ds, augmentations, options]);
   const { seed = 0, epoch = 0 } = options;
   // A stream of its own, so augmentations do not repeat the draws of that epoch's shuffle.
   const next = mulberry32(mixSeed(mixSeed(seed, epoch), AUGMENT_STREAM));

@@ -7,6 +7,7 @@ import { type Graph, OptionsError, parseOptions, type ParamInit, ShapeError, typ
 import { z } from 'zod';
 import { type Activation, activation as applyActivation } from './activations';
 import { activationSchema, checkLayerInput, initSchema, isTensor, type Layer, nameSchema, ownedParams, staticDim } from './common';
+import { check, tensor } from '../args';
 
 /** Options of `dense`. */
 export interface DenseOptions {
@@ -76,6 +77,7 @@ export function dense(a: Tensor | number, b?: number | DenseOptions, c?: DenseOp
 export function flatten(x: Tensor): Tensor;
 export function flatten(): Layer;
 export function flatten(x?: Tensor): Tensor | Layer {
+  if (x !== undefined) check('flatten', [tensor('x')], [x]);
   if (x === undefined) return (t: Tensor) => flatten(t);
   if (x.rank < 1) throw new ShapeError(`flatten: input ${x} must have rank >= 1`);
   x.shape.slice(1).forEach((_, i) => staticDim(x, i + 1, 'flatten'));

@@ -3,6 +3,7 @@ import { OptionsError, type Padding, parseOptions, type ParamInit, ShapeError, t
 import { z } from 'zod';
 import { type Activation, activation as applyActivation } from './activations';
 import { activationSchema, checkLayerInput, initSchema, isTensor, type Layer, nameSchema, ownedParams, pairSchema, staticDim } from './common';
+import { check, tensor } from '../args';
 
 type Pair = number | [number, number];
 
@@ -138,6 +139,7 @@ export function avgPool2d(a?: Tensor | Pool2dOptions, b?: Pool2dOptions): Tensor
 export function globalAvgPool2d(x: Tensor): Tensor;
 export function globalAvgPool2d(): Layer;
 export function globalAvgPool2d(x?: Tensor): Tensor | Layer {
+  if (x !== undefined) check('globalAvgPool2d', [tensor('x')], [x]);
   if (x === undefined) return (t: Tensor) => globalAvgPool2d(t);
   checkNCHW(x, 'globalAvgPool2d');
   return x.mean({ axes: [2, 3] });

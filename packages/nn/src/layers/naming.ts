@@ -4,6 +4,7 @@
  * the same model twice in two graphs gives the same names, and checkpoints line up.
  */
 import { type Graph, GraphError, OptionsError } from '@kiln/core';
+import { check, graph, optional, stringArg } from '../args';
 
 const counters = new WeakMap<Graph, Map<string, number>>();
 
@@ -11,6 +12,7 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_.\-/]*$/;
 
 /** The name for a new layer of `kind`: `name` itself when given, else the next free `<kind>_<n>`. */
 export function layerName(g: Graph, kind: string, name?: string): string {
+  check('layerName', [graph('g'), stringArg('kind'), optional(stringArg('name'))], [g, kind, name]);
   const taken = (n: string) => [...g.params.keys()].some((p) => p.startsWith(`${n}/`));
   if (name !== undefined) {
     if (!NAME.test(name)) throw new OptionsError(`${kind}: invalid layer name '${name}' (letters, digits, _ . - /; not starting with a digit)`);

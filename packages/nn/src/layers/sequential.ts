@@ -1,6 +1,7 @@
 /** Composing layers, and counting what they created. */
 import { type Graph, OptionsError, type Tensor } from '@kiln/core';
 import type { Layer } from './common';
+import { check, graph, optional, opts } from '../args';
 
 /**
  * Chain layers: `sequential([a, b, c])(x)` is `c(b(a(x)))`. Params are created when the
@@ -51,6 +52,7 @@ export function layerTrace(g: Graph): LayerCall[] {
  * paramCount(g); // 101770 for 784-128-10
  */
 export function paramCount(g: Graph, options: { trainable?: boolean; prefix?: string } = {}): number {
+  check('paramCount', [graph('g'), opts()], [g, options]);
   const onlyTrainable = options.trainable ?? true;
   let n = 0;
   for (const [name, p] of g.params) {

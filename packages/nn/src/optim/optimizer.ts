@@ -16,6 +16,7 @@
 import { type Executable, type Graph, GraphError, type Optimizer, OptionsError, type Tensor } from '@kiln/core';
 import { z } from 'zod';
 import { Schedule } from './schedules';
+import { check, exeArg, numberArg, optional, stringArg } from '../args';
 
 const SCOPE = /^[A-Za-z_][A-Za-z0-9_.\-/]*$/;
 
@@ -186,6 +187,7 @@ export function optimizerState(g: Graph, scope?: string): OptimizerState {
  * @example setLearningRate(exe, 1e-4);
  */
 export function setLearningRate(exe: Executable, lr: number, scope?: string): void {
+  check('setLearningRate', [exeArg, numberArg('lr'), optional(stringArg('scope'))], [exe, lr, scope]);
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw new OptionsError(`setLearningRate: lr must be a finite number >= 0, got ${String(lr)}`);
   const s = optimizerState(exe.graph, scope);
   if (s.schedule && !s.schedule.onDevice) throw new OptionsError(`setLearningRate: '${s.scope}' takes its learning rate from a custom schedule function; change the function instead`);
@@ -194,6 +196,7 @@ export function setLearningRate(exe: Executable, lr: number, scope?: string): vo
 
 /** The learning rate the next training step of `exe` will use (read from the device). */
 export async function getLearningRate(exe: Executable, scope?: string): Promise<number> {
+  check('getLearningRate', [exeArg, optional(stringArg('scope'))], [exe, scope]);
   const s = optimizerState(exe.graph, scope);
   if (s.schedule && !s.schedule.onDevice) return s.schedule.at(exe.steps);
   const base = (await exe.getParam(s.lrParam.name)).data[0]!;

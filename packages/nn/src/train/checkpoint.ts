@@ -138,7 +138,7 @@ async function collect(target: Model | Executable, options: SaveCheckpointOption
  * const bytes = await checkpointBytes(model, { epoch: 1 });
  */
 export async function checkpointBytes(target: Model | Executable, options: SaveCheckpointOptions = {}): Promise<Uint8Array> {
-  check('checkpointBytes', [targetArg, optional(opts())], [target, options]);
+  check('checkpointBytes', [targetArg, opts()], [target, options]);
   const { tensors, metadata } = await collect(target, options, 'checkpointBytes');
   return encodeSafetensors(tensors, metadata);
 }
@@ -157,7 +157,7 @@ export async function checkpointBytes(target: Model | Executable, options: SaveC
  * await saveCheckpoint(model, 'checkpoints/mnist-mlp.safetensors', { epoch: 5 });
  */
 export async function saveCheckpoint(target: Model | Executable, path: string, options: SaveCheckpointOptions = {}): Promise<void> {
-  check('saveCheckpoint', [targetArg, pathArg(), optional(opts())], [target, path, options]);
+  check('saveCheckpoint', [targetArg, pathArg(), opts()], [target, path, options]);
   const { tensors, metadata } = await collect(target, options, path);
   await saveSafetensors(path, tensors, metadata);
 }
@@ -181,6 +181,7 @@ function parseCounter(meta: Record<string, string>, key: string): number | strin
  * const info = await restoreCheckpoint(model, decodeSafetensors(bytes));
  */
 export async function restoreCheckpoint(target: Model | Executable, file: SafetensorsFile, options: LoadCheckpointOptions & { source?: string } = {}): Promise<CheckpointInfo> {
+  check('restoreCheckpoint', [targetArg, opts('file'), opts()], [target, file, options]);
   const exe = exeOf(target);
   const src = options.source ?? 'checkpoint';
   const strict = options.strict ?? true;
@@ -232,7 +233,7 @@ export async function restoreCheckpoint(target: Model | Executable, file: Safete
  * await fit(model, train, { epochs: 10, initialEpoch: epoch, initialBatch: batch });
  */
 export async function loadCheckpoint(target: Model | Executable, path: string, options: LoadCheckpointOptions = {}): Promise<CheckpointInfo> {
-  check('loadCheckpoint', [targetArg, pathArg(), optional(opts())], [target, path, options]);
+  check('loadCheckpoint', [targetArg, pathArg(), opts()], [target, path, options]);
   const file = await loadSafetensors(path);
   return restoreCheckpoint(target, file, { ...options, source: path });
 }
@@ -244,6 +245,6 @@ export async function loadCheckpoint(target: Model | Executable, path: string, o
  * const { epoch } = await loadCheckpointBytes(model, await checkpointBytes(other));
  */
 export async function loadCheckpointBytes(target: Model | Executable, bytes: Uint8Array, options: LoadCheckpointOptions = {}): Promise<CheckpointInfo> {
-  check('loadCheckpointBytes', [targetArg, bytesArg(), optional(opts())], [target, bytes, options]);
+  check('loadCheckpointBytes', [targetArg, bytesArg(), opts()], [target, bytes, options]);
   return restoreCheckpoint(target, decodeSafetensors(bytes, 'checkpoint'), { ...options, source: 'checkpoint' });
 }

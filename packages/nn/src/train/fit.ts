@@ -30,7 +30,7 @@ import { batchCount, type ColumnData, type Dataset, type RecordBatch, recordBatc
 import { formatDuration, formatMetric, ProgressBar, type ProgressStream } from '../progress';
 import type { BatchLogs, Callback, EpochLogs, TrainContext } from './callbacks';
 import type { Model } from './model';
-import { check, dataset, modelArg, optional, opts } from '../args';
+import { arg, check, dataset, modelArg, optional, opts } from '../args';
 
 /**
  * A feed value out of range, reported by its position in the (shuffled) batch, renamed by its
@@ -183,7 +183,7 @@ function epochLine(epoch: number, epochs: number, logs: EpochLogs): string {
  * });
  */
 export async function fit(model: Model, data: Dataset | RecordDataset, options: FitOptions = {}): Promise<History> {
-  check('fit', [modelArg, dataset(), optional(opts())], [model, data, options]);
+  check('fit', [modelArg, dataset(), opts()], [model, data, options]);
   const o = parseOptions(fitSchema, options, 'fit');
   if (!model.trainable) throw new GraphError('fit: the model has no training updates (give buildModel an optimizer)');
   const records = asRecords(model, data, 'fit', true);
@@ -322,7 +322,7 @@ export interface EvaluateOptions {
  * const { loss, accuracy } = await evaluate(model, test);
  */
 export async function evaluate(model: Model, data: Dataset | RecordDataset, options: EvaluateOptions = {}): Promise<Record<string, number>> {
-  check('evaluate', [modelArg, dataset(), optional(opts())], [model, data, options]);
+  check('evaluate', [modelArg, dataset(), opts()], [model, data, options]);
   const { batchSize } = parseOptions(z.object({ batchSize: z.number().int().positive().default(256) }).strict(), options, 'evaluate');
   const fetches: Record<string, Tensor> = { loss: model.loss, ...model.metrics };
   const records = asRecords(model, data, 'evaluate', true);
@@ -330,7 +330,7 @@ export async function evaluate(model: Model, data: Dataset | RecordDataset, opti
   if (records.count === 0) throw new OptionsError('evaluate: the dataset is empty');
   const sums: Record<string, number> = {};
   for (const batch of recordBatches(records, { batchSize })) {
-    const out = await model.exe.run(feeds(batch), fetches);
+    const out = await model.exe.run(feeds(batch), fetches).catch((e: unknown) => { throw withSampleIndex(e, batch); });
     for (const [k, v] of Object.entries(out)) sums[k] = (sums[k] ?? 0) + v.data[0]! * batch.size;
   }
   return Object.fromEntries(Object.keys(fetches).map((k) => [k, sums[k]! / records.count]));
@@ -359,6 +359,7 @@ export interface Predicted { data: Float32Array | Int32Array | Uint8Array; shape
 export async function predict(model: Model, x: Dataset | RecordDataset | Float32Array, options?: EvaluateOptions & { outputs?: undefined }): Promise<Predicted>;
 export async function predict(model: Model, x: Dataset | RecordDataset | Float32Array, options: PredictOptions & { outputs: 'all' }): Promise<Record<string, Predicted>>;
 export async function predict(model: Model, x: Dataset | RecordDataset | Float32Array, options: PredictOptions = {}): Promise<Predicted | Record<string, Predicted>> {
+  check('predict', [modelArg, arg('x', 'a Dataset, a RecordDataset or a Float32Array', { value: z.union([z.instanceof(Float32Array), z.object({ count: z.number() }).passthrough()]) }), opts()], [model, x, options]);
   const o = parseOptions(z.object({ batchSize: z.number().int().positive().default(256), outputs: z.literal('all').optional() }).strict(), options, 'predict');
   let records: RecordDataset;
   if (x instanceof Float32Array) {
@@ -373,7 +374,7 @@ export async function predict(model: Model, x: Dataset | RecordDataset | Float32
   const feeds = feeder(model, records, 'predict', inputsFor(model, Object.values(wanted), false));
   const chunks: Record<string, { data: Float32Array | Int32Array | Uint8Array; shape: readonly number[] }[]> = Object.fromEntries(Object.keys(wanted).map((k) => [k, []]));
   for (const batch of recordBatches(records, { batchSize: o.batchSize })) {
-    const out = await model.exe.run(feeds(batch), wanted);
+    const out = await model.exe.run(feeds(batch), wanted).catch((e: unknown) => { throw withSampleIndex(e, batch); });
     for (const k of Object.keys(wanted)) chunks[k]!.push(out[k]!);
   }
   const joined = (k: string): Predicted => {

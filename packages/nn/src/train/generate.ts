@@ -1,5 +1,6 @@
 /** Text generation with a trained language model: one run per new token. */
 import { type Executable, GraphError, OptionsError, type Tensor } from '@kiln/core';
+import { check, exeArg, opts } from '../args';
 
 /** Options of `generate`. */
 export interface GenerateOptions {
@@ -28,6 +29,7 @@ export interface GenerateOptions {
  * const ids = await generate(exe, { input: window, next, prompt: tok.encode('The '), steps: 200 });
  */
 export async function generate(exe: Executable, options: GenerateOptions): Promise<Int32Array> {
+  check('generate', [exeArg, opts()], [exe, options]);
   const { input, next, prompt, steps, pad = 0 } = options;
   if (input.op !== 'input' || input.dtype !== 'i32' || input.rank !== 2 || typeof input.shape[1] !== 'number') {
     throw new GraphError(`generate: input ${input} must be an i32 graph input [batch, length] with a static length`);

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../checkpoint/atomic';
 import { formatDuration, formatMetric } from '../progress';
 import type { Callback, EpochLogs, TrainContext } from './callbacks';
+import { check, opts } from '../args';
 
 /** What a report shows; `renderReport` turns it into the HTML document. */
 export interface ReportData {
@@ -132,6 +133,7 @@ pre { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 0.6
  *   history: [{ epoch: 1, loss: 0.31, accuracy: 0.91, seconds: 12, samplesPerSecond: 4583 }] });
  */
 export function renderReport(r: ReportData): string {
+  check('renderReport', [opts('r')], [r]);
   const epochs = r.history.map((h) => h.epoch);
   const names = metricNames(r.history);
   const column = (k: string) => r.history.map((h) => h[k] ?? NaN);
