@@ -4,15 +4,33 @@
 #include "common.wgsl"
 
 @group(0) @binding(0) var<storage, read_write> y: array<{{OUT_T}}>;
+#if PROLOGUE
+// The input is core's prologue of these bindings (from binding 1; see kernels/fused.ts).
+{{PROLOGUE_FNS}}
+#else
 #if VEC4
 @group(0) @binding(1) var<storage, read> x: array<vec4<{{T}}>>;
 #else
 @group(0) @binding(1) var<storage, read> x: array<{{T}}>;
 #endif
+#endif
 
 #if ARG == 0
 fn combine(acc: {{T}}, v: {{T}}) -> {{T}} {
   {{COMBINE}}
+}
+
+// Input element i: read, or computed by the prologue (apply_prologue).
+fn load_x(i: u32) -> {{T}} {
+#if PROLOGUE
+  return apply_prologue(i);
+#else
+#if VEC4
+  return x[i / 4u][i % 4u];
+#else
+  return x[i];
+#endif
+#endif
 }
 
 // The value stored for output o: the result itself, or core's epilogue of it (EPILOGUE holds
@@ -46,7 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 #else
   for (var r = 0u; r < {{R}}u; r++) {
-    acc = combine(acc, x[in_index(o, r)]);
+    acc = combine(acc, load_x(in_index(o, r)));
   }
 #endif
   y[o] = finish(acc, o);
@@ -71,7 +89,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let end = min(begin + {{CHUNK}}u, {{R}}u);
   var acc: {{T}} = {{INIT}};
   for (var r = begin + lid; r < end; r += {{WG}}u) {
-    acc = combine(acc, x[in_index(o, r)]);
+    acc = combine(acc, load_x(in_index(o, r)));
   }
   part[lid] = acc;
   workgroupBarrier();

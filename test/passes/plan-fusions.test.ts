@@ -74,6 +74,29 @@ describe('fuseEpilogues', () => {
   });
 });
 
+describe('fusePrologues', () => {
+  it('a reduction computes the elementwise kernel it alone reads, and keeps its epilogue', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 6]);
+    const m = g.input('m', [4, 1]);
+    const plan = planOf(g, { y: x.sub(m).exp().sum({ axes: [1] }).log() });
+    expect(kernels(plan)).toHaveLength(1);
+    const [s] = opSteps(plan);
+    expect(s!.ops).toEqual(['sub', 'exp', 'sum', 'log']);
+    expect(s!.prologue!.inputs.map((i) => i.shape)).toEqual([[4, 6], [4, 1]]);
+    expect(plan.buffers.has(s!.inputs[0]!.buf)).toBe(false); // the input is never written
+  });
+
+  it('does not fuse a value another kernel also reads, nor into a non-reduction', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 6]);
+    const e = x.exp();
+    expect(kernels(planOf(g, { s: e.sum(), t: e.mul(2) }))).toHaveLength(3);
+    expect(kernels(planOf(g, { y: x.exp().transpose() }))).toHaveLength(2);
+    expect(kernels(planOf(g, { y: x.exp().argMax({ axis: 1 }) }))).toHaveLength(2);
+  });
+});
+
 describe('fuseMultiTensor', () => {
   it.each([[8, 4], [16, 2]])('Adam on four params at %i storage buffers: %i packed updates, assigns at offsets', async (limit, groups) => {
     const { g, loss } = mlp();

@@ -1,4 +1,5 @@
-// core's plan fusions on a real device: epilogues in GEMM and reduction stores, packed
+// core's plan fusions on a real device: epilogues in GEMM and reduction stores, prologues in
+// reductions' reads, packed
 // multi-tensor updates. Dispatches are counted on the device (device-spy.ts); every fused
 // result is compared with the CPU backend running the same plan.
 import { compileWith, type Executable, Graph, type Tensor } from '@kiln/core';
@@ -31,9 +32,14 @@ function epilogues() {
   const rowMax = a.max({ axes: [1] }).sub(1);
   const total = a.sum().mul(0.25).sqrt();
   // Long rows reduce as workgroup trees: one pass (2 x 400), or partials and a second pass (5000).
-  const rows = g.input('l', [2, 400]).sum({ axes: [1] }).mul(2);
-  const all = g.input('h', [5000]).max().add(1);
-  const fetches: Record<string, Tensor> = { conv, residual, rowMax, total, rows, all };
+  const l = g.input('l', [2, 400]), h = g.input('h', [5000]);
+  const rows = l.sum({ axes: [1] }).mul(2);
+  const all = h.max().add(1);
+  // Prologues: the reduction computes its input (serial rows, a one-pass tree, partials).
+  const expSum = a.sub(0.5).exp().sum({ axes: [1] });
+  const treeSum = l.square().sum({ axes: [1] }).sqrt();
+  const partialMin = h.mul(b.reshape([4]).slice({ begin: [0], size: [1] })).min();
+  const fetches: Record<string, Tensor> = { conv, residual, rowMax, total, rows, all, expSum, treeSum, partialMin };
   const feeds = { x: rand(216, 1), w: rand(108, 2), b: rand(4, 3), a: rand(35, 4), m: rand(35, 5), r: rand(25, 6), l: rand(800, 7), h: rand(5000, 8) };
   return { g, fetches, feeds };
 }
@@ -75,7 +81,9 @@ describeGpu('plan fusions on webgpu', () => {
     const e = epilogues();
     const gpu = await compileWith(e.g, made!.backend);
     const plan = gpu.plan(e.fetches);
-    expect(plan.steps.filter((s) => s.kind === 'op' && s.epilogue).map((s) => s.ops.join('+')).sort()).toEqual(['conv2d+add+relu', 'matmul+mul+add', 'max+add', 'max+sub', 'sum+mul', 'sum+mul+sqrt']);
+    expect(plan.steps.filter((s) => s.kind === 'op' && (s.epilogue || s.prologue)).map((s) => s.ops.join('+')).sort()).toEqual([
+      'conv2d+add+relu', 'matmul+mul+add', 'max+add', 'max+sub', 'mul+min', 'square+sum+sqrt', 'sub+exp+sum', 'sum+mul', 'sum+mul+sqrt',
+    ]);
     const c = epilogues();
     const cpu = await compileWith(c.g, await createCpuBackend({ mode: 'cpu' }), { ownsBackend: true });
     const got = await gpu.run(e.feeds, e.fetches);

@@ -52,6 +52,16 @@ export interface Epilogue {
   readonly inputs: readonly PlanOperand[];
 }
 
+/**
+ * An elementwise expression a kernel computes its first input with as it reads it (fusion pass
+ * `fusePrologues`): `inputs[0]` of the step then names no buffer the step reads; element j of
+ * that input is `expr` of the prologue's inputs broadcast to its shape, at j.
+ */
+export interface Prologue {
+  readonly expr: Expr;
+  readonly inputs: readonly PlanOperand[];
+}
+
 /** One primitive with a kernel of its own (matmul, reduce, movement, conv, ...); `OpStep<'cumsum'>` types its params. */
 export interface OpStep<K extends KernelPrimitive = KernelPrimitive> {
   readonly kind: 'op';
@@ -63,6 +73,8 @@ export interface OpStep<K extends KernelPrimitive = KernelPrimitive> {
   readonly out: PlanOperand;
   /** For strided movement ops (transpose, broadcastTo, slice, pad): the index map. */
   readonly view?: StridedView;
+  /** Elementwise ops fused into the kernel's reads of its first input; `ops` lists them first. */
+  readonly prologue?: Prologue;
   /** Elementwise ops fused into the kernel's store; `ops` lists them after the primitive. */
   readonly epilogue?: Epilogue;
   readonly ops: readonly string[];

@@ -43,7 +43,7 @@ export function createReferenceBackend(): Backend {
       // Every expression of a step (its own, its epilogue's, its segments'), compiled once.
       const evaluators = new Map<Expr, ReturnType<typeof exprEvaluator>>();
       for (const s of plan.steps) {
-        const exprs = s.kind === 'elementwise' ? [s.expr] : s.kind === 'packed' ? s.segments.map((g) => g.expr) : s.kind === 'op' && s.epilogue ? [s.epilogue.expr] : [];
+        const exprs = s.kind === 'elementwise' ? [s.expr] : s.kind === 'packed' ? s.segments.map((g) => g.expr) : s.kind === 'op' ? [s.prologue?.expr, s.epilogue?.expr].filter((e) => e !== undefined) : [];
         for (const e of exprs) evaluators.set(e, exprEvaluator(e));
       }
       // Temps live in the memory plan's slots, as on a device: a temp overwritten by another
@@ -99,9 +99,12 @@ export function createReferenceBackend(): Backend {
               write(s.out.buf, round(s.out.dtype, out));
               continue;
             }
+            // A prologue computes the first input (rounded as a kernel would store it).
+            const x0 = s.inputs[0]!;
+            const ins = s.inputs.map((o, i) => (i === 0 && s.prologue ? { shape: o.shape, dtype: o.dtype, data: round(o.dtype, elementwise(s.prologue.expr, operands(s.prologue.inputs), x0.shape)) } : ref(o)));
             let out = s.view
-              ? applyView(ref(s.inputs[0]!), s.view, s.out.shape)
-              : spec(s.op).ref(s.inputs.map(ref), s.attrs, { out: { shape: s.out.shape, dtype: s.out.dtype }, step });
+              ? applyView(ins[0]!, s.view, s.out.shape)
+              : spec(s.op).ref(ins, s.attrs, { out: { shape: s.out.shape, dtype: s.out.dtype }, step });
             // An epilogue sees the kernel's result as stored (rounded to f32).
             if (s.epilogue) out = elementwise(s.epilogue.expr, [{ shape: s.out.shape, data: round(s.out.dtype, out) }, ...operands(s.epilogue.inputs)], s.out.shape);
             write(s.out.buf, round(s.out.dtype, out));

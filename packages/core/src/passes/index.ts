@@ -1,13 +1,14 @@
 /**
  * The compiler pipeline: an ordered list of small named passes from a specialised graph
  * to a Plan — graph passes (PASSES), then the lowering passes fuseElementwise, assignBuffers
- * (lower.ts), the plan fusions fuseEpilogues (epilogue.ts) and fuseMultiTensor
- * (multi-tensor.ts), and assignMemorySlots. With `debug`, the IR is validated after every pass.
+ * (lower.ts), the plan fusions fuseEpilogues (epilogue.ts), fusePrologues (prologue.ts) and
+ * fuseMultiTensor (multi-tensor.ts), and assignMemorySlots. With `debug`, the IR is validated after every pass.
  */
 import type { Plan } from '../backend';
 import { GraphError } from '../errors';
 import type { Graph } from '../graph';
 import { fuseEpilogues } from './epilogue';
+import { fusePrologues } from './prologue';
 import { assignBuffers, assignMemorySlots, fuseElementwise, type FusionOptions, validateAssigns, validateFusion } from './lower';
 import { fuseMultiTensor, validatePacked } from './multi-tensor';
 import type { PGraph } from './pgraph';
@@ -35,9 +36,10 @@ export function validate(pg: PGraph, after: string): void {
   }
 }
 
-/** Fusions over the lowered plan, in order: kernels' epilogues, then multi-tensor updates. */
+/** Fusions over the lowered plan, in order: kernels' epilogues, reductions' prologues, then multi-tensor updates. */
 export const PLAN_FUSIONS: readonly { name: string; run: (plan: Plan, options: FusionOptions) => Plan }[] = [
   { name: 'fuseEpilogues', run: fuseEpilogues },
+  { name: 'fusePrologues', run: fusePrologues },
   { name: 'fuseMultiTensor', run: fuseMultiTensor },
 ];
 
@@ -88,7 +90,8 @@ export function buildPlan(g: Graph, fetches: readonly { key: string; id: number 
 export { liveRanges, planMemory, validatePlan } from './validate-plan';
 export { maxFusedInputs } from './lower';
 export { EPILOGUE_OPS } from './epilogue';
+export { PROLOGUE_OPS } from './prologue';
 export { MAX_ABSORBED_NODES, SEGMENT_ALIGN } from './multi-tensor';
-export { fuseEpilogues, fuseMultiTensor, validatePacked, fuseElementwise, assignBuffers, assignMemorySlots, validateAssigns, validateFusion, specialize, foldConstants, eliminateCommonSubexpressions, elideBroadcasts, prune };
+export { fuseEpilogues, fusePrologues, fuseMultiTensor, validatePacked, fuseElementwise, assignBuffers, assignMemorySlots, validateAssigns, validateFusion, specialize, foldConstants, eliminateCommonSubexpressions, elideBroadcasts, prune };
 export type { Fusion, FusedKernel, FusionOptions } from './lower';
 export type { PGraph };

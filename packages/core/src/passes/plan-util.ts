@@ -5,10 +5,10 @@
 import type { Plan, PlanBuffer, PlanOperand, PlanStep } from '../backend';
 import { type Expr, exprNodes, exprUses } from '../expr';
 
-/** Buffers a step reads (an epilogue's inputs included). */
+/** Buffers a step reads (a prologue's inputs in place of the first input, an epilogue's inputs). */
 export function stepReads(s: PlanStep): readonly PlanOperand[] {
   if (s.kind === 'assign') return [s.src];
-  if (s.kind === 'op' && s.epilogue) return [...s.inputs, ...s.epilogue.inputs];
+  if (s.kind === 'op' && (s.prologue || s.epilogue)) return [...(s.prologue ? [...s.prologue.inputs, ...s.inputs.slice(1)] : s.inputs), ...(s.epilogue?.inputs ?? [])];
   return s.inputs;
 }
 

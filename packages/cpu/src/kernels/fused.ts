@@ -1,6 +1,7 @@
 /**
  * Kernels of core's plan fusions on the CPU: a kernel with an epilogue (fuseEpilogues) runs its
- * primitive, then the epilogue in place over the result; a packed step (fuseMultiTensor) runs
+ * primitive, then the epilogue in place over the result; one with a prologue (fusePrologues)
+ * first computes its input into scratch memory; a packed step (fuseMultiTensor) runs
  * one generated elementwise loop per segment into its part of the packed buffer. Both reuse the
  * elementwise code generator, so the CPU computes exactly what an unfused plan would.
  */
@@ -37,6 +38,21 @@ export function withEpilogue(base: Kernel, step: OpStep, ctx: LowerContext): Ker
   if (!epilogue) return base;
   const apply: ElementwiseStep = { kind: 'elementwise', expr: epilogue.expr, inputs: [step.out, ...epilogue.inputs], out: step.out, ops: step.ops.slice(1) };
   return sequence(`${base.name}+epilogue`, step.ops, base.shapes, [base, lowerElementwise(apply, ctx)]);
+}
+
+/**
+ * A kernel whose first input comes from a prologue: the prologue's loop writes a scratch array
+ * (the first input as an unfused plan would hold it), then `lower` builds the kernel reading it.
+ */
+export function withPrologue(lower: (step: OpStep, ctx: LowerContext) => Kernel, step: OpStep, ctx: LowerContext): Kernel {
+  const prologue = step.prologue;
+  if (!prologue) return lower(step, ctx);
+  const x = step.inputs[0]!;
+  const scratch = ctx.scratchF32(shapeSize(x.shape));
+  const view: LowerContext['view'] = (o) => ((typeof o === 'number' ? o : o.buf) === PART ? scratch : ctx.view(o));
+  const first = lowerElementwise({ kind: 'elementwise', expr: prologue.expr, inputs: prologue.inputs, out: { ...x, buf: PART }, ops: [] }, { ...ctx, view });
+  const base = lower({ ...step, inputs: [{ ...x, buf: PART }, ...step.inputs.slice(1)] }, { ...ctx, view });
+  return sequence(`prologue+${base.name}`, step.ops, base.shapes, [first, base]);
 }
 
 /** One elementwise loop per segment, each writing its part of the packed output. */

@@ -7,7 +7,7 @@
 import { type KernelPrimitive, type OpStep, UnsupportedError } from '@kiln/core';
 import type { Kernel, LowerContext } from '../kernel';
 import { CONV_KERNELS } from './conv';
-import { withEpilogue } from './fused';
+import { withEpilogue, withPrologue } from './fused';
 import { LINALG_KERNELS } from './linalg';
 import { MOVEMENT_KERNELS } from './movement';
 import { REDUCE_KERNELS } from './reduce';
@@ -29,5 +29,5 @@ export const OP_KERNELS = {
 export function lowerOp(step: OpStep, ctx: LowerContext): Kernel {
   const row = (OP_KERNELS as Partial<Record<KernelPrimitive, OpLowering>>)[step.op];
   if (!row) throw new UnsupportedError(`cpu backend: '${step.op}' has no kernel (ops: ${step.ops.join(', ')})`);
-  return withEpilogue(row(step, ctx), step, ctx);
+  return withEpilogue(withPrologue(row, step, ctx), step, ctx);
 }

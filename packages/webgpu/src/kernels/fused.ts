@@ -4,7 +4,7 @@
  * writing its part of one packed buffer. Both render core's expressions with render.ts.
  */
 import {
-  type Epilogue, type Expr, exprNodes, KernelCompileError, type PackedElementwiseStep, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString,
+  type Epilogue, type Expr, exprNodes, KernelCompileError, type Prologue, type PackedElementwiseStep, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString,
 } from '@kiln/core';
 import { type Binding, grid1d, type Kernel } from '../kernel';
 import { collapse, indexCode } from '../layout';
@@ -37,20 +37,41 @@ export function exprKey(...roots: readonly Expr[]): string {
 const load = (o: PlanOperand, v: string) => (o.dtype === 'bool' ? `(${v} != 0u)` : v);
 
 /**
+ * WGSL statements binding `a${k}` to each input's element at linear index `i` of `shape` (read
+ * through its broadcast strides from `names[k]`), `a${k + first}` for input k.
+ */
+function loadArgs(inputs: readonly PlanOperand[], shape: readonly number[], names: readonly string[], first: number): string[] {
+  const strides = inputs.map((x) => shapeBroadcastStrides(x.shape, shape));
+  const c = collapse(shape, strides);
+  const body = indexCode('i', c.shape, c.strides, inputs.map((_, k) => `e${k}`));
+  inputs.forEach((x, k) => body.push(`let a${k + first} = ${load(x, `${names[k]}[e${k}]`)};`));
+  return body;
+}
+
+/**
  * WGSL `fn apply_epilogue(v: f32, i: u32) -> f32`: the epilogue of the value v stored at
  * output element i (a linear index into `shape`), its inputs `names[k]` read through their
  * broadcast strides; and `apply_epilogue4` for four consecutive elements.
  */
 export function epilogueFns(epilogue: Epilogue, shape: readonly number[], names: readonly string[]): string {
-  const strides = epilogue.inputs.map((x) => shapeBroadcastStrides(x.shape, shape));
-  const c = collapse(shape, strides);
-  const body = indexCode('i', c.shape, c.strides, epilogue.inputs.map((_, k) => `e${k}`));
-  epilogue.inputs.forEach((x, k) => body.push(`let a${k + 1} = ${load(x, `${names[k]}[e${k}]`)};`));
   const r = renderExpr(epilogue.expr, (k) => (k === 0 ? 'v' : `a${k}`), { index: 'i', prefix: 'ep' });
   return [
-    `fn apply_epilogue(v: f32, i: u32) -> f32 {\n  ${[...body, ...r.lines, `return ${r.value};`].join('\n  ')}\n}`,
+    `fn apply_epilogue(v: f32, i: u32) -> f32 {\n  ${[...loadArgs(epilogue.inputs, shape, names, 1), ...r.lines, `return ${r.value};`].join('\n  ')}\n}`,
     'fn apply_epilogue4(v: vec4f, i: u32) -> vec4f {\n  return vec4f(apply_epilogue(v.x, i), apply_epilogue(v.y, i + 1u), apply_epilogue(v.z, i + 2u), apply_epilogue(v.w, i + 3u));\n}',
   ].join('\n\n');
+}
+
+/**
+ * The bindings of a prologue's inputs (`P0..` from binding `first`) and WGSL
+ * `fn apply_prologue(i: u32) -> f32`: the kernel's input element i (a linear index into `shape`).
+ */
+export function prologueFns(prologue: Prologue, shape: readonly number[], first: number): string {
+  const names = prologue.inputs.map((_, k) => `P${k}`);
+  const r = renderExpr(prologue.expr, (k) => `a${k}`, { index: 'i', prefix: 'pr' });
+  return [
+    ...prologue.inputs.map((x, k) => `@group(0) @binding(${first + k}) var<storage, read> ${names[k]}: array<${storageType(x.dtype)}>;`),
+    `fn apply_prologue(i: u32) -> f32 {\n  ${[...loadArgs(prologue.inputs, shape, names, 0), ...r.lines, `return ${r.value};`].join('\n  ')}\n}`,
+  ].join('\n');
 }
 
 /**

@@ -4,7 +4,7 @@
  * from its expression); neither are sources, reshape (an alias) or assign (end-of-run copies).
  * Typed `satisfies Record<KernelPrimitive, ...>`: a new such primitive fails tsc until it has a row.
  */
-import { EPILOGUE_OPS, type KernelPrimitive, type OpStep, UnsupportedError } from '@kiln/core';
+import { EPILOGUE_OPS, type KernelPrimitive, PROLOGUE_OPS, type OpStep, UnsupportedError } from '@kiln/core';
 import type { BuildContext, Kernel } from '../kernel';
 import { CONV_KERNELS } from './conv';
 import { LINALG_KERNELS } from './linalg';
@@ -28,7 +28,9 @@ export const OP_KERNELS = {
 export function lowerOp(step: OpStep, ctx: BuildContext): Kernel[] {
   const row = (OP_KERNELS as Partial<Record<KernelPrimitive, OpLowering>>)[step.op];
   if (!row) throw new UnsupportedError(`webgpu: '${step.op}' has no kernel (ops: ${step.ops.join(', ')})`);
-  // Only the GEMM family applies epilogues (core's EPILOGUE_OPS); a kernel that would drop one is refused.
+  // Only the GEMM family and reductions apply epilogues, only reductions prologues (core's
+  // EPILOGUE_OPS, PROLOGUE_OPS); a kernel that would drop one is refused.
   if (step.epilogue && !EPILOGUE_OPS.has(step.op)) throw new UnsupportedError(`webgpu: '${step.op}' cannot apply an epilogue (ops: ${step.ops.join(', ')})`);
+  if (step.prologue && !PROLOGUE_OPS.has(step.op)) throw new UnsupportedError(`webgpu: '${step.op}' cannot apply a prologue (ops: ${step.ops.join(', ')})`);
   return row(step, ctx);
 }

@@ -7,7 +7,7 @@
  */
 import { E, type OpStep, shapeSize, spec } from '@kiln/core';
 import { type Binding, type BuildContext, ceilDiv, grid1d, type Kernel, single } from '../kernel';
-import { epilogueFns, exprKey } from './fused';
+import { epilogueFns, exprKey, prologueFns } from './fused';
 import { type Defines, preprocess, shader } from '../preprocess';
 import { literal, renderExpr, storageType } from '../render';
 
@@ -21,7 +21,7 @@ const MANY_OUTPUTS = 4096;
 /** Workgroups a split reduction aims for. */
 const TARGET_WORKGROUPS = 256;
 
-const FLAGS = { SERIAL: 0, TREE: 0, ARG: 0, VEC4: 0, COMBINE: '', INIT: '0', IN_INDEX: 'return 0u;', CHUNK: 1, PARTS: 1, R: 0, INNER: 1, LEN: 1, BETTER: 'false', EPILOGUE: '', FINISH: 'return v;' };
+const FLAGS = { SERIAL: 0, TREE: 0, ARG: 0, VEC4: 0, COMBINE: '', INIT: '0', IN_INDEX: 'return 0u;', CHUNK: 1, PARTS: 1, R: 0, INNER: 1, LEN: 1, BETTER: 'false', EPILOGUE: '', FINISH: 'return v;', PROLOGUE: 0, PROLOGUE_FNS: '' };
 const reduceShader = (d: Defines) => shader('reduce.wgsl', { ...FLAGS, ...d });
 
 /** WGSL body of in_index(o, r) for reducing `axes` of `shape`. */
@@ -67,30 +67,35 @@ export function reduceKernels(step: OpStep<'sum' | 'prod' | 'max' | 'min'>, ctx:
     COMBINE: [...comb.lines, `return ${comb.value};`].join('\n  '),
     INIT: literal(r.init(x.dtype), x.dtype),
   };
+  // Core's prologue (fusePrologues) computes the input as the first pass reads it: its inputs
+  // take bindings 1.. in place of x.
+  const prologue = step.prologue;
+  const reading: Defines = prologue ? { PROLOGUE: 1, PROLOGUE_FNS: prologueFns(prologue, x.shape, 1) } : {};
+  const inputBindings: Binding[] = prologue ? prologue.inputs.map((i) => ({ target: { buf: i.buf }, access: 'read' })) : [{ target: { buf: x.buf }, access: 'read' }];
   // Core's epilogue (fuseEpilogues), applied by whichever kernel stores the final outputs.
   const epilogue = step.epilogue;
   const names = epilogue?.inputs.map((_, k) => `EP${k}`) ?? [];
-  const finishing: Defines = epilogue ? {
-    EPILOGUE: [...epilogue.inputs.map((x, k) => `@group(0) @binding(${k + 2}) var<storage, read> ${names[k]}: array<${storageType(x.dtype)}>;`), epilogueFns(epilogue, step.out.shape, names)].join('\n'),
+  const finishing = (firstBinding: number): Defines => (epilogue ? {
+    EPILOGUE: [...epilogue.inputs.map((x, k) => `@group(0) @binding(${k + firstBinding}) var<storage, read> ${names[k]}: array<${storageType(x.dtype)}>;`), epilogueFns(epilogue, step.out.shape, names)].join('\n'),
     FINISH: 'return apply_epilogue(v, o);',
-  } : {};
+  } : {});
   const epilogueBindings: Binding[] = epilogue?.inputs.map((x) => ({ target: { buf: x.buf }, access: 'read' })) ?? [];
   const meta = { ops: step.ops, shapes: `${x.dtype}[${x.shape.join(', ')}] axes [${[...axes].join(', ')}] -> [${step.out.shape.join(', ')}]`, flops: shapeSize(x.shape) };
   const inIndex = reduceIndexCode(x.shape, axes);
-  const keyBase = `${step.op}[${x.shape.join(',')}|${[...axes].join(',')}|${T}]${epilogue ? ` epilogue e${exprKey(epilogue.expr)} ${epilogue.inputs.map((i) => `${i.dtype}[${i.shape.join(',')}]`).join(' ')}` : ''}`;
+  const keyBase = `${step.op}[${x.shape.join(',')}|${[...axes].join(',')}|${T}]${prologue ? ` prologue e${exprKey(prologue.expr)} ${prologue.inputs.map((i) => `${i.dtype}[${i.shape.join(',')}]`).join(' ')}` : ''}${epilogue ? ` epilogue e${exprKey(epilogue.expr)} ${epilogue.inputs.map((i) => `${i.dtype}[${i.shape.join(',')}]`).join(' ')}` : ''}`;
   if (O === 0) return [];
   // On CPU-emulated adapters an invocation per output is best as soon as there are a few SIMD
   // groups of outputs; GPUs want many more threads (and trees for long rows).
   const serial = ctx.traits.cpuLike ? R <= SERIAL_MAX || O >= 32 : R <= SERIAL_MAX || O >= MANY_OUTPUTS;
   // Reducing trailing dims: output o reads the contiguous row [o R, (o + 1) R).
   const trailing = [...axes].every((a) => a >= rank - axes.size) || x.shape.filter((_, i) => !axes.has(i)).every((d) => d === 1);
-  const vec4 = trailing && R % 4 === 0 && R > 0;
+  const vec4 = trailing && R % 4 === 0 && R > 0 && !prologue;
   if (serial) {
     return [{
       name: `reduce_${step.op}`, key: `serial_${keyBase}${vec4 ? ' x4' : ''}`,
-      source: reduceShader({ ...common, ...finishing, SERIAL: 1, WG: SERIAL_WG, R, IN_INDEX: inIndex, VEC4: vec4 ? 1 : 0 }),
+      source: reduceShader({ ...common, ...reading, ...finishing(1 + inputBindings.length), SERIAL: 1, WG: SERIAL_WG, R, IN_INDEX: inIndex, VEC4: vec4 ? 1 : 0 }),
       workgroupSize: SERIAL_WG, grid: grid1d(O, SERIAL_WG),
-      bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }, ...epilogueBindings],
+      bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, ...inputBindings, ...epilogueBindings],
       bytes: 4 * (shapeSize(x.shape) + O), ...meta,
     }];
   }
@@ -99,9 +104,9 @@ export function reduceKernels(step: OpStep<'sum' | 'prod' | 'max' | 'min'>, ctx:
   const final = parts === 1;
   const tree = (out: { buf: number } | { scratch: number }): Kernel => ({
     name: `reduce_${step.op}`, key: `tree_${keyBase}|parts ${parts}`,
-    source: reduceShader({ ...common, ...(final ? finishing : {}), TREE: 1, WG: TREE_WG, R, CHUNK: chunk, PARTS: parts, IN_INDEX: inIndex }),
+    source: reduceShader({ ...common, ...reading, ...(final ? finishing(1 + inputBindings.length) : {}), TREE: 1, WG: TREE_WG, R, CHUNK: chunk, PARTS: parts, IN_INDEX: inIndex }),
     workgroupSize: TREE_WG, grid: [parts, O, 1],
-    bindings: [{ target: out, access: 'read_write' }, { target: { buf: x.buf }, access: 'read' }, ...(final ? epilogueBindings : [])],
+    bindings: [{ target: out, access: 'read_write' }, ...inputBindings, ...(final ? epilogueBindings : [])],
     bytes: 4 * (shapeSize(x.shape) + O * parts), ...meta,
   });
   if (parts === 1) return [tree({ buf: step.out.buf })];
@@ -110,7 +115,7 @@ export function reduceKernels(step: OpStep<'sum' | 'prod' | 'max' | 'min'>, ctx:
     tree({ scratch: partials }),
     {
       name: `reduce_${step.op}`, key: `partials_${keyBase}|parts ${parts}`,
-      source: reduceShader({ ...common, ...finishing, SERIAL: 1, WG: SERIAL_WG, R: parts, IN_INDEX: `return o * ${parts}u + r;` }),
+      source: reduceShader({ ...common, ...finishing(2), SERIAL: 1, WG: SERIAL_WG, R: parts, IN_INDEX: `return o * ${parts}u + r;` }),
       workgroupSize: SERIAL_WG, grid: grid1d(O, SERIAL_WG),
       bindings: [{ target: { buf: step.out.buf }, access: 'read_write' }, { target: { scratch: partials }, access: 'read' }, ...epilogueBindings],
       ops: step.ops, shapes: meta.shapes, bytes: 4 * (O * parts + O), flops: O * parts,
