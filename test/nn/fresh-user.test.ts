@@ -4,10 +4,13 @@
 // fit names its dataset sample; a save under /proc fails instead of hanging; exported bytes own
 // their buffer; npm pack is refused with one line.
 import { spawnSync } from 'node:child_process';
-import { createReferenceBackend, DTypeError, FeedError, Graph, GraphError, OptionsError, ShapeError } from '@kiln/core';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createReferenceBackend, DTypeError, ownedBytes, FeedError, Graph, GraphError, OptionsError, ShapeError } from '@kiln/core';
 import { CheckpointError } from '../../packages/nn/src/checkpoint';
-import { writeFileAtomic } from '../../packages/nn/src/checkpoint/atomic';
-import { createDataset, DataFormatError, parseCifar10, parseIdx } from '../../packages/nn/src/data';
+import { readFileChecked, writeFileAtomic } from '../../packages/nn/src/checkpoint/atomic';
+import { createDataset, DataFormatError, loadCifar10, parseCifar10, parseIdx } from '../../packages/nn/src/data';
 import { accuracy, binaryCrossEntropy, confusionMatrix, dense, mae, mse, softmaxCrossEntropy, topKAccuracy } from '../../packages/nn/src/nn';
 import { sgd } from '../../packages/nn/src/optim';
 import { buildModel, checkpointBytes, evaluate, fit, loadCheckpoint, loadCheckpointBytes, saveCheckpoint } from '../../packages/nn/src/train';
@@ -154,6 +157,43 @@ test('onnx.exportModel returns a plain Uint8Array that owns its buffer', () => {
   const copy = bytes.slice();
   copy[0] = (bytes[0]! + 1) & 255;
   expect(copy[0]).not.toBe(bytes[0]);
+});
+
+describe('bytes a public API returns own their buffer', () => {
+  const pooled = Buffer.from([1, 2, 3]); // a small Buffer is a view into Node's shared pool
+  const rows: [string, Uint8Array][] = [
+    ['a pooled Buffer', pooled],
+    ['a view at an offset', new Uint8Array(new ArrayBuffer(8), 2, 3)],
+    ['a whole Buffer', Buffer.alloc(16384)],
+    ['a plain Uint8Array', Uint8Array.of(1, 2, 3)],
+  ];
+  test.each(rows)('ownedBytes(%s)', (_, input) => {
+    const out = ownedBytes(input);
+    expect(Object.getPrototypeOf(out)).toBe(Uint8Array.prototype);
+    expect(out.byteOffset).toBe(0);
+    expect(out.buffer.byteLength).toBe(out.byteLength);
+    expect([...out]).toEqual([...input]);
+  });
+  test('readFileChecked of a small file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-owned-'));
+    await writeFile(join(dir, 'f'), Uint8Array.of(9, 8, 7));
+    const bytes = await readFileChecked(join(dir, 'f'));
+    expect(bytes.buffer.byteLength).toBe(3);
+    expect([...bytes]).toEqual([9, 8, 7]);
+  });
+});
+
+describe('loadCifar10 names a wrong folder once, not each missing file', () => {
+  const rows: [string, () => Promise<string>, RegExp][] = [
+    ['a folder that does not exist', async () => '/tmp/kiln-nonexistent-cifar', /^\/tmp\/kiln-nonexistent-cifar: no such folder \(CIFAR-10 needs/],
+    ['a folder with none of the files', () => mkdtemp(join(tmpdir(), 'kiln-cifar-empty-')), /: none of the CIFAR-10 files is in this folder \(CIFAR-10 needs/],
+  ];
+  test.each(rows)('%s', async (_, folder, message) => {
+    const e = await loadCifar10({ dir: await folder() }).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(DataFormatError);
+    expect((e as Error).message).toMatch(message);
+    expect((e as Error).message).not.toMatch(/ENOENT/);
+  });
 });
 
 test('npm pack of a package is refused with one line; pnpm without a build too', () => {

@@ -9,7 +9,8 @@
  * Readers: `parseIdx`/`readIdxFile` (MNIST's IDX), `parseCifar10`/`readCifar10File`.
  * Transforms: `scale`, `normalize`, `fitStandardizer`, `oneHot`; augmentations (seeded, per
  * epoch): `augment(ds, [randomCrop({ padding: 4 }), randomHorizontalFlip()], { seed, epoch })`.
- * A malformed file raises `DataFormatError`; a bad argument raises `RangeError`.
+ * A malformed file or inconsistent arrays raise `DataFormatError`; a missing or wrong-typed
+ * argument raises `OptionsError` (naming the function and the argument); a bad value `RangeError`.
  */
 export * from './errors';
 export * from './idx';
