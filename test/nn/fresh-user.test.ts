@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createReferenceBackend, DTypeError, ownedBytes, FeedError, Graph, GraphError, OptionsError, ShapeError } from '@kiln/core';
+import { createReferenceBackend, DTypeError, ownedBytes, FeedError, Graph, GraphError, OptionsError, ShapeError, type Tensor } from '@kiln/core';
 import { CheckpointError } from '../../packages/nn/src/checkpoint';
 import { readFileChecked, writeFileAtomic } from '../../packages/nn/src/checkpoint/atomic';
 import { createDataset, DataFormatError, loadCifar10, parseCifar10, parseIdx } from '../../packages/nn/src/data';
-import { accuracy, binaryCrossEntropy, confusionMatrix, dense, mae, mse, softmaxCrossEntropy, topKAccuracy } from '../../packages/nn/src/nn';
+import { accuracy, binaryAccuracy, binaryCrossEntropy, confusionMatrix, confusionMatrixOp, dense, mae, mse, softmaxCrossEntropy, topKAccuracy } from '../../packages/nn/src/nn';
 import { sgd } from '../../packages/nn/src/optim';
 import { buildModel, checkpointBytes, evaluate, fit, loadCheckpoint, loadCheckpointBytes, saveCheckpoint } from '../../packages/nn/src/train';
 import * as kilnNn from '../../packages/nn/src';
@@ -125,6 +125,21 @@ describe('labels that fit no loss name the loss and what it takes', () => {
     const { g, x, y } = graph();
     expect(() => loss(x, g.input('t', [2]))).toThrow(new RegExp(`^${name}: predictions .* and targets .* must have the same shape`));
     expect(() => loss(x, y.reshape([2, 1]).broadcastTo([2, 3]))).toThrow(DTypeError);
+  });
+  const metrics = [['accuracy', accuracy], ['topKAccuracy', (a: Tensor, b: Tensor) => topKAccuracy(a, b, 2)], ['confusionMatrixOp', confusionMatrixOp]] as const;
+  test.each(metrics)('%s: labels of another batch or rank name the metric, not an internal node', (name, metric) => {
+    const { g, x } = graph();
+    for (const [shape, dtype, Err] of [[[3], 'i32', ShapeError], [[2], 'f32', DTypeError], [[2, 4], 'f32', ShapeError]] as const) {
+      const labels = g.input(`l${shape.join('x')}${dtype}`, [...shape], dtype);
+      const call = () => metric(x, labels);
+      expect(call).toThrow(Err);
+      expect(call).toThrow(new RegExp(`^${name}: labels .* must be i32 class indices \\[2\\] \\(the logits' shape without the class axis\\) or f32 one-hot rows \\[2, 3\\]`));
+    }
+  });
+  test('binaryAccuracy: targets of another shape or dtype name the metric', () => {
+    const { g, x, y } = graph();
+    expect(() => binaryAccuracy(x, g.input('t', [2]))).toThrow(/^binaryAccuracy: predictions .* and targets .* must have the same shape/);
+    expect(() => binaryAccuracy(x, y.reshape([2, 1]).broadcastTo([2, 3]))).toThrow(/^binaryAccuracy: targets .* must be f32/);
   });
 });
 

@@ -6,7 +6,7 @@
  *
  *   check('fit', [model, dataset, optional(opts)], [m, ds, options]);
  */
-import { args, Executable, Graph } from '@kiln/core';
+import { args, DTypeError, Executable, Graph, ShapeError, type Tensor } from '@kiln/core';
 import { z } from 'zod';
 import { Model } from './train/model';
 
@@ -36,3 +36,11 @@ export const numbers = (name: string): args.Arg =>
 /** A dataset: an object with the named array fields (x, y or columns). */
 export const dataset = (name = 'data'): args.Arg =>
   arg(name, 'a Dataset (createDataset) or RecordDataset (createRecordDataset)', { value: z.custom((v) => typeof v === 'object' && v !== null && typeof (v as { count?: unknown }).count === 'number') });
+
+/** Predictions and targets of one shape, targets f32; else a ShapeError/DTypeError naming `what`. */
+export function sameShape(a: Tensor, b: Tensor, what: string): void {
+  if (a.rank !== b.rank || a.shape.some((d, i) => d !== b.shape[i])) {
+    throw new ShapeError(`${what}: predictions ${a} and targets ${b} must have the same shape`);
+  }
+  if (b.dtype !== 'f32') throw new DTypeError(`${what}: targets ${b} must be f32`);
+}

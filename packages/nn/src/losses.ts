@@ -7,9 +7,9 @@
  *
  *   const loss = softmaxCrossEntropy(logits, labels, { labelSmoothing: 0.1 }); // scalar
  */
-import { DTypeError, parseOptions, ShapeError, type Tensor } from '@kiln/core';
+import { parseOptions, type Tensor } from '@kiln/core';
 import { z } from 'zod';
-import { check, optional, opts, tensor } from './args';
+import { check, optional, opts, sameShape, tensor } from './args';
 
 /** How a loss reduces its per-example values: their mean, their sum, or none (one per example). */
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -23,13 +23,6 @@ function reduce(perElement: Tensor, reduction: Reduction): Tensor {
   const perExample = perElement.rank > 1 ? perElement.mean({ axes: perElement.shape.slice(1).map((_, i) => i + 1) }) : perElement;
   if (reduction === 'none') return perExample;
   return reduction === 'sum' ? perExample.sum() : perExample.mean();
-}
-
-function sameShape(a: Tensor, b: Tensor, what: string): void {
-  if (a.rank !== b.rank || a.shape.some((d, i) => d !== b.shape[i])) {
-    throw new ShapeError(`${what}: predictions ${a} and targets ${b} must have the same shape`);
-  }
-  if (b.dtype !== 'f32') throw new DTypeError(`${what}: targets ${b} must be f32`);
 }
 
 /**

@@ -8,15 +8,19 @@
  * Labels are i32 class indices (`[batch]`) or f32 one-hot rows (`[batch, classes]`).
  */
 import { DTypeError, OptionsError, ShapeError, type Tensor } from '@kiln/core';
-import { arrayArg, check, numberArg, numbers, optional, tensor } from './args';
+import { arrayArg, check, sameShape, numberArg, numbers, optional, tensor } from './args';
 
 function classIndices(logits: Tensor, labels: Tensor, what: string): Tensor {
-  if (labels.dtype === 'i32') {
-    if (labels.rank !== logits.rank - 1) throw new ShapeError(`${what}: integer labels ${labels} must have the logits' shape ${logits} without the class axis`);
-    return labels;
+  // Checked here, not left to the ops below: their errors would name internal nodes.
+  const want = labels.dtype === 'i32' ? logits.shape.slice(0, -1) : logits.shape;
+  if (labels.dtype === 'bool' || labels.rank !== want.length || labels.shape.some((d, i) => d !== want[i])) {
+    const Err = labels.dtype === 'i32' || (labels.dtype === 'f32' && labels.rank === logits.rank) ? ShapeError : DTypeError;
+    throw new Err(
+      `${what}: labels ${labels} must be i32 class indices [${logits.shape.slice(0, -1).join(', ')}] (the logits' shape without the class axis) ` +
+        `or f32 one-hot rows [${logits.shape.join(', ')}], for logits ${logits}`,
+    );
   }
-  if (labels.dtype === 'f32' && labels.rank === logits.rank) return labels.argMax({ axis: -1 });
-  throw new DTypeError(`${what}: labels ${labels} must be i32 indices or f32 one-hot rows of the logits' shape`);
+  return labels.dtype === 'i32' ? labels : labels.argMax({ axis: -1 });
 }
 
 function classesOf(logits: Tensor, what: string): number {
@@ -65,6 +69,7 @@ export function topKAccuracy(logits: Tensor, labels: Tensor, k: number): Tensor 
  */
 export function binaryAccuracy(logits: Tensor, targets: Tensor, threshold = 0): Tensor {
   check('binaryAccuracy', [tensor('logits'), tensor('targets'), optional(numberArg('threshold'))], [logits, targets, threshold]);
+  sameShape(logits, targets, 'binaryAccuracy');
   return logits.greater(threshold).equal(targets.greater(0.5)).cast('f32').mean();
 }
 
