@@ -8,6 +8,13 @@
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 #endif
 
+// The value stored at output i: the result itself, or core's epilogue of it (EPILOGUE holds
+// the epilogue's input bindings, after the kernel's own, and apply_epilogue; kernels/fused.ts).
+{{EPILOGUE}}
+fn finish(v: f32, i: u32) -> f32 {
+  {{FINISH}}
+}
+
 // Flat index into x of the maximum of window (oy, ox) of plane nc, or -1 if it is all padding.
 fn window_argmax(nc: u32, oy: u32, ox: u32) -> i32 {
   var best = -1i;
@@ -57,16 +64,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
     }
   }
-  y[idx] = acc;
+  y[idx] = finish(acc, idx);
 #else
   let ox = idx % {{OW}}u;
   let oy = (idx / {{OW}}u) % {{OH}}u;
   let nc = idx / {{OH * OW}}u;
   let best = window_argmax(nc, oy, ox);
   if (best < 0i) {
-    y[idx] = -kiln_inf();
+    y[idx] = finish(-kiln_inf(), idx);
   } else {
-    y[idx] = x[best];
+    y[idx] = finish(x[best], idx);
   }
 #endif
 }

@@ -36,7 +36,7 @@ fn load_x(i: u32) -> {{T}} {
 // The value stored for output o: the result itself, or core's epilogue of it (EPILOGUE holds
 // the epilogue's input bindings, from binding 2, and apply_epilogue; see kernels/fused.ts).
 {{EPILOGUE}}
-fn finish(v: {{T}}, o: u32) -> {{OUT_T}} {
+fn finish(v: {{T}}, i: u32) -> {{OUT_T}} {
   {{FINISH}}
 }
 #endif

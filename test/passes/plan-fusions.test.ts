@@ -54,8 +54,8 @@ describe('fuseEpilogues', () => {
     expect(kernels(await plan(4))).toHaveLength(2);
   });
 
-  it('fuses only into the GEMM family and reductions', () => {
-    expect([...EPILOGUE_OPS].sort()).toEqual(['conv2d', 'conv2dBackpropFilter', 'conv2dTranspose', 'matmul', 'max', 'min', 'prod', 'sum']);
+  it('fuses only into the GEMM family, reductions and max pooling', () => {
+    expect([...EPILOGUE_OPS].sort()).toEqual(['conv2d', 'conv2dBackpropFilter', 'conv2dTranspose', 'matmul', 'max', 'maxPool2d', 'maxPool2dGrad', 'min', 'prod', 'sum']);
     const g = new Graph();
     const x = g.input('x', [4, 6]);
     expect(kernels(planOf(g, { y: x.transpose().relu() }))).toHaveLength(2);

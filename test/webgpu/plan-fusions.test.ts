@@ -39,7 +39,10 @@ function epilogues() {
   const expSum = a.sub(0.5).exp().sum({ axes: [1] });
   const treeSum = l.square().sum({ axes: [1] }).sqrt();
   const partialMin = h.mul(b.reshape([4]).slice({ begin: [0], size: [1] })).min();
-  const fetches: Record<string, Tensor> = { conv, residual, rowMax, total, rows, all, expSum, treeSum, partialMin };
+  // Max pooling and its gradient, each with an epilogue (a scale; the relu mask of the backward pass).
+  const pooled = x.maxPool2d({ kernel: 2 }).mul(3);
+  const [dx] = g.grad(x.relu().maxPool2d({ kernel: 2 }).sum(), [x]);
+  const fetches: Record<string, Tensor> = { conv, residual, rowMax, total, rows, all, expSum, treeSum, partialMin, pooled, dx: dx! };
   const feeds = { x: rand(216, 1), w: rand(108, 2), b: rand(4, 3), a: rand(35, 4), m: rand(35, 5), r: rand(25, 6), l: rand(800, 7), h: rand(5000, 8) };
   return { g, fetches, feeds };
 }
@@ -82,7 +85,7 @@ describeGpu('plan fusions on webgpu', () => {
     const gpu = await compileWith(e.g, made!.backend);
     const plan = gpu.plan(e.fetches);
     expect(plan.steps.filter((s) => s.kind === 'op' && (s.epilogue || s.prologue)).map((s) => s.ops.join('+')).sort()).toEqual([
-      'conv2d+add+relu', 'matmul+mul+add', 'max+add', 'max+sub', 'mul+min', 'square+sum+sqrt', 'sub+exp+sum', 'sum+mul', 'sum+mul+sqrt',
+      'conv2d+add+relu', 'matmul+mul+add', 'max+add', 'max+sub', 'maxPool2d+mul', 'maxPool2dGrad+greater+where', 'mul+min', 'square+sum+sqrt', 'sub+exp+sum', 'sum+mul', 'sum+mul+sqrt',
     ]);
     const c = epilogues();
     const cpu = await compileWith(c.g, await createCpuBackend({ mode: 'cpu' }), { ownsBackend: true });

@@ -1,9 +1,9 @@
 /**
  * Epilogue fusion: an elementwise kernel that is the only reader of a GEMM-family kernel's
- * result (matmul, the convolutions) or of a reduction's becomes that kernel's epilogue, applied
- * as each result is stored — `matmul + add(bias) + relu`, a residual add, a scale, the relu
- * mask of a backward pass, a mean's division, the max-shift of a stable softmax — one kernel
- * and one trip through memory instead of two.
+ * result (matmul, the convolutions), a reduction's or max pooling's (and its gradient's) becomes
+ * that kernel's epilogue, applied as each result is stored — `matmul + add(bias) + relu`, a
+ * residual add, a scale, the relu mask of a backward pass, a mean's division, the max-shift of
+ * a stable softmax — one kernel and one trip through memory instead of two.
  */
 import type { Epilogue, ElementwiseStep, OpStep, Plan, PlanStep } from '../backend';
 import { E } from '../expr';
@@ -12,8 +12,8 @@ import { shapeSize } from '../shape';
 import { type FusionOptions, maxFusedInputs } from './lower';
 import { dropUnusedTemps, exprIsPositional, OperandList, pinnedBuffers, readersOf, substituteArgs } from './plan-util';
 
-/** Kernels whose stores apply an epilogue on every backend (WebGPU: the GEMM family's and the reductions' stores). */
-export const EPILOGUE_OPS: ReadonlySet<KernelPrimitive> = new Set<KernelPrimitive>(['matmul', 'conv2d', 'conv2dTranspose', 'conv2dBackpropFilter', 'sum', 'prod', 'max', 'min']);
+/** Kernels whose stores apply an epilogue on every backend (WebGPU: the GEMM family's, the reductions' and max pooling's stores). */
+export const EPILOGUE_OPS: ReadonlySet<KernelPrimitive> = new Set<KernelPrimitive>(['matmul', 'conv2d', 'conv2dTranspose', 'conv2dBackpropFilter', 'sum', 'prod', 'max', 'min', 'maxPool2d', 'maxPool2dGrad']);
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 

@@ -10,6 +10,7 @@ import type { ConvGeometry, OpStep, PlanOperand } from '@kiln/core';
 import { shapeSize, shapeToString } from '@kiln/core';
 import { type BuildContext, grid1d, type Kernel, single } from '../kernel';
 import { shader } from '../preprocess';
+import { epilogueHook, exprKey } from './fused';
 import { gemmKernel, type GemmIO, param } from './gemm';
 
 function meta(step: OpStep, name: string) {
@@ -147,18 +148,22 @@ export function poolKernel(step: OpStep<'maxPool2d' | 'maxPool2dGrad'>): Kernel 
   const p = step.params;
   const grad = step.op === 'maxPool2dGrad';
   const n = shapeSize(step.out.shape);
+  // Core's epilogue (fuseEpilogues) in the store, its inputs bound after the kernel's own.
+  const hook = epilogueHook(step.epilogue, step.out.shape, grad ? 3 : 2);
   const source = shader('pool.wgsl', {
     GRAD: grad ? 1 : 0, WG: POOL_WG, N: n, H: p.H, W: p.W, OH: p.OH, OW: p.OW,
-    KH: p.KH, KW: p.KW, SY: p.sh, SX: p.sw, PT: p.pt, PL: p.pl,
+    KH: p.KH, KW: p.KW, SY: p.sh, SX: p.sw, PT: p.pt, PL: p.pl, ...hook.defines,
   });
+  const epilogue = step.epilogue ? ` epilogue e${exprKey(step.epilogue.expr)} ${step.epilogue.inputs.map((i) => `${i.dtype}${shapeToString(i.shape)}`).join(' ')}` : '';
   return {
     name: step.op,
-    key: `${step.op}[${shapeToString(x.shape)} -> ${p.OH}x${p.OW} k${p.KH},${p.KW} s${p.sh},${p.sw} p${p.pt},${p.pl}]`,
+    key: `${step.op}[${shapeToString(x.shape)} -> ${p.OH}x${p.OW} k${p.KH},${p.KW} s${p.sh},${p.sw} p${p.pt},${p.pl}]${epilogue}`,
     source, workgroupSize: POOL_WG, grid: grid1d(n, POOL_WG),
     bindings: [
       { target: { buf: step.out.buf }, access: 'read_write' },
       { target: { buf: x.buf }, access: 'read' },
       ...(grad ? [{ target: { buf: step.inputs[1]!.buf }, access: 'read' as const }] : []),
+      ...hook.bindings,
     ],
     ops: step.ops,
     shapes: `${step.inputs.map((i) => shapeToString(i.shape)).join(' ')} -> ${shapeToString(step.out.shape)}`,

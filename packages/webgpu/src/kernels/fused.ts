@@ -62,6 +62,23 @@ export function epilogueFns(epilogue: Epilogue, shape: readonly number[], names:
 }
 
 /**
+ * What a shader with a `finish(v, i)` hook (reduce.wgsl, pool.wgsl) needs to apply `epilogue`:
+ * the EPILOGUE define (its inputs' bindings from `firstBinding`, and apply_epilogue over
+ * `shape`), the FINISH body, and the bindings to append. Without an epilogue, finish returns v.
+ */
+export function epilogueHook(epilogue: Epilogue | undefined, shape: readonly number[], firstBinding: number): { defines: Record<string, string>; bindings: Binding[] } {
+  if (!epilogue) return { defines: { EPILOGUE: '', FINISH: 'return v;' }, bindings: [] };
+  const names = epilogue.inputs.map((_, k) => `EP${k}`);
+  return {
+    defines: {
+      EPILOGUE: [...epilogue.inputs.map((x, k) => `@group(0) @binding(${k + firstBinding}) var<storage, read> ${names[k]}: array<${storageType(x.dtype)}>;`), epilogueFns(epilogue, shape, names)].join('\n'),
+      FINISH: 'return apply_epilogue(v, i);',
+    },
+    bindings: epilogue.inputs.map((x): Binding => ({ target: { buf: x.buf }, access: 'read' })),
+  };
+}
+
+/**
  * The bindings of a prologue's inputs (`P0..` from binding `first`) and WGSL
  * `fn apply_prologue(i: u32) -> f32`: the kernel's input element i (a linear index into `shape`).
  */

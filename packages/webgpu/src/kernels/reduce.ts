@@ -7,7 +7,7 @@
  */
 import { E, type OpStep, shapeSize, spec } from '@kiln/core';
 import { type Binding, type BuildContext, ceilDiv, grid1d, type Kernel, single } from '../kernel';
-import { epilogueFns, exprKey, prologueFns } from './fused';
+import { epilogueHook, exprKey, prologueFns } from './fused';
 import { type Defines, preprocess, shader } from '../preprocess';
 import { literal, renderExpr, storageType } from '../render';
 
@@ -21,7 +21,7 @@ const MANY_OUTPUTS = 4096;
 /** Workgroups a split reduction aims for. */
 const TARGET_WORKGROUPS = 256;
 
-const FLAGS = { SERIAL: 0, TREE: 0, ARG: 0, VEC4: 0, COMBINE: '', INIT: '0', IN_INDEX: 'return 0u;', CHUNK: 1, PARTS: 1, R: 0, INNER: 1, LEN: 1, BETTER: 'false', EPILOGUE: '', FINISH: 'return v;', PROLOGUE: 0, PROLOGUE_FNS: '' };
+const FLAGS = { SERIAL: 0, TREE: 0, ARG: 0, VEC4: 0, COMBINE: '', INIT: '0', IN_INDEX: 'return 0u;', CHUNK: 1, PARTS: 1, R: 0, INNER: 1, LEN: 1, BETTER: 'false', ...epilogueHook(undefined, [], 0).defines, PROLOGUE: 0, PROLOGUE_FNS: '' };
 const reduceShader = (d: Defines) => shader('reduce.wgsl', { ...FLAGS, ...d });
 
 /** WGSL body of in_index(o, r) for reducing `axes` of `shape`. */
@@ -74,12 +74,8 @@ export function reduceKernels(step: OpStep<'sum' | 'prod' | 'max' | 'min'>, ctx:
   const inputBindings: Binding[] = prologue ? prologue.inputs.map((i) => ({ target: { buf: i.buf }, access: 'read' })) : [{ target: { buf: x.buf }, access: 'read' }];
   // Core's epilogue (fuseEpilogues), applied by whichever kernel stores the final outputs.
   const epilogue = step.epilogue;
-  const names = epilogue?.inputs.map((_, k) => `EP${k}`) ?? [];
-  const finishing = (firstBinding: number): Defines => (epilogue ? {
-    EPILOGUE: [...epilogue.inputs.map((x, k) => `@group(0) @binding(${k + firstBinding}) var<storage, read> ${names[k]}: array<${storageType(x.dtype)}>;`), epilogueFns(epilogue, step.out.shape, names)].join('\n'),
-    FINISH: 'return apply_epilogue(v, o);',
-  } : {});
-  const epilogueBindings: Binding[] = epilogue?.inputs.map((x) => ({ target: { buf: x.buf }, access: 'read' })) ?? [];
+  const finishing = (firstBinding: number): Defines => epilogueHook(epilogue, step.out.shape, firstBinding).defines;
+  const epilogueBindings = epilogueHook(epilogue, step.out.shape, 0).bindings;
   const meta = { ops: step.ops, shapes: `${x.dtype}[${x.shape.join(', ')}] axes [${[...axes].join(', ')}] -> [${step.out.shape.join(', ')}]`, flops: shapeSize(x.shape) };
   const inIndex = reduceIndexCode(x.shape, axes);
   const keyBase = `${step.op}[${x.shape.join(',')}|${[...axes].join(',')}|${T}]${prologue ? ` prologue e${exprKey(prologue.expr)} ${prologue.inputs.map((i) => `${i.dtype}[${i.shape.join(',')}]`).join(' ')}` : ''}${epilogue ? ` epilogue e${exprKey(epilogue.expr)} ${epilogue.inputs.map((i) => `${i.dtype}[${i.shape.join(',')}]`).join(' ')}` : ''}`;
