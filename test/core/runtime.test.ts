@@ -87,6 +87,32 @@ describe('queued runs', () => {
     expect(Array.from((await second).y.data)).toEqual([2, 4]);
   });
 
+  it('feed copies go to staging arrays reused run after run, never shared by two queued runs', async () => {
+    const backend = createReferenceBackend();
+    const seen: unknown[] = [];
+    const lower0 = backend.lower.bind(backend);
+    (backend as { lower: Backend['lower'] }).lower = async (plan) => {
+      const p = await lower0(plan);
+      return { run: (feeds, ...rest) => { seen.push(...feeds.values()); return p.run(feeds, ...rest); }, dispose: () => p.dispose() };
+    };
+    const g = new Graph();
+    const x = g.input('x', [2]);
+    const y = x.mul(2);
+    const exe = await compileWith(g, backend);
+    const buf = Float32Array.of(1, 2);
+    const a = await exe.run({ x: buf }, { y });
+    buf.set([3, 4]);
+    const b = await exe.run({ x: buf }, { y });
+    expect(seen[0]).not.toBe(buf);
+    expect(seen[1]).toBe(seen[0]); // the first run's staging array, free again
+    const queued = [exe.run({ x: buf }, { y }), exe.run({ x: buf }, { y })];
+    buf.set([5, 6]);
+    const [c, d] = await Promise.all(queued);
+    expect(seen[2]).not.toBe(seen[3]);
+    expect([a, b, c, d].map((r) => Array.from(r.y.data))).toEqual([[2, 4], [6, 8], [6, 8], [6, 8]]);
+    await exe.dispose();
+  });
+
   it('a failing run does not stop the queue, and getParam reads after the runs queued before it', async () => {
     const { g, x, y } = trainGraph();
     const exe = await compileWith(g, createReferenceBackend());
