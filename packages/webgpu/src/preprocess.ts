@@ -114,12 +114,19 @@ export function preprocess(source: string, defines: Defines, name = '<source>', 
 /**
  * Expanded kernels by source and defines. The T steps of an unrolled loop build the same
  * kernels T times; expanding each once cut lowering a 2-layer LSTM at T=64 on WebGPU by the
- * ~4 s of CPU the preprocessor took. Bounded (cleared when full).
+ * ~4 s of CPU the preprocessor took. Bounded (cleared when full), and cleared when a shader
+ * file's text is not the one it was filled from (tests edit SHADERS in place).
  */
 const expanded = new Map<string, string>();
 const EXPANDED_MAX = 4096;
+let filledFrom: Readonly<Record<string, string>> = { ...SHADERS };
 
 function memoExpanded(key: string, expand: () => string): string {
+  const files = Object.keys(SHADERS);
+  if (files.length !== Object.keys(filledFrom).length || files.some((f) => SHADERS[f] !== filledFrom[f])) {
+    expanded.clear();
+    filledFrom = { ...SHADERS };
+  }
   const hit = expanded.get(key);
   if (hit !== undefined) return hit;
   const out = expand();
