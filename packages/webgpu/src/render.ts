@@ -196,3 +196,24 @@ export function renderExpr(root: Expr, arg: (i: number) => string, names: { inde
   }
   return { lines, value: ref(root) };
 }
+
+/**
+ * A short name of an expression's exact content (FNV-1a over its nodes in topological order),
+ * for variant keys: kernels whose expressions differ in a literal get different keys.
+ */
+export function exprKey(...roots: readonly Expr[]): string {
+  const at = new Map<Expr, number>();
+  let h = 0x811c9dc5;
+  const mix = (text: string) => {
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  };
+  for (const root of roots) {
+    for (const e of exprNodes(root)) {
+      at.set(e, at.size);
+      const kids = e.k === 'call' ? e.a : e.k === 'select' ? [e.c, e.a, e.b] : e.k === 'cast' ? [e.a] : [];
+      mix(`${e.k}:${e.t}:${e.k === 'call' ? e.f : e.k === 'arg' ? e.i : e.k === 'lit' ? Object.is(e.v, -0) ? '-0' : String(e.v) : ''}(${kids.map((x) => at.get(x)).join(',')});`);
+    }
+    mix('|');
+  }
+  return h.toString(16).padStart(8, '0');
+}

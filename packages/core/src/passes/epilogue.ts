@@ -10,12 +10,10 @@ import { E } from '../expr';
 import type { KernelPrimitive } from '../ops/primitives';
 import { shapeSize } from '../shape';
 import { type FusionOptions, maxFusedInputs } from './lower';
-import { dropUnusedTemps, exprIsPositional, OperandList, pinnedBuffers, readersOf, substituteArgs } from './plan-util';
+import { dropUnusedTemps, exprIsPositional, OperandList, pinnedBuffers, readersOf, sameShape, substituteArgs } from './plan-util';
 
 /** Kernels whose stores apply an epilogue on every backend (WebGPU: the GEMM family's, the reductions' and max pooling's stores). */
 export const EPILOGUE_OPS: ReadonlySet<KernelPrimitive> = new Set<KernelPrimitive>(['matmul', 'conv2d', 'conv2dTranspose', 'conv2dBackpropFilter', 'sum', 'prod', 'max', 'min', 'maxPool2d', 'maxPool2dGrad']);
-
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
  * Fuse each elementwise step into the EPILOGUE_OPS kernel whose result it alone reads, when it

@@ -13,7 +13,7 @@ import { GraphError } from '../errors';
 import { E, type Expr, exprNodes, type Fn } from '../expr';
 import { shapeSize } from '../shape';
 import { type FusionOptions, MAX_FUSED_OPS, maxFusedInputs } from './lower';
-import { dropUnusedTemps, exprIsPositional, OperandList, readersOf, stepReads, substituteArgs } from './plan-util';
+import { dropUnusedTemps, exprIsPositional, OperandList, readersOf, sameShape, stepReads, substituteArgs } from './plan-util';
 
 /** Calls that cost far more than arithmetic: scalars calling them are not recomputed per element. */
 const TRANSCENDENTAL: ReadonlySet<Fn> = new Set<Fn>(['exp', 'expm1', 'log', 'log1p', 'sin', 'cos', 'erf', 'erfc', 'ndtr', 'pow']);
@@ -22,8 +22,6 @@ const TRANSCENDENTAL: ReadonlySet<Fn> = new Set<Fn>(['exp', 'expm1', 'log', 'log
 export const MAX_ABSORBED_NODES = 4 * MAX_FUSED_OPS;
 /** Segments start at multiples of this many elements (16-byte aligned, so a device may use vec4). */
 export const SEGMENT_ALIGN = 4;
-
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** An update or absorbed kernel after absorbing: its expression over the inputs, and which steps it covers. */
 interface Absorbed { readonly expr: Expr; readonly inputs: readonly PlanOperand[]; readonly steps: ReadonlySet<number> }

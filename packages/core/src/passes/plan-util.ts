@@ -5,6 +5,9 @@
 import type { Plan, PlanBuffer, PlanOperand, PlanStep } from '../backend';
 import { type Expr, exprNodes, exprUses } from '../expr';
 
+/** Equal shapes, dim by dim. */
+export const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
 /** Buffers a step reads (a prologue's inputs in place of the first input, an epilogue's inputs). */
 export function stepReads(s: PlanStep): readonly PlanOperand[] {
   if (s.kind === 'assign') return [s.src];

@@ -8,12 +8,10 @@ import type { OpStep, Plan, PlanStep, Prologue } from '../backend';
 import type { KernelPrimitive } from '../ops/primitives';
 import { shapeSize } from '../shape';
 import { type FusionOptions, maxFusedInputs } from './lower';
-import { dropUnusedTemps, exprIsPositional, pinnedBuffers, readersOf, stepReads } from './plan-util';
+import { dropUnusedTemps, exprIsPositional, pinnedBuffers, readersOf, sameShape, stepReads } from './plan-util';
 
 /** Kernels that read their first input through a prologue on every backend (WebGPU: reduce.wgsl's load_x). */
 export const PROLOGUE_OPS: ReadonlySet<KernelPrimitive> = new Set<KernelPrimitive>(['sum', 'prod', 'max', 'min']);
-
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
  * Fuse each elementwise step into the PROLOGUE_OPS kernel that alone reads its result (f32, no

@@ -10,7 +10,8 @@ import type { ConvGeometry, OpStep, PlanOperand } from '@kiln/core';
 import { shapeSize, shapeToString } from '@kiln/core';
 import { type BuildContext, grid1d, type Kernel, single } from '../kernel';
 import { shader } from '../preprocess';
-import { epilogueHook, exprKey } from './fused';
+import { exprKey } from '../render';
+import { epilogueHook } from './fused';
 import { gemmKernel, type GemmIO, param } from './gemm';
 
 function meta(step: OpStep, name: string) {

@@ -14,10 +14,26 @@ import {
 import { type Binding, grid1d, type Kernel } from '../kernel';
 import { collapse, indexCode } from '../layout';
 import { preprocess } from '../preprocess';
-import { renderExpr, storageType } from '../render';
-import { exprKey } from './fused';
+import { exprKey, renderExpr, storageType } from '../render';
 
 export const ELEMENTWISE_WG = 256;
+
+/**
+ * A kernel of one invocation per lane in workgroups of ELEMENTWISE_WG: `declarations` (and
+ * functions), then `body` for each lane `lane` < `lanes` (padding and folded-grid lanes return).
+ */
+export function lanesSource(name: string, declarations: readonly string[], lane: string, lanes: number, body: readonly string[]): string {
+  return preprocess(`#include "common.wgsl"
+${declarations.join('\n')}
+@compute @workgroup_size(${ELEMENTWISE_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let g = kiln_wg(wid, nwg, KILN_GRID);
+  let ${lane} = g.x * ${ELEMENTWISE_WG}u + lid;
+  if (g.z >= KILN_GRID.z || ${lane} >= ${lanes}u) { return; }
+  ${body.join('\n  ')}
+}
+`, {}, name);
+}
 
 type Access = 'scalar' | 'same' | 'vec' | 'splat' | 'gather';
 
@@ -81,16 +97,7 @@ export function elementwiseKernel(step: ElementwiseStep): Kernel {
   body.push(W === 4 ? `y[idx] = ${vecType(T)}(${results.join(', ')});` : `y[idx] = ${results[0]};`);
 
   const threads = n / W;
-  const source = preprocess(`#include "common.wgsl"
-${decls.join('\n')}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg, KILN_GRID);
-  let idx = g.x * ${ELEMENTWISE_WG}u + lid;
-  if (g.z >= KILN_GRID.z || idx >= ${threads}u) { return; }
-  ${body.join('\n  ')}
-}
-`, {}, 'elementwise');
+  const source = lanesSource('elementwise', decls, 'idx', threads, body);
   const name = `ew_${step.ops.slice(0, 4).join('_')}${step.ops.length > 4 ? '_etc' : ''}`;
   return {
     name,

@@ -4,34 +4,13 @@
  * writing its part of one packed buffer. Both render core's expressions with render.ts.
  */
 import {
-  type Epilogue, type Expr, exprNodes, KernelCompileError, type Prologue, type PackedElementwiseStep, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString,
+  type Epilogue, KernelCompileError, type Prologue, type PackedElementwiseStep, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString,
 } from '@kiln/core';
 import { type Binding, grid1d, type Kernel } from '../kernel';
 import { collapse, indexCode } from '../layout';
-import { preprocess } from '../preprocess';
-import { renderExpr, storageType } from '../render';
+import { exprKey, renderExpr, storageType } from '../render';
+import { ELEMENTWISE_WG, lanesSource } from './elementwise';
 import type { GemmIO } from './gemm';
-
-/**
- * A short name of an expression's exact content (FNV-1a over its nodes in topological order),
- * for variant keys: kernels whose expressions differ in a literal get different keys.
- */
-export function exprKey(...roots: readonly Expr[]): string {
-  const at = new Map<Expr, number>();
-  let h = 0x811c9dc5;
-  const mix = (text: string) => {
-    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  };
-  for (const root of roots) {
-    for (const e of exprNodes(root)) {
-      at.set(e, at.size);
-      const kids = e.k === 'call' ? e.a : e.k === 'select' ? [e.c, e.a, e.b] : e.k === 'cast' ? [e.a] : [];
-      mix(`${e.k}:${e.t}:${e.k === 'call' ? e.f : e.k === 'arg' ? e.i : e.k === 'lit' ? Object.is(e.v, -0) ? '-0' : String(e.v) : ''}(${kids.map((x) => at.get(x)).join(',')});`);
-    }
-    mix('|');
-  }
-  return h.toString(16).padStart(8, '0');
-}
 
 /** A storage value as its expression type (bool is stored as u32 0/1). */
 const load = (o: PlanOperand, v: string) => (o.dtype === 'bool' ? `(${v} != 0u)` : v);
@@ -132,8 +111,6 @@ export function gemmWithEpilogue(io: GemmIO, epilogue: Epilogue, outShape: reado
   return wrap(io);
 }
 
-export const PACKED_WG = 256;
-
 const vec4Of = (t: string) => (t === 'f32' ? 'vec4f' : t === 'i32' ? 'vec4i' : 'vec4u');
 
 /**
@@ -165,25 +142,15 @@ export function packedKernel(step: PackedElementwiseStep): Kernel {
     return `if (q < ${(g.offset + Math.ceil(n / 4) * 4) / 4}u) {\n    ${[...loads, `y[q] = ${vec4Of(T)}(${calls.join(', ')});`].join('\n    ')}\n    return;\n  }`;
   });
   const threads = total / 4;
-  const source = preprocess(`#include "common.wgsl"
-${decls.join('\n')}
-${fns.join('\n\n')}
-@compute @workgroup_size(${PACKED_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = kiln_wg(wid, nwg, KILN_GRID);
-  let q = g.x * ${PACKED_WG}u + lid;
-  if (g.z >= KILN_GRID.z || q >= ${threads}u) { return; }
-  ${branches.join('\n  ')}
-}
-`, {}, 'packed');
+  const source = lanesSource('packed', [...decls, fns.join('\n\n')], 'q', threads, branches);
   const sizes = step.segments.map((g) => shapeSize(g.shape));
   const read = step.inputs.reduce((a, x) => a + shapeSize(x.shape), 0);
   return {
     name: `packed_${step.segments.length}`,
     key: `packed[${step.segments.map((g) => `${g.offset}:${shapeToString(g.shape)}<${g.inputs.map((x) => `${x.dtype}${bufs.indexOf(x.buf)}${shapeSize(x.shape) === 1 ? 's' : ''}`).join(',')}>`).join(' ')}] e${exprKey(...step.segments.map((g) => g.expr))}`,
     source,
-    workgroupSize: PACKED_WG,
-    grid: grid1d(threads, PACKED_WG),
+    workgroupSize: ELEMENTWISE_WG,
+    grid: grid1d(threads, ELEMENTWISE_WG),
     bindings,
     ops: step.ops,
     shapes: `${step.segments.length} segments [${sizes.join(', ')}] -> ${shapeToString(out.shape)}`,

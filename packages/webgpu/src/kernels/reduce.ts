@@ -7,9 +7,9 @@
  */
 import { E, type OpStep, shapeSize, spec } from '@kiln/core';
 import { type Binding, type BuildContext, ceilDiv, grid1d, type Kernel, single } from '../kernel';
-import { epilogueHook, exprKey, prologueFns } from './fused';
+import { epilogueHook, prologueFns } from './fused';
 import { type Defines, preprocess, shader } from '../preprocess';
-import { literal, renderExpr, storageType } from '../render';
+import { exprKey, literal, renderExpr, storageType } from '../render';
 
 const SERIAL_WG = 64;
 /** Workgroup of a tree reduction; small because barriers are costly on CPU-emulated adapters. */
