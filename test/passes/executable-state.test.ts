@@ -3,7 +3,8 @@
 // program whose lowering failed is not kept (the next run compiles again); the IR validator
 // that runs after every pass under { debug: true } refuses what a broken pass would leave.
 import { compileWith, createReferenceBackend, DisposedError, type Executable, Graph, GraphError, OptionsError } from '@kiln/core';
-import { validate } from '../../packages/core/src/passes';
+import { buildPlan } from '@kiln/core';
+import { PASSES, PLAN_FUSIONS, validate } from '../../packages/core/src/passes';
 import { watchWork } from '../support/observe-work';
 import { pgraphOf } from './support';
 
@@ -151,5 +152,33 @@ describe('validate(): the IR check run after every pass under { debug: true }', 
   it('refuses a fetch or an assign of a node that is gone', () => {
     expect(() => validate({ ...pg, fetches: [{ key: 'z', id: 9999 }] }, 'prune')).toThrow(/IR invalid after prune: root #9999 missing/);
     expect(() => validate({ ...pg, assigns: [9998] }, 'prune')).toThrow(/root #9998 missing/);
+  });
+});
+
+describe('buildPlan with { debug: true } validates after every pass, and only then', () => {
+  const g = new Graph();
+  const x = g.input('x', [3]);
+  const y = x.exp().add(x);
+  const plan = (debug: boolean) => buildPlan(g, [{ key: 'y', id: y.id }], false, new Map(), { debug, fuse: false }); // two steps
+
+  /** Run `body` with `pass` appended to `list` (a broken pass a test injects), then remove it. */
+  function withPass<T>(list: readonly T[], pass: T, body: () => void): void {
+    const l = list as T[];
+    l.push(pass);
+    try { body(); } finally { l.pop(); }
+  }
+
+  it('a graph pass leaving a dangling input is caught after that pass', () => {
+    withPass(PASSES, { name: 'breakIR', run: (pg) => ({ ...pg, nodes: [...pg.nodes].reverse() }) }, () => {
+      expect(() => plan(true)).toThrow(/IR invalid after breakIR/);
+      expect(() => plan(false)).not.toThrow(/IR invalid/);
+    });
+  });
+
+  it('a plan fusion leaving an unsafe plan is caught after that fusion', () => {
+    withPass(PLAN_FUSIONS, { name: 'breakPlan', run: (p) => ({ ...p, steps: [...p.steps].reverse() }) }, () => {
+      expect(() => plan(true)).toThrow(/before any step writes it/);
+      expect(() => plan(false)).not.toThrow();
+    });
   });
 });

@@ -54,6 +54,7 @@ await import('../core/runtime.test');
 await import('../profile/report.test');
 await import('../profile/memory.test');
 await import('./memory-plan.test');
+await import('./validate-plan.test');
 await import('./plan-fusions.test');
 await import('../optim/reference.test');
 await import('../core/plan.test');
