@@ -8,7 +8,6 @@
  */
 import { args, DTypeError, Executable, Graph, ShapeError, type Tensor } from '@kiln/core';
 import { z } from 'zod';
-import { Model } from './train/model';
 
 export const { checkArgs: check, tensor, arg, optional } = args;
 
@@ -17,10 +16,6 @@ export const opts = (name = 'options'): args.Arg => arg(name, 'an options object
 export const bytesArg = (name = 'bytes'): args.Arg => arg(name, 'a Uint8Array', { value: z.instanceof(Uint8Array) });
 export const pathArg = (name = 'path'): args.Arg => arg(name, 'a file path (a non-empty string)', { value: z.string().min(1) });
 export const graph = (name = 'graph'): args.Arg => arg(name, 'a Graph', { value: z.instanceof(Graph) });
-// NOTE: `instanceof` inside z.custom, read at call time: train/model.ts imports the layers,
-// which import this module, so Model is not yet defined while this module loads.
-export const modelArg: args.Arg = arg('model', 'a Model (from buildModel)', { value: z.custom((v) => v instanceof Model) });
-export const targetArg: args.Arg = arg('target', 'a Model or an Executable', { value: z.custom((v) => v instanceof Model || v instanceof Executable) });
 export const exeArg: args.Arg = arg('exe', 'an Executable', { value: z.custom((v) => v instanceof Executable) });
 /** An array of token-id documents (Int32Array each). */
 export const docsArg = (name: string): args.Arg => arg(name, 'an array of Int32Array documents', { value: z.array(z.instanceof(Int32Array)) });

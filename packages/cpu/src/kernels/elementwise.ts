@@ -4,7 +4,7 @@
  * most kernels are one flat loop. Loads and subexpressions that do not change along the
  * innermost dim are hoisted out of it; scalar inputs are read once per run.
  */
-import { type ElementwiseStep, type Expr, exprNodes, shapeBroadcastStrides, shapeSize, shapeStrides } from '@kiln/core';
+import { type ElementwiseStep, type Expr, exprFlops, exprNodes, shapeBroadcastStrides, shapeSize, shapeStrides } from '@kiln/core';
 import { BYTES, compileJs, type Kernel, type LowerContext, shapeStr } from '../kernel';
 import { coalesce, emitNest } from '../layout';
 import { renderExpr } from '../render';
@@ -72,7 +72,7 @@ export function lowerElementwise(step: ElementwiseStep, ctx: LowerContext): Kern
   const f = compileJs<(...a: unknown[]) => void>(kinds, params, body);
   const args: unknown[] = [out, ...ins, 0];
   const stepIndex = args.length - 1;
-  const flops = n * exprNodes(step.expr).filter((e) => e.k === 'call' || e.k === 'select').length;
+  const flops = n * exprFlops(step.expr);
   return {
     name: 'elementwise',
     ops: step.ops,

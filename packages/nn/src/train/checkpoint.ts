@@ -17,7 +17,8 @@
 import type { DType, Executable, Graph } from '@kiln/core';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors, type SafetensorsFile, type SafetensorsTensor } from '../checkpoint';
 import { Model, STATISTICS_PREFIX } from './model';
-import { bytesArg, check, optional, opts, pathArg, targetArg } from '../args';
+import { bytesArg, check, optional, opts, pathArg } from '../args';
+import { targetArg } from './args';
 
 /** The format tag written into every checkpoint's metadata (checked when loading). */
 export const CHECKPOINT_FORMAT = 'kiln-checkpoint';

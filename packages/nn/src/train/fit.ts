@@ -30,7 +30,8 @@ import { batchCount, type ColumnData, type Dataset, type RecordBatch, recordBatc
 import { formatDuration, formatMetric, ProgressBar, type ProgressStream } from '../progress';
 import type { BatchLogs, Callback, EpochLogs, TrainContext } from './callbacks';
 import type { Model } from './model';
-import { arg, check, dataset, modelArg, optional, opts } from '../args';
+import { arg, check, dataset, optional, opts } from '../args';
+import { modelArg } from './args';
 
 /**
  * A feed value out of range, reported by its position in the (shuffled) batch, renamed by its

@@ -9,7 +9,7 @@
  * the memory instructions of these memory-bound kernels.
  */
 import {
-  type ElementwiseStep, exprUses, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString,
+  type ElementwiseStep, exprFlops, exprUses, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString,
 } from '@kiln/core';
 import { type Binding, grid1d, type Kernel } from '../kernel';
 import { collapse, indexCode } from '../layout';
@@ -109,6 +109,6 @@ export function elementwiseKernel(step: ElementwiseStep): Kernel {
     ops: step.ops,
     shapes: [...step.inputs.map((x) => shapeToString(x.shape)), '->', shapeToString(out.shape)].join(' '),
     bytes: 4 * (n + step.inputs.reduce((a, x) => a + shapeSize(x.shape), 0)),
-    flops: n * step.ops.length,
+    flops: n * exprFlops(step.expr),
   };
 }

@@ -4,7 +4,7 @@
  * writing its part of one packed buffer. Both render core's expressions with render.ts.
  */
 import {
-  type Epilogue, KernelCompileError, type Prologue, type PackedElementwiseStep, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString,
+  type Epilogue, exprFlops, KernelCompileError, type Prologue, type PackedElementwiseStep, type PlanOperand, shapeBroadcastStrides, shapeSize, shapeToString,
 } from '@kiln/core';
 import { type Binding, grid1d, type Kernel } from '../kernel';
 import { collapse, indexCode } from '../layout';
@@ -155,6 +155,6 @@ export function packedKernel(step: PackedElementwiseStep): Kernel {
     ops: step.ops,
     shapes: `${step.segments.length} segments [${sizes.join(', ')}] -> ${shapeToString(out.shape)}`,
     bytes: 4 * (total + read),
-    flops: step.segments.reduce((a, g) => a + shapeSize(g.shape) * g.ops.length, 0),
+    flops: step.segments.reduce((a, g) => a + shapeSize(g.shape) * exprFlops(g.expr), 0),
   };
 }

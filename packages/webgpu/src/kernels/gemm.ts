@@ -11,7 +11,7 @@
  * M, N, K and the loaders' parameters are uniforms: one pipeline serves every shape (on
  * lavapipe compiling a GEMM pipeline takes about a second).
  */
-import type { OpStep } from '@kiln/core';
+import { exprFlops, type OpStep, shapeSize } from '@kiln/core';
 import { type Binding, type BindingTarget, type BuildContext, ceilDiv, type Kernel } from '../kernel';
 import { collapse, indexCode } from '../layout';
 import { gemmWithEpilogue } from './fused';
@@ -88,7 +88,8 @@ function declarations(io: GemmIO): { decls: string; bindings: Binding[] } {
 export function gemmKernel(io: GemmIO, meta: GemmMeta, ctx: BuildContext): Kernel {
   if (meta.step?.epilogue) {
     const { step, ...rest } = meta;
-    return gemmKernel(gemmWithEpilogue(io, meta.step.epilogue, meta.step.out.shape), rest, ctx);
+    const k = gemmKernel(gemmWithEpilogue(io, meta.step.epilogue, meta.step.out.shape), rest, ctx);
+    return { ...k, flops: k.flops + shapeSize(meta.step.out.shape) * exprFlops(meta.step.epilogue.expr) };
   }
   if (io.params.length > 16) throw new Error(`webgpu: ${meta.name} needs ${io.params.length} GEMM parameters (16 at most)`);
   const { decls, bindings } = declarations(io);
