@@ -37,7 +37,7 @@ async function checkOp(op: KernelPrimitive, inputs: In[], attrs: Record<string, 
     const feeds = new Map(ops.map((o, k) => [o.buf, data[k]!] as const));
     const got = (await program.run(feeds, [out.buf], { step: 0 })).outputs.get(out.buf)!;
     const want = refOp(op, inputs.map((x, k) => ref(data[k]!, x.shape, x.dtype ?? 'f32')), attrs);
-    const wantStored = out.dtype === 'f32' ? Float32Array.from(want) : want;
+    const wantStored = out.dtype === 'f32' ? Float32Array.from(want) : out.dtype === 'i32' ? Int32Array.from(want) : want; // i32 stores wrap
     expect(got.constructor).toBe(out.dtype === 'f32' ? Float32Array : out.dtype === 'i32' ? Int32Array : Uint8Array);
     expectClose(got, wantStored, tol.atol, tol.rtol);
   } finally {
@@ -141,6 +141,24 @@ describe('reductions', () => {
     await checkOp('sum', [{ shape: [3, 4], dtype: 'i32' }], { axes: [0] });
     await checkOp('max', [{ shape: [2, 3], data: [1, NaN, 3, 4, 5, -Infinity] }], { axes: [1] });
     await checkOp('min', [{ shape: [2, 3], dtype: 'i32', data: [1, -7, 3, 4, 5, 6] }], {});
+  });
+
+  // Contiguous reduced runs of 8 or more elements use 4 accumulators and a tail loop.
+  test.each([
+    ['sum', [3, 8]], ['sum', [2, 13]], ['max', [5, 9]], ['min', [4, 11]], ['prod', [2, 10]], ['sum', [1031]], ['max', [2, 3, 16]],
+  ] as [KernelPrimitive, number[]][])('4-lane reduction %s %j over the last axis', async (op, shape) => {
+    await checkOp(op, [{ shape }], op === 'sum' && shape.length === 1 ? {} : { axes: [shape.length - 1] });
+  });
+
+  test('4-lane reductions: NaN or Inf in each lane and in the tail, i32 wrap', async () => {
+    for (let at = 0; at < 9; at++) {
+      for (const special of [NaN, Infinity, -Infinity]) {
+        const data = Array.from({ length: 9 }, (_, i) => (i === at ? special : i - 4.5));
+        for (const op of ['sum', 'max', 'min'] as KernelPrimitive[]) await checkOp(op, [{ shape: [9], data }], {});
+      }
+    }
+    await checkOp('sum', [{ shape: [2, 9], dtype: 'i32', data: Array.from({ length: 18 }, (_, i) => (i % 3 ? 2 ** 30 : -7)) }], { axes: [1] });
+    await checkOp('prod', [{ shape: [10], dtype: 'i32', data: [3, 65537, 7, -5, 9, 11, 13, 2, 17, 1] }], {}); // past 2^31, within 2^53
   });
 
   test('argMax/argMin: first extremum, NaN wins, any axis', async () => {
