@@ -17,6 +17,7 @@
 export { createCpuBackend, type CpuBackend, type CpuBackendOptions, type CpuMode } from './backend';
 export { chooseBackend, backendFromEnv, fallbackNotice, BACKEND_ENV, type BackendChoice, type BackendRequest, type WebgpuProbe } from './select';
 export { renderExpr, compileScalar, literal } from './render';
+export { fastExp } from './fastmath';
 export { gemmJs, createGemmEngine, type GemmEngine, type GemmPolicy, type GemmEngineOptions } from './gemm';
 export { loadGpuJs } from './gpujs';
 export { wasmFeatures, type WasmFeatures } from './wasm/gemm';
