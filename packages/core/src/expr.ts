@@ -91,15 +91,6 @@ export function exprUses(e: Expr, k: 'index' | 'step'): boolean {
 }
 
 /** Topologically ordered distinct nodes of an expression DAG (leaves first). */
-/**
- * Floating-point operations per element of `expr`: its calls and selects, each shared
- * subexpression counted once. Every backend's profile counts an elementwise chain, or an
- * epilogue fused into another kernel, with this one rule, so FLOP figures agree across backends.
- */
-export function exprFlops(expr: Expr): number {
-  return exprNodes(expr).filter((e) => e.k === 'call' || e.k === 'select').length;
-}
-
 export function exprNodes(root: Expr): Expr[] {
   const out: Expr[] = [];
   const seen = new Set<Expr>();
@@ -114,3 +105,13 @@ export function exprNodes(root: Expr): Expr[] {
   go(root);
   return out;
 }
+
+/**
+ * Floating-point operations per element of `expr`: its calls and selects, each shared
+ * subexpression counted once. Every backend's profile counts an elementwise chain, or an
+ * epilogue fused into another kernel, with this one rule, so FLOP figures agree across backends.
+ */
+export function exprFlops(expr: Expr): number {
+  return exprNodes(expr).filter((e) => e.k === 'call' || e.k === 'select').length;
+}
+
