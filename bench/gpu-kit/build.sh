@@ -81,7 +81,8 @@ for pkg in libvulkan1 libglvnd0 libglx0 libegl1 libopengl0; do
   if [ -n "$files" ]; then
     for f in $files; do cp -L "$f" "$KIT/lib/"; done
   else
-    (cd "$WORK" && apt-get download "$pkg" >/dev/null && dpkg -x "$pkg"_*.deb "$WORK/deb-$pkg")
+    # A fresh machine may have empty package lists: update them once, then retry.
+    (cd "$WORK" && { apt-get download "$pkg" >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get download "$pkg" >/dev/null; }; } && dpkg -x "$pkg"_*.deb "$WORK/deb-$pkg")
     find "$WORK/deb-$pkg" -name '*.so.[0-9]*' -path '*x86_64-linux-gnu*' -exec cp -L {} "$KIT/lib/" \;
   fi
 done
